@@ -1,0 +1,180 @@
+//! Start-up and shutdown: connect, migrate, build the plan service, warm its cache, bind, serve.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::cache::CacheMetrics;
+use crate::config::Config;
+use crate::graphql::{self, AdminToken, SchemaLimits};
+use crate::http::{self, AppState};
+use crate::plans::PlanService;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("could not connect to the database: {0}")]
+    Connect(#[source] DbErr),
+    #[error("could not migrate the database: {0}")]
+    Migrate(#[source] DbErr),
+    #[error("could not warm the plan cache: {0}")]
+    WarmUp(#[source] crate::plans::PlanError),
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("could not register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// A started server: migrated, warmed and bound, but not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    local_addr: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Everything start-up does, in order. Requests are accepted only once the cache is warm.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let db = connect(&config).await?;
+        Migrator::up(&db, None)
+            .await
+            .map_err(StartupError::Migrate)?;
+
+        let metrics = prometheus::Registry::new();
+        let cache_metrics = CacheMetrics::register(&metrics, "plan_cache")?;
+        let plans = Arc::new(PlanService::new(db, config.cache_settings(), cache_metrics));
+        plans
+            .warm_up(config.plan_cache_max_entries)
+            .await
+            .map_err(StartupError::WarmUp)?;
+
+        let admin_token = match &config.admin_token {
+            Some(token) => AdminToken::new(token),
+            None => {
+                let (admin_token, token) = AdminToken::generate();
+                warn!(
+                    token = %token,
+                    "ADMIN_TOKEN is not set; mutations need this generated token for this run"
+                );
+                admin_token
+            }
+        };
+        let schema = graphql::build_schema(plans.clone(), admin_token, SchemaLimits::default());
+        let state = AppState {
+            schema,
+            plans,
+            metrics,
+            started: Arc::new(AtomicBool::new(true)),
+            database_timeout: config.database_timeout(),
+        };
+        let router = http::router(state.clone(), config.request_timeout());
+
+        let listener = TcpListener::bind(config.bind_addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: config.bind_addr,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: config.bind_addr,
+            source,
+        })?;
+        Ok(Self {
+            listener,
+            router,
+            local_addr,
+            state,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn plans(&self) -> Arc<PlanService> {
+        self.state.plans.clone()
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in progress finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        info!(addr = %self.local_addr, "plans-api listening; GraphiQL at http://{}/graphql", self.local_addr);
+        let started = self.state.started.clone();
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                started.store(false, Ordering::SeqCst);
+                info!("shutting down: finishing requests in progress");
+            })
+            .await
+    }
+}
+
+async fn connect(config: &Config) -> Result<DatabaseConnection, StartupError> {
+    let url = &config.database_url;
+    let mut options = ConnectOptions::new(url.clone());
+    // An in-memory SQLite database exists once per connection: more than one would split it.
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    options
+        .max_connections(if in_memory {
+            1
+        } else {
+            config.database_max_connections
+        })
+        .min_connections(1)
+        .connect_timeout(config.database_timeout())
+        .acquire_timeout(config.database_timeout())
+        .sqlx_logging(false);
+    let db = Database::connect(options)
+        .await
+        .map_err(StartupError::Connect)?;
+    let backend = db.get_database_backend();
+    if backend == DbBackend::Sqlite && !in_memory {
+        // WAL lets readers proceed while a write is committing; the setting sticks to the file.
+        db.execute_unprepared("PRAGMA journal_mode=WAL")
+            .await
+            .map_err(StartupError::Connect)?;
+    }
+    info!(backend = ?backend, "connected to the database");
+    Ok(db)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            warn!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,13 @@
+//! The GraphQL layer: schema, resolvers (thin: they call [`crate::plans::PlanService`]), the
+//! admin-token guard, and the one place errors become `extensions.code`.
+
+mod auth;
+mod errors;
+mod mutation;
+mod query;
+mod schema;
+mod types;
+
+pub use auth::{AdminToken, PresentedToken};
+pub use errors::{ApiError, ErrorCode};
+pub use schema::{AppSchema, SchemaLimits, build_schema, sdl};

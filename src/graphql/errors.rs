@@ -1,0 +1,189 @@
+//! The one place errors become GraphQL errors with an `extensions.code`.
+//!
+//! Resolvers turn every failure into an [`ApiError`] and end with `.extend()` (via
+//! [`IntoGraphql`]); async-graphql's own parse and validation errors get their code from the
+//! [`ErrorCodes`] extension. Database details go to the log, never to the client.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest,
+    NextValidation,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{
+    Context, ErrorExtensions, Response, ServerError, ServerResult, ValidationResult, Variables,
+};
+use tracing::error;
+
+use crate::plans::{InvalidInput, PlanError, PlanService};
+
+/// Values of `extensions.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadUserInput,
+    Unauthenticated,
+    InternalServerError,
+    GraphqlParseFailed,
+    GraphqlValidationFailed,
+    BadRequest,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::InternalServerError => "INTERNAL_SERVER_ERROR",
+            Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
+            Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            Self::BadRequest => "BAD_REQUEST",
+        }
+    }
+}
+
+/// A failure as the client may see it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid {}: {}", .0.field, .0.message)]
+    BadUserInput(InvalidInput),
+    #[error("this operation requires the header `Authorization: Bearer <ADMIN_TOKEN>`")]
+    Unauthenticated,
+    #[error("internal server error; the server log has details")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::BadUserInput(_) => ErrorCode::BadUserInput,
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::Internal => ErrorCode::InternalServerError,
+        }
+    }
+}
+
+impl From<InvalidInput> for ApiError {
+    fn from(err: InvalidInput) -> Self {
+        Self::BadUserInput(err)
+    }
+}
+
+impl From<PlanError> for ApiError {
+    fn from(err: PlanError) -> Self {
+        match err {
+            PlanError::InvalidInput(invalid) => Self::BadUserInput(invalid),
+            PlanError::Database(source) => {
+                error!(error = %source, "database operation failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+impl ErrorExtensions for ApiError {
+    fn extend(&self) -> async_graphql::Error {
+        async_graphql::Error::new(self.to_string()).extend_with(|_, extensions| {
+            extensions.set("code", self.code().as_str());
+            if let Self::BadUserInput(invalid) = self {
+                extensions.set("field", invalid.field);
+            }
+        })
+    }
+}
+
+/// `result.into_graphql()?`: the explicit conversion resolvers use. (async-graphql's blanket
+/// `From<impl Display>` would compile too, and silently drop the code.)
+pub(super) trait IntoGraphql<T> {
+    fn into_graphql(self) -> async_graphql::Result<T>;
+}
+
+impl<T, E> IntoGraphql<T> for Result<T, E>
+where
+    ApiError: From<E>,
+{
+    fn into_graphql(self) -> async_graphql::Result<T> {
+        self.map_err(|err| ApiError::from(err).extend())
+    }
+}
+
+pub(super) fn plan_service<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a PlanService> {
+    ctx.data::<Arc<PlanService>>()
+        .map(Arc::as_ref)
+        .map_err(|_| {
+            error!("schema built without a PlanService");
+            ApiError::Internal.extend()
+        })
+}
+
+fn with_code(mut error: ServerError, code: ErrorCode) -> ServerError {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", code.as_str());
+    }
+    error
+}
+
+/// Gives async-graphql's own errors a code: parse errors, validation errors (including depth and
+/// complexity limits), and argument coercion during execution.
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodes)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodes {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        // Anything left without a code was refused before parsing: a malformed request.
+        response.errors = std::mem::take(&mut response.errors)
+            .into_iter()
+            .map(|error| with_code(error, ErrorCode::BadRequest))
+            .collect();
+        response
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables)
+            .await
+            .map_err(|error| with_code(error, ErrorCode::GraphqlParseFailed))
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|errors| {
+            errors
+                .into_iter()
+                .map(|error| with_code(error, ErrorCode::GraphqlValidationFailed))
+                .collect()
+        })
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        // Our resolvers always set a code; an error without one is async-graphql refusing an
+        // argument value.
+        response.errors = std::mem::take(&mut response.errors)
+            .into_iter()
+            .map(|error| with_code(error, ErrorCode::BadUserInput))
+            .collect();
+        response
+    }
+}

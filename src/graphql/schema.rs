@@ -1,0 +1,51 @@
+use std::sync::Arc;
+
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+
+use super::auth::AdminToken;
+use super::errors::ErrorCodes;
+use super::mutation::MutationRoot;
+use super::query::QueryRoot;
+use crate::plans::PlanService;
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Bounds checked before any resolver runs, so one request cannot make the server do unbounded
+/// work.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaLimits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+}
+
+impl Default for SchemaLimits {
+    fn default() -> Self {
+        // The deepest legitimate query is `{ plans { id } }` plus introspection (GraphiQL's
+        // introspection query has depth 13).
+        Self {
+            max_depth: 16,
+            max_complexity: 1_000,
+        }
+    }
+}
+
+fn builder(limits: SchemaLimits) -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .extension(ErrorCodes)
+}
+
+/// The schema the server runs, with its data.
+pub fn build_schema(
+    plans: Arc<PlanService>,
+    admin_token: AdminToken,
+    limits: SchemaLimits,
+) -> AppSchema {
+    builder(limits).data(plans).data(admin_token).finish()
+}
+
+/// The SDL, as `plans-api print-schema` prints it and `schema.graphql` holds it.
+pub fn sdl() -> String {
+    builder(SchemaLimits::default()).finish().sdl()
+}

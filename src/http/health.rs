@@ -1,0 +1,24 @@
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::AppState;
+
+/// `GET /health/live`: the process is up.
+pub(super) async fn live() -> &'static str {
+    "ok"
+}
+
+/// `GET /health/ready`: start-up finished (migrated, cache warmed) and the database answers.
+pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if !state.started.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting");
+    }
+    let database_up =
+        tokio::time::timeout(state.database_timeout, state.plans.database_is_up()).await;
+    match database_up {
+        Ok(true) => (StatusCode::OK, "ready"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}

@@ -1,0 +1,15 @@
+//! The plans domain: what a plan is, the `plans*` cache keyspace, input validation, the database
+//! queries, and [`PlanService`], the one owner of plan reads, writes and cache invalidation.
+//! Knows nothing of GraphQL or HTTP.
+
+mod key;
+mod model;
+mod repo;
+mod service;
+mod validation;
+
+pub use crate::entities::plan::ConnectionType;
+pub use key::PlanKey;
+pub use model::{NewPlan, Plan, PlanFilter, PlanId, PlanList};
+pub use service::{PlanError, PlanService, WarmUpReport};
+pub use validation::{InvalidInput, MAX_DURATION_MINUTES, MAX_NAME_CHARS, parse_plan_id};

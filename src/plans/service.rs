@@ -1,0 +1,214 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sea_orm::{DatabaseConnection, DbErr};
+use tracing::{info, instrument, warn};
+
+use super::repo::PlanRepo;
+use super::validation::{self, InvalidInput};
+use super::{ConnectionType, NewPlan, Plan, PlanFilter, PlanId, PlanKey, PlanList};
+use crate::cache::{Cache, CacheMetrics, CacheSettings};
+
+/// What a plan operation can fail with. Messages are for logs; the GraphQL layer decides what a
+/// client sees.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("invalid input: {0}")]
+    InvalidInput(#[from] InvalidInput),
+    #[error("database error: {0}")]
+    Database(#[source] Arc<DbErr>),
+}
+
+impl From<DbErr> for PlanError {
+    fn from(err: DbErr) -> Self {
+        Self::Database(Arc::new(err))
+    }
+}
+
+/// What start-up warming loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarmUpReport {
+    pub plans: usize,
+    pub keys: usize,
+}
+
+/// The one owner of plan reads, writes and the plan cache. Reads go through the cache; writes go
+/// to the database and then invalidate exactly the keys they changed, before returning.
+pub struct PlanService {
+    repo: PlanRepo,
+    cache: Cache<PlanKey, PlanList>,
+}
+
+impl PlanService {
+    pub fn new(db: DatabaseConnection, settings: CacheSettings, metrics: CacheMetrics) -> Self {
+        Self {
+            repo: PlanRepo::new(db),
+            cache: Cache::new(settings, metrics),
+        }
+    }
+
+    /// Plans matching `filter`, ordered by id, from the cache when possible.
+    #[instrument(skip(self), fields(cache_key = %PlanKey::for_filter(filter)))]
+    pub async fn list(&self, filter: PlanFilter) -> Result<PlanList, PlanError> {
+        validation::check_filter(&filter)?;
+        let key = PlanKey::for_filter(filter);
+        self.cache
+            .get_or_load(&key, || self.load(key))
+            .await
+            .map_err(PlanError::Database)
+    }
+
+    async fn load(&self, key: PlanKey) -> Result<PlanList, DbErr> {
+        let plans = self.repo.list(key.filter()).await?;
+        info!(
+            cache_key = %key,
+            plans = plans.len(),
+            "Fetched {} plans from DB (cache key: {key})",
+            plans.len()
+        );
+        Ok(plans.into())
+    }
+
+    /// One plan by id. With the cache on, it is looked up in the cached `plans` list (ordered by
+    /// id), so it obeys the same invalidation as every list.
+    pub async fn get(&self, id: PlanId) -> Result<Option<Plan>, PlanError> {
+        if !self.cache.is_enabled() {
+            return Ok(self.repo.get(id).await?);
+        }
+        let all = self.list(PlanFilter::default()).await?;
+        Ok(all
+            .binary_search_by_key(&id, |plan| plan.id)
+            .ok()
+            .map(|index| all[index].clone()))
+    }
+
+    /// Validates and stores a new plan, then invalidates the four keys it belongs to.
+    #[instrument(skip_all, fields(user_id = new.user_id))]
+    pub async fn create(&self, new: NewPlan) -> Result<Plan, PlanError> {
+        let new = validation::check_new_plan(new)?;
+        let (user_id, connection_type) = (new.user_id, new.connection_type);
+        match self.repo.insert(new).await {
+            Ok(plan) => {
+                self.invalidate_for(&plan, "created").await;
+                Ok(plan)
+            }
+            Err(err) => {
+                // The insert may have committed before the error (a dropped connection): the
+                // keys it would touch are dropped anyway, which costs a reload and is never wrong.
+                self.cache
+                    .invalidate(&PlanKey::affected_by(user_id, connection_type))
+                    .await;
+                Err(err.into())
+            }
+        }
+    }
+
+    /// Deletes a plan; `Ok(false)` if there was none with that id.
+    #[instrument(skip(self))]
+    pub async fn delete(&self, id: PlanId) -> Result<bool, PlanError> {
+        match self.repo.delete(id).await {
+            Ok(Some(plan)) => {
+                self.invalidate_for(&plan, "deleted").await;
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(err) => {
+                // Whether the delete committed is unknown and so is the plan's owner: drop all.
+                warn!(plan_id = id, "delete failed; dropping the whole plan cache");
+                self.cache.invalidate_all().await;
+                Err(err.into())
+            }
+        }
+    }
+
+    async fn invalidate_for(&self, plan: &Plan, change: &'static str) {
+        let keys = PlanKey::affected_by(plan.user_id, plan.connection_type);
+        self.cache.invalidate(&keys).await;
+        info!(
+            plan_id = plan.id,
+            change,
+            keys = %keys.map(|key| key.to_string()).join(","),
+            "Plan cache invalidated"
+        );
+    }
+
+    /// Loads every plan with one query and fills the whole keyspace from it, most general keys
+    /// first, up to the cache's capacity.
+    pub async fn warm_up(&self, max_entries: u64) -> Result<WarmUpReport, PlanError> {
+        if !self.cache.is_enabled() {
+            info!("Plan cache is off (PLAN_CACHE_TTL=0); nothing to warm");
+            return Ok(WarmUpReport { plans: 0, keys: 0 });
+        }
+        let loaded_at = self.cache.stamp();
+        let plans = self.repo.list(PlanFilter::default()).await?;
+
+        let mut lists: HashMap<PlanKey, Vec<Plan>> = HashMap::new();
+        // Every type key exists even when no plan has that type: an empty list is an answer too.
+        for connection_type in [
+            ConnectionType::Hotspot,
+            ConnectionType::Pppoe,
+            ConnectionType::Static,
+        ] {
+            lists.insert(
+                PlanKey::for_filter(PlanFilter {
+                    user_id: None,
+                    connection_type: Some(connection_type),
+                }),
+                Vec::new(),
+            );
+        }
+        for plan in &plans {
+            for key in PlanKey::affected_by(plan.user_id, plan.connection_type) {
+                lists.entry(key).or_default().push(plan.clone());
+            }
+        }
+        lists
+            .entry(PlanKey::for_filter(PlanFilter::default()))
+            .or_default();
+
+        let mut lists: Vec<(PlanKey, Vec<Plan>)> = lists.into_iter().collect();
+        // General keys serve the most requests; if the keyspace is larger than the cache, they
+        // are the ones kept. Within a shape, lower user ids first, for a deterministic result.
+        lists.sort_by_key(|(key, _)| {
+            let filter = key.filter();
+            (
+                filter.user_id.is_some(),
+                filter.connection_type.is_some() && filter.user_id.is_some(),
+                filter.user_id,
+            )
+        });
+        let capacity = usize::try_from(max_entries).unwrap_or(usize::MAX);
+        let mut keys = 0;
+        for (key, list) in lists.into_iter().take(capacity) {
+            if self.cache.insert(key, list.into(), loaded_at).await {
+                keys += 1;
+            }
+        }
+        let report = WarmUpReport {
+            plans: plans.len(),
+            keys,
+        };
+        info!(
+            plans = report.plans,
+            keys = report.keys,
+            "Plan cache warmed up"
+        );
+        Ok(report)
+    }
+
+    /// Whether the database answers.
+    pub async fn database_is_up(&self) -> bool {
+        self.repo.ping().await.is_ok()
+    }
+
+    /// Brings the entry-count gauge up to date (called before metrics are scraped).
+    pub async fn refresh_metrics(&self) {
+        self.cache.entry_count().await;
+    }
+
+    /// Drops the whole plan cache (e.g. after changes made behind the server's back).
+    pub async fn invalidate_all(&self) {
+        self.cache.invalidate_all().await;
+        info!(keys = "all", "Plan cache invalidated");
+    }
+}
