@@ -20,16 +20,17 @@
 //! atomic loads.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use prometheus::{IntCounter, IntGauge, Opts, Registry};
 
-/// Slots recording the last invalidation per key hash. Memory stays fixed (32 KiB) however many
-/// distinct keys the cache ever sees.
-pub const STRIPES: usize = 4096;
+/// Slots recording the last invalidation per key hash. Memory stays fixed (512 KiB) however many
+/// distinct keys the cache ever sees; a write's keys share a slot with another key's one time in
+/// ~16,000, which costs that key one extra miss.
+pub const STRIPES: usize = 65_536;
 
 /// How often a reader retries when every load it joins is overtaken by a write, before it answers
 /// from a private, uncached load (always correct, never loops).
@@ -100,7 +101,9 @@ struct Fence {
     /// Last `invalidate_matching`: an insert of data loaded before it is refused.
     last_pattern: AtomicU64,
     slots: Box<[AtomicU64]>,
-    hasher: RandomState,
+    /// Deterministic, so which keys share a slot does not change from run to run. (Only a holder
+    /// of the admin token can invalidate, so chosen collisions buy an attacker nothing.)
+    hasher: BuildHasherDefault<DefaultHasher>,
 }
 
 impl Fence {
@@ -110,7 +113,7 @@ impl Fence {
             floor: AtomicU64::new(0),
             last_pattern: AtomicU64::new(0),
             slots: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
-            hasher: RandomState::new(),
+            hasher: BuildHasherDefault::default(),
         }
     }
 
