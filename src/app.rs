@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::graphql::{self, AdminToken, SchemaLimits};
 use crate::http::{self, AppState};
 use crate::plans::PlanService;
+use crate::plans::change_feed::{ChangeFeed, ChangeFeedMetrics};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -29,6 +30,8 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("could not start the plan change feed: {0}")]
+    ChangeFeed(#[source] DbErr),
     #[error("could not register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
 }
@@ -39,6 +42,8 @@ pub struct Application {
     router: axum::Router,
     local_addr: SocketAddr,
     state: AppState,
+    /// Keeps the PostgreSQL change listener running as long as the server.
+    _change_feed: Option<ChangeFeed>,
 }
 
 impl Application {
@@ -51,7 +56,41 @@ impl Application {
 
         let metrics = prometheus::Registry::new();
         let cache_metrics = CacheMetrics::register(&metrics, "plan_cache")?;
-        let plans = Arc::new(PlanService::new(db, config.cache_settings(), cache_metrics));
+        let backend = db.get_database_backend();
+        let plans = Arc::new(PlanService::new(
+            db.clone(),
+            config.cache_settings(),
+            cache_metrics,
+        ));
+        let change_feed = if backend == DbBackend::Postgres && config.plan_cache_listen {
+            let feed = ChangeFeed::start(
+                &config.database_url,
+                &db,
+                plans.clone(),
+                ChangeFeedMetrics::register(&metrics)?,
+                config.database_timeout(),
+            )
+            .await
+            .map_err(StartupError::ChangeFeed)?;
+            // Listen before warming, so no change can fall between the two.
+            if !feed.wait_connected(config.database_timeout()).await {
+                warn!(
+                    "Plan change listener not connected yet; reading through to the database until it is"
+                );
+            }
+            Some(feed)
+        } else {
+            if backend == DbBackend::Postgres {
+                warn!(
+                    "PLAN_CACHE_LISTEN is off: changes made by other replicas or plain SQL are seen after PLAN_CACHE_TTL"
+                );
+            } else {
+                info!(
+                    "SQLite: single-replica mode; changes made to the database behind this server's back are seen after PLAN_CACHE_TTL"
+                );
+            }
+            None
+        };
         plans
             .warm_up(config.plan_cache_max_entries)
             .await
@@ -93,6 +132,7 @@ impl Application {
             router,
             local_addr,
             state,
+            _change_feed: change_feed,
         })
     }
 

@@ -237,9 +237,7 @@ where
         E: Send + Sync + 'static,
     {
         let Some(store) = &self.store else {
-            self.metrics.misses.inc();
-            self.metrics.db_loads.inc();
-            return load().await.map_err(Arc::new);
+            return self.load_uncached(load).await;
         };
         if let Some(value) = self.get(key).await {
             self.metrics.hits.inc();
@@ -265,6 +263,18 @@ where
             self.remove_if_stale(store, key).await;
         }
         // Writes keep overtaking every load; a private load is still correct, and cannot loop.
+        self.metrics.db_loads.inc();
+        load().await.map_err(Arc::new)
+    }
+
+    /// Calls `load` without looking at or filling the cache (counted as a miss and a load), for
+    /// when the owner knows the cache cannot be trusted.
+    pub async fn load_uncached<F, Fut, E>(&self, load: F) -> Result<V, Arc<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        self.metrics.misses.inc();
         self.metrics.db_loads.inc();
         load().await.map_err(Arc::new)
     }

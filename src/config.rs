@@ -36,6 +36,12 @@ pub struct Config {
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, value_parser = parse_token)]
     pub admin_token: Option<String>,
 
+    /// PostgreSQL: listen for changes to plans made by other replicas or plain SQL (LISTEN/NOTIFY)
+    /// and invalidate at once. Turn off only behind a pooler that cannot LISTEN; changes made
+    /// elsewhere are then seen after PLAN_CACHE_TTL.
+    #[arg(long, env = "PLAN_CACHE_LISTEN", default_value_t = true, action = clap::ArgAction::Set)]
+    pub plan_cache_listen: bool,
+
     /// Largest number of database connections in the pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -65,6 +71,7 @@ impl Default for Config {
             plan_cache_ttl: 300,
             plan_cache_max_entries: 10_000,
             admin_token: None,
+            plan_cache_listen: true,
             database_max_connections: 10,
             database_timeout: 5,
             request_timeout: 30,

@@ -2,6 +2,7 @@
 //! queries, and [`PlanService`], the one owner of plan reads, writes and cache invalidation.
 //! Knows nothing of GraphQL or HTTP.
 
+pub mod change_feed;
 mod key;
 mod model;
 mod repo;
@@ -11,5 +12,5 @@ mod validation;
 pub use crate::entities::plan::ConnectionType;
 pub use key::PlanKey;
 pub use model::{NewPlan, Plan, PlanFilter, PlanId, PlanList};
-pub use service::{PlanError, PlanService, WarmUpReport};
+pub use service::{PlanError, PlanOwner, PlanService, WarmUpReport};
 pub use validation::{InvalidInput, MAX_DURATION_MINUTES, MAX_NAME_CHARS, parse_plan_id};

@@ -6,12 +6,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_plans_table;
+mod m20261125_000002_notify_plan_changes;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_create_plans_table::Migration)]
+        vec![
+            Box::new(m20261125_000001_create_plans_table::Migration),
+            Box::new(m20261125_000002_notify_plan_changes::Migration),
+        ]
     }
 }

@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sea_orm::{DatabaseConnection, DbErr};
 use tracing::{info, instrument, warn};
@@ -25,6 +26,13 @@ impl From<DbErr> for PlanError {
     }
 }
 
+/// Whose lists a plan belongs to: enough to know which keys a change to it affects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOwner {
+    pub user_id: i32,
+    pub connection_type: ConnectionType,
+}
+
 /// What start-up warming loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WarmUpReport {
@@ -37,6 +45,9 @@ pub struct WarmUpReport {
 pub struct PlanService {
     repo: PlanRepo,
     cache: Cache<PlanKey, PlanList>,
+    /// Set while the cache cannot be trusted to hear about changes made elsewhere (the change
+    /// feed is disconnected): reads then go straight to the database and fill nothing.
+    read_through: AtomicBool,
 }
 
 impl PlanService {
@@ -44,6 +55,7 @@ impl PlanService {
         Self {
             repo: PlanRepo::new(db),
             cache: Cache::new(settings, metrics),
+            read_through: AtomicBool::new(false),
         }
     }
 
@@ -52,6 +64,13 @@ impl PlanService {
     pub async fn list(&self, filter: PlanFilter) -> Result<PlanList, PlanError> {
         validation::check_filter(&filter)?;
         let key = PlanKey::for_filter(filter);
+        if self.read_through.load(Ordering::SeqCst) {
+            return self
+                .cache
+                .load_uncached(|| self.load(key))
+                .await
+                .map_err(PlanError::Database);
+        }
         self.cache
             .get_or_load(&key, || self.load(key))
             .await
@@ -72,7 +91,7 @@ impl PlanService {
     /// One plan by id. With the cache on, it is looked up in the cached `plans` list (ordered by
     /// id), so it obeys the same invalidation as every list.
     pub async fn get(&self, id: PlanId) -> Result<Option<Plan>, PlanError> {
-        if !self.cache.is_enabled() {
+        if !self.cache.is_enabled() || self.read_through.load(Ordering::SeqCst) {
             return Ok(self.repo.get(id).await?);
         }
         let all = self.list(PlanFilter::default()).await?;
@@ -210,5 +229,42 @@ impl PlanService {
     pub async fn invalidate_all(&self) {
         self.cache.invalidate_all().await;
         info!(keys = "all", "Plan cache invalidated");
+    }
+
+    /// A change made anywhere (another replica, plain SQL), as announced by the change feed:
+    /// drops the keys of the plan's owner and type before and after the change.
+    pub async fn apply_external_change(&self, before: Option<PlanOwner>, after: Option<PlanOwner>) {
+        let mut keys: Vec<PlanKey> = Vec::with_capacity(8);
+        for owner in before.into_iter().chain(after) {
+            for key in PlanKey::affected_by(owner.user_id, owner.connection_type) {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        self.cache.invalidate(&keys).await;
+        info!(
+            source = "change feed",
+            keys = %keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            "Plan cache invalidated"
+        );
+    }
+
+    /// Stops trusting the cache: until [`PlanService::resume_caching`], reads go to the database.
+    pub fn suspend_caching(&self) {
+        self.read_through.store(true, Ordering::SeqCst);
+    }
+
+    /// Trusts the cache again after changes may have been missed: drops everything (fencing
+    /// loads in flight), then serves from the cache again.
+    pub async fn resume_caching(&self) {
+        self.cache.invalidate_all().await;
+        self.read_through.store(false, Ordering::SeqCst);
+        info!(keys = "all", "Plan cache invalidated; caching resumed");
+    }
+
+    /// Whether reads currently bypass the cache.
+    pub fn is_reading_through(&self) -> bool {
+        self.read_through.load(Ordering::SeqCst)
     }
 }

@@ -8,4 +8,5 @@ mod contract;
 mod errors;
 mod helpers;
 mod operations;
+mod replicas;
 mod schema_sync;
