@@ -12,8 +12,8 @@ use tracing::{info, warn};
 
 use crate::cache::CacheMetrics;
 use crate::config::Config;
-use crate::graphql::{self, AdminToken, SchemaLimits};
-use crate::http::{self, AppState};
+use crate::graphql::{self, AdminToken};
+use crate::http::{self, AppState, HttpLimits};
 use crate::plans::PlanService;
 use crate::plans::change_feed::{ChangeFeed, ChangeFeedMetrics};
 
@@ -107,15 +107,22 @@ impl Application {
                 admin_token
             }
         };
-        let schema = graphql::build_schema(plans.clone(), admin_token, SchemaLimits::default());
+        let schema = graphql::build_schema(plans.clone(), admin_token, config.schema_limits());
         let state = AppState {
             schema,
             plans,
             metrics,
             started: Arc::new(AtomicBool::new(true)),
             database_timeout: config.database_timeout(),
+            graphiql: config.graphiql,
         };
-        let router = http::router(state.clone(), config.request_timeout());
+        let router = http::router(
+            state.clone(),
+            HttpLimits {
+                max_request_bytes: config.max_request_bytes(),
+                request_timeout: config.request_timeout(),
+            },
+        );
 
         let listener = TcpListener::bind(config.bind_addr)
             .await
@@ -176,7 +183,14 @@ async fn connect(config: &Config) -> Result<DatabaseConnection, StartupError> {
         .min_connections(1)
         .connect_timeout(config.database_timeout())
         .acquire_timeout(config.database_timeout())
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        // A locked SQLite file fails a request after the same wait as a busy pool.
+        .map_sqlx_sqlite_opts({
+            let timeout = config.database_timeout();
+            move |options| options.busy_timeout(timeout)
+        })
+        // Named, so an operator can tell the server's connections apart in pg_stat_activity.
+        .map_sqlx_postgres_opts(|options| options.application_name("plans-api"));
     let db = Database::connect(options)
         .await
         .map_err(StartupError::Connect)?;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cache::CacheSettings;
+use crate::graphql::SchemaLimits;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://plans.db?mode=rwc";
 
@@ -58,6 +59,40 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout: u64,
 
+    /// Largest accepted request body in bytes; larger ones get 413.
+    #[arg(long, env = "MAX_REQUEST_BYTES", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u64).range(1_024..=16_777_216))]
+    pub max_request_bytes: u64,
+
+    /// Deepest selection nesting a GraphQL operation may have (GraphiQL's introspection needs 13).
+    #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(2..=256))]
+    pub graphql_max_depth: u64,
+
+    /// Largest GraphQL complexity (one point per selected field) an operation may have.
+    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
+    pub graphql_max_complexity: u64,
+
+    /// Most root fields one operation may select (each `plans` is a whole list).
+    #[arg(long, env = "GRAPHQL_MAX_ROOT_FIELDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=1_000))]
+    pub graphql_max_root_fields: u64,
+
+    /// Most aliases one document may use.
+    #[arg(long, env = "GRAPHQL_MAX_ALIASES", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub graphql_max_aliases: u64,
+
+    /// Answer introspection queries (`__schema`, `__type`). Turn off in production if clients use
+    /// the committed schema.graphql; GraphiQL needs it.
+    #[arg(long, env = "GRAPHQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphql_introspection: bool,
+
+    /// Serve the GraphiQL playground at `GET /graphql`.
+    #[arg(long, env = "GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphiql: bool,
+
     /// Tracing filter, e.g. `info` or `plans_api=debug,info`.
     #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
@@ -75,6 +110,13 @@ impl Default for Config {
             database_max_connections: 10,
             database_timeout: 5,
             request_timeout: 30,
+            max_request_bytes: 65_536,
+            graphql_max_depth: 16,
+            graphql_max_complexity: 1_000,
+            graphql_max_root_fields: 10,
+            graphql_max_aliases: 20,
+            graphql_introspection: true,
+            graphiql: true,
             log_filter: "info".to_owned(),
         }
     }
@@ -94,6 +136,21 @@ impl Config {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout)
+    }
+
+    pub fn schema_limits(&self) -> SchemaLimits {
+        let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
+        SchemaLimits {
+            max_depth: size(self.graphql_max_depth),
+            max_complexity: size(self.graphql_max_complexity),
+            max_root_fields: size(self.graphql_max_root_fields),
+            max_aliases: size(self.graphql_max_aliases),
+            introspection: self.graphql_introspection,
+        }
+    }
+
+    pub fn max_request_bytes(&self) -> usize {
+        usize::try_from(self.max_request_bytes).unwrap_or(usize::MAX)
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod auth;
 mod errors;
+mod limits;
 mod mutation;
 mod query;
 mod schema;

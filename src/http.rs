@@ -20,9 +20,6 @@ use tower_http::trace::TraceLayer;
 use crate::graphql::AppSchema;
 use crate::plans::PlanService;
 
-/// Largest accepted request body; GraphQL documents for this API are a few hundred bytes.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
 /// Everything a handler needs; cheap to clone (Arcs inside).
 #[derive(Clone)]
 pub struct AppState {
@@ -32,9 +29,20 @@ pub struct AppState {
     /// Set once migrations ran and the cache was warmed.
     pub started: Arc<AtomicBool>,
     pub database_timeout: Duration,
+    /// Whether `GET /graphql` serves the GraphiQL playground.
+    pub graphiql: bool,
 }
 
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// Larger bodies get 413.
+    pub max_request_bytes: usize,
+    /// Slower requests get 408.
+    pub request_timeout: Duration,
+}
+
+pub fn router(state: AppState, limits: HttpLimits) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
@@ -61,10 +69,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                     },
                 ))
                 .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+                .layer(RequestBodyLimitLayer::new(limits.max_request_bytes))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
-                    request_timeout,
+                    limits.request_timeout,
                 )),
         )
 }

@@ -9,9 +9,12 @@ use serde_json::json;
 use super::AppState;
 use crate::graphql::{ErrorCode, PresentedToken};
 
-/// `GET /graphql`: the GraphiQL playground.
-pub(super) async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+/// `GET /graphql`: the GraphiQL playground, unless turned off (`GRAPHIQL=false`).
+pub(super) async fn graphiql(State(state): State<AppState>) -> Response {
+    if !state.graphiql {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response()
 }
 
 /// `POST /graphql`: executes a GraphQL request. The bearer token, if any, goes into the request's
@@ -35,9 +38,10 @@ pub(super) async fn execute(
 
 /// A body that is not a GraphQL request at all: answered in GraphQL's error shape, with a code.
 fn malformed(rejection: GraphQLRejection) -> Response {
-    let status = match rejection.0 {
-        async_graphql::ParseRequestError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        _ => StatusCode::BAD_REQUEST,
+    let status = if is_too_large(&rejection.0) {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else {
+        StatusCode::BAD_REQUEST
     };
     let body = json!({
         "errors": [{
@@ -46,4 +50,18 @@ fn malformed(rejection: GraphQLRejection) -> Response {
         }]
     });
     (status, axum::Json(body)).into_response()
+}
+
+/// A body cut off by the size limit while streaming (no `Content-Length` to refuse it upfront).
+/// async-graphql-axum keeps only the message of the body error, so the message is what we have.
+fn is_too_large(error: &async_graphql::ParseRequestError) -> bool {
+    match error {
+        async_graphql::ParseRequestError::PayloadTooLarge => true,
+        async_graphql::ParseRequestError::Io(io) => {
+            // http-body-util's `LengthLimitError` (the chunked-body test in tests/api/limits.rs
+            // fails if its wording changes).
+            io.to_string().contains("length limit exceeded")
+        }
+        _ => false,
+    }
 }

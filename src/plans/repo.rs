@@ -3,7 +3,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::{NewPlan, Plan, PlanFilter, PlanId};
@@ -62,8 +62,16 @@ impl PlanRepo {
             .map(Plan::from))
     }
 
+    /// Reads the plans table (not just `SELECT 1`): a locked or missing table is not "up".
     pub(super) async fn ping(&self) -> Result<(), DbErr> {
-        self.db.ping().await
+        plan::Entity::find()
+            .select_only()
+            .column(plan::Column::Id)
+            .limit(1)
+            .into_tuple::<i32>()
+            .one(&self.db)
+            .await
+            .map(|_| ())
     }
 }
 

@@ -44,7 +44,7 @@ pub struct WarmUpReport {
 /// to the database and then invalidate exactly the keys they changed, before returning.
 pub struct PlanService {
     repo: PlanRepo,
-    cache: Cache<PlanKey, PlanList>,
+    cache: Arc<Cache<PlanKey, PlanList>>,
     /// Set while the cache cannot be trusted to hear about changes made elsewhere (the change
     /// feed is disconnected): reads then go straight to the database and fill nothing.
     read_through: AtomicBool,
@@ -54,7 +54,7 @@ impl PlanService {
     pub fn new(db: DatabaseConnection, settings: CacheSettings, metrics: CacheMetrics) -> Self {
         Self {
             repo: PlanRepo::new(db),
-            cache: Cache::new(settings, metrics),
+            cache: Arc::new(Cache::new(settings, metrics)),
             read_through: AtomicBool::new(false),
         }
     }
@@ -105,50 +105,47 @@ impl PlanService {
     #[instrument(skip_all, fields(user_id = new.user_id))]
     pub async fn create(&self, new: NewPlan) -> Result<Plan, PlanError> {
         let new = validation::check_new_plan(new)?;
-        let (user_id, connection_type) = (new.user_id, new.connection_type);
-        match self.repo.insert(new).await {
-            Ok(plan) => {
-                self.invalidate_for(&plan, "created").await;
-                Ok(plan)
+        let (repo, cache) = (self.repo.clone(), self.cache.clone());
+        run_to_completion(async move {
+            let (user_id, connection_type) = (new.user_id, new.connection_type);
+            match repo.insert(new).await {
+                Ok(plan) => {
+                    invalidate_for(&cache, &plan, "created").await;
+                    Ok(plan)
+                }
+                Err(err) => {
+                    // The insert may have committed before the error (a dropped connection): its
+                    // keys are dropped anyway, which costs a reload and is never wrong.
+                    cache
+                        .invalidate(&PlanKey::affected_by(user_id, connection_type))
+                        .await;
+                    Err(err.into())
+                }
             }
-            Err(err) => {
-                // The insert may have committed before the error (a dropped connection): the
-                // keys it would touch are dropped anyway, which costs a reload and is never wrong.
-                self.cache
-                    .invalidate(&PlanKey::affected_by(user_id, connection_type))
-                    .await;
-                Err(err.into())
-            }
-        }
+        })
+        .await
     }
 
     /// Deletes a plan; `Ok(false)` if there was none with that id.
     #[instrument(skip(self))]
     pub async fn delete(&self, id: PlanId) -> Result<bool, PlanError> {
-        match self.repo.delete(id).await {
-            Ok(Some(plan)) => {
-                self.invalidate_for(&plan, "deleted").await;
-                Ok(true)
+        let (repo, cache) = (self.repo.clone(), self.cache.clone());
+        run_to_completion(async move {
+            match repo.delete(id).await {
+                Ok(Some(plan)) => {
+                    invalidate_for(&cache, &plan, "deleted").await;
+                    Ok(true)
+                }
+                Ok(None) => Ok(false),
+                Err(err) => {
+                    // Whether the delete committed is unknown, and so is the plan's owner.
+                    warn!(plan_id = id, "delete failed; dropping the whole plan cache");
+                    cache.invalidate_all().await;
+                    Err(err.into())
+                }
             }
-            Ok(None) => Ok(false),
-            Err(err) => {
-                // Whether the delete committed is unknown and so is the plan's owner: drop all.
-                warn!(plan_id = id, "delete failed; dropping the whole plan cache");
-                self.cache.invalidate_all().await;
-                Err(err.into())
-            }
-        }
-    }
-
-    async fn invalidate_for(&self, plan: &Plan, change: &'static str) {
-        let keys = PlanKey::affected_by(plan.user_id, plan.connection_type);
-        self.cache.invalidate(&keys).await;
-        info!(
-            plan_id = plan.id,
-            change,
-            keys = %keys.map(|key| key.to_string()).join(","),
-            "Plan cache invalidated"
-        );
+        })
+        .await
     }
 
     /// Loads every plan with one query and fills the whole keyspace from it, most general keys
@@ -267,4 +264,29 @@ impl PlanService {
     pub fn is_reading_through(&self) -> bool {
         self.read_through.load(Ordering::SeqCst)
     }
+}
+
+/// Runs a write and its invalidation as one task that finishes even if the caller goes away (a
+/// request timeout, a client hanging up): otherwise a write could commit and its invalidation
+/// never run, leaving the cache stale until the TTL.
+async fn run_to_completion<T: Send + 'static>(
+    write: impl Future<Output = T> + Send + 'static,
+) -> T {
+    match tokio::spawn(write).await {
+        Ok(output) => output,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        // Cancelled only when the runtime shuts down, which is ending this caller too.
+        Err(_) => std::future::pending().await,
+    }
+}
+
+async fn invalidate_for(cache: &Cache<PlanKey, PlanList>, plan: &Plan, change: &'static str) {
+    let keys = PlanKey::affected_by(plan.user_id, plan.connection_type);
+    cache.invalidate(&keys).await;
+    info!(
+        plan_id = plan.id,
+        change,
+        keys = %keys.map(|key| key.to_string()).join(","),
+        "Plan cache invalidated"
+    );
 }

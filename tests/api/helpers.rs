@@ -8,7 +8,9 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use plans_api::{Application, Config};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait,
+};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -131,6 +133,37 @@ impl TestDatabase {
             .await
             .expect("connect to test database")
     }
+
+    /// Holds a lock that blocks writes to `plans` (reads too, on SQLite with `block_reads`) until
+    /// the returned transaction is committed or dropped.
+    pub async fn lock_plans(&self, block_reads: bool) -> (DatabaseConnection, DatabaseTransaction) {
+        let db = self.connect().await;
+        let transaction = db.begin().await.expect("begin");
+        if db.get_database_backend() == DbBackend::Postgres {
+            let mode = if block_reads {
+                "ACCESS EXCLUSIVE"
+            } else {
+                "EXCLUSIVE"
+            };
+            transaction
+                .execute_unprepared(&format!("LOCK TABLE plans IN {mode} MODE"))
+                .await
+                .expect("lock table");
+        } else {
+            if block_reads {
+                transaction
+                    .execute_unprepared("PRAGMA locking_mode = EXCLUSIVE")
+                    .await
+                    .expect("exclusive locking mode");
+            }
+            // A write takes SQLite's write lock for the rest of the transaction.
+            transaction
+                .execute_unprepared("DELETE FROM plans WHERE id = -1")
+                .await
+                .expect("take the write lock");
+        }
+        (db, transaction)
+    }
 }
 
 fn rand_suffix() -> u32 {
@@ -177,6 +210,8 @@ pub struct AppOptions {
     /// PostgreSQL: run the LISTEN/NOTIFY change feed (off for tests that change rows behind the
     /// server's back and expect the TTL, not a notification, to reveal it).
     pub listen: bool,
+    /// Any other setting.
+    pub tweak: fn(&mut Config),
 }
 
 impl Default for AppOptions {
@@ -185,6 +220,7 @@ impl Default for AppOptions {
             ttl_seconds: 300,
             max_entries: 10_000,
             listen: true,
+            tweak: |_| {},
         }
     }
 }
@@ -200,9 +236,18 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
 
 /// Starts an app on an existing test database (e.g. a second instance, or after seeding rows).
 pub async fn spawn_app_on(database: Arc<TestDatabase>, options: AppOptions) -> TestApp {
+    spawn_app_at(database.url.clone(), database, options).await
+}
+
+/// Starts an app whose `DATABASE_URL` is `url` (e.g. through a proxy) on `database`.
+pub async fn spawn_app_at(
+    url: String,
+    database: Arc<TestDatabase>,
+    options: AppOptions,
+) -> TestApp {
     init_logging();
-    let config = Config {
-        database_url: database.url.clone(),
+    let mut config = Config {
+        database_url: url,
         bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         plan_cache_ttl: options.ttl_seconds,
         plan_cache_max_entries: options.max_entries,
@@ -210,6 +255,7 @@ pub async fn spawn_app_on(database: Arc<TestDatabase>, options: AppOptions) -> T
         plan_cache_listen: options.listen,
         ..Config::default()
     };
+    (options.tweak)(&mut config);
     let application = Application::build(config)
         .await
         .expect("application starts");

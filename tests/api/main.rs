@@ -7,6 +7,7 @@ mod concurrency;
 mod contract;
 mod errors;
 mod helpers;
+mod limits;
 mod operations;
 mod replicas;
 mod schema_sync;
