@@ -134,28 +134,17 @@ impl TestDatabase {
             .expect("connect to test database")
     }
 
-    /// Holds a lock that blocks writes to `plans` (reads too, on SQLite with `block_reads`) until
-    /// the returned transaction is committed or dropped.
-    pub async fn lock_plans(&self, block_reads: bool) -> (DatabaseConnection, DatabaseTransaction) {
+    /// Holds a lock that blocks writes to `plans` (not reads) until the returned transaction is
+    /// committed or dropped.
+    pub async fn lock_plans(&self) -> (DatabaseConnection, DatabaseTransaction) {
         let db = self.connect().await;
         let transaction = db.begin().await.expect("begin");
         if db.get_database_backend() == DbBackend::Postgres {
-            let mode = if block_reads {
-                "ACCESS EXCLUSIVE"
-            } else {
-                "EXCLUSIVE"
-            };
             transaction
-                .execute_unprepared(&format!("LOCK TABLE plans IN {mode} MODE"))
+                .execute_unprepared("LOCK TABLE plans IN EXCLUSIVE MODE")
                 .await
                 .expect("lock table");
         } else {
-            if block_reads {
-                transaction
-                    .execute_unprepared("PRAGMA locking_mode = EXCLUSIVE")
-                    .await
-                    .expect("exclusive locking mode");
-            }
             // A write takes SQLite's write lock for the rest of the transaction.
             transaction
                 .execute_unprepared("DELETE FROM plans WHERE id = -1")

@@ -149,7 +149,7 @@ async fn a_slow_request_gets_408_and_its_write_still_invalidates(backend: Backen
     let app = spawn_app_with(backend, options).await;
     assert!(app.plan_ids(Some(9), None).await.is_empty()); // cached: empty
 
-    let (db, lock) = app.database.lock_plans(false).await;
+    let (db, lock) = app.database.lock_plans().await;
     let started = Instant::now();
     let response = app
         .client
@@ -189,7 +189,7 @@ async fn a_busy_pool_fails_fast_and_cleanly(backend: Backend) {
         ..AppOptions::default()
     };
     let app = std::sync::Arc::new(spawn_app_with(backend, options).await);
-    let (db, lock) = app.database.lock_plans(false).await;
+    let (db, lock) = app.database.lock_plans().await;
     let started = Instant::now();
     let writer = tokio::spawn({
         let app = app.clone();

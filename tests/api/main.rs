@@ -9,5 +9,6 @@ mod errors;
 mod helpers;
 mod limits;
 mod operations;
+mod outages;
 mod replicas;
 mod schema_sync;
