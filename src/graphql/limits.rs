@@ -45,24 +45,28 @@ impl Extension for ShapeLimits {
 impl ShapeLimits {
     fn check(&self, document: &ExecutableDocument) -> ServerResult<()> {
         for (_, operation) in document.operations.iter() {
+            let mut names = Vec::new();
+            root_fields(
+                document,
+                &operation.node.selection_set.node,
+                &mut HashSet::new(),
+                &mut names,
+            );
             if !self.introspection
-                && selects_introspection(
-                    document,
-                    &operation.node.selection_set.node,
-                    &mut HashSet::new(),
-                )
+                && names
+                    .iter()
+                    .any(|name| matches!(*name, "__schema" | "__type"))
             {
                 return Err(refused(
                     "introspection is disabled on this server; use the published schema.graphql"
                         .to_owned(),
                 ));
             }
-            let mut seen = HashSet::new();
-            let roots = root_fields(document, &operation.node.selection_set.node, &mut seen);
-            if roots > self.max_root_fields {
+            if names.len() > self.max_root_fields {
                 return Err(refused(format!(
-                    "an operation may select at most {} root fields; this one selects {roots}",
-                    self.max_root_fields
+                    "an operation may select at most {} root fields; this one selects {}",
+                    self.max_root_fields,
+                    names.len()
                 )));
             }
         }
@@ -96,54 +100,30 @@ fn refused(message: String) -> ServerError {
     error
 }
 
-/// Fields selected at the root, looking through fragments (each fragment once: cycles are left
-/// to validation to report).
+/// Names of the fields selected at the root, looking through fragments (each fragment once:
+/// cycles are left to validation to report).
 fn root_fields<'a>(
     document: &'a ExecutableDocument,
     selection_set: &'a SelectionSet,
     seen: &mut HashSet<&'a str>,
-) -> usize {
-    selection_set
-        .items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(_) => 1,
+    names: &mut Vec<&'a str>,
+) {
+    for item in &selection_set.items {
+        match &item.node {
+            Selection::Field(field) => names.push(field.node.name.node.as_str()),
             Selection::InlineFragment(fragment) => {
-                root_fields(document, &fragment.node.selection_set.node, seen)
+                root_fields(document, &fragment.node.selection_set.node, seen, names);
             }
             Selection::FragmentSpread(spread) => {
                 let name = spread.node.fragment_name.node.as_str();
-                match document.fragments.get(name) {
-                    Some(fragment) if seen.insert(name) => {
-                        root_fields(document, &fragment.node.selection_set.node, seen)
-                    }
-                    _ => 0,
+                if let Some(fragment) = document.fragments.get(name)
+                    && seen.insert(name)
+                {
+                    root_fields(document, &fragment.node.selection_set.node, seen, names);
                 }
             }
-        })
-        .sum()
-}
-
-fn selects_introspection<'a>(
-    document: &'a ExecutableDocument,
-    selection_set: &'a SelectionSet,
-    seen: &mut HashSet<&'a str>,
-) -> bool {
-    selection_set.items.iter().any(|item| match &item.node {
-        Selection::Field(field) => matches!(field.node.name.node.as_str(), "__schema" | "__type"),
-        Selection::InlineFragment(fragment) => {
-            selects_introspection(document, &fragment.node.selection_set.node, seen)
         }
-        Selection::FragmentSpread(spread) => {
-            let name = spread.node.fragment_name.node.as_str();
-            match document.fragments.get(name) {
-                Some(fragment) if seen.insert(name) => {
-                    selects_introspection(document, &fragment.node.selection_set.node, seen)
-                }
-                _ => false,
-            }
-        }
-    })
+    }
 }
 
 fn aliases_in(selection_set: &SelectionSet) -> usize {

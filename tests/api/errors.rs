@@ -4,7 +4,10 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{AppOptions, Backend, TOKEN, TestApp, error_code, spawn_app, spawn_app_with};
+use crate::helpers::{
+    AppOptions, Backend, TOKEN, TestApp, assert_clean_internal_error, error_code, spawn_app,
+    spawn_app_with,
+};
 
 backend_tests!(
     every_invalid_input_is_refused_and_writes_nothing,
@@ -167,24 +170,7 @@ async fn database_failures_are_internal_and_reveal_nothing(backend: Backend) {
     for (query, variables) in operations {
         let (status, body) = app.post_graphql_as(Some(TOKEN), query, variables).await;
         assert_eq!(status, 200);
-        assert_eq!(error_code(&body), "INTERNAL_SERVER_ERROR", "{body}");
-        let message = body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .to_lowercase();
-        for leak in [
-            "select",
-            "insert",
-            "delete",
-            "plans",
-            "table",
-            "sql",
-            "127.0.0.1",
-            "postgres",
-            "relation",
-        ] {
-            assert!(!message.contains(leak), "message leaks {leak:?}: {message}");
-        }
+        assert_clean_internal_error(&body);
     }
     assert_eq!(app.get_status("/health/live").await, 200);
 }

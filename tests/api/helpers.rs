@@ -409,3 +409,32 @@ pub fn error_code(body: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("expected an error with a code: {body}"))
 }
+
+/// Asserts the first error is `INTERNAL_SERVER_ERROR` with a message that names no SQL, table,
+/// host, credential or driver detail.
+pub fn assert_clean_internal_error(body: &Value) {
+    assert_eq!(error_code(body), "INTERNAL_SERVER_ERROR", "{body}");
+    let message = body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    for leak in [
+        "select",
+        "insert",
+        "delete",
+        "plans",
+        "table",
+        "sql",
+        "relation",
+        "127.0.0.1",
+        "postgres",
+        "connection",
+        "refused",
+        "pool",
+        "timed out",
+        "lock",
+        "busy",
+    ] {
+        assert!(!message.contains(leak), "message leaks {leak:?}: {message}");
+    }
+}

@@ -6,7 +6,9 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::backend_tests;
-use crate::helpers::{AppOptions, Backend, TOKEN, error_code, spawn_app, spawn_app_with};
+use crate::helpers::{
+    AppOptions, Backend, TOKEN, assert_clean_internal_error, error_code, spawn_app, spawn_app_with,
+};
 
 backend_tests!(
     query_shape_limits_are_enforced_before_execution,
@@ -206,19 +208,12 @@ async fn a_busy_pool_fails_fast_and_cleanly(backend: Backend) {
     } else {
         writer.await.unwrap()
     };
-    assert_eq!(error_code(&refused), "INTERNAL_SERVER_ERROR", "{refused}");
+    assert_clean_internal_error(&refused);
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "waited {:?}",
         started.elapsed()
     );
-    let message = refused["errors"][0]["message"]
-        .as_str()
-        .unwrap()
-        .to_lowercase();
-    for leak in ["pool", "timed out", "sql", "lock", "busy"] {
-        assert!(!message.contains(leak), "message leaks {leak:?}: {message}");
-    }
 
     drop(lock);
     db.close().await.ok();
