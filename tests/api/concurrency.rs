@@ -54,13 +54,23 @@ async fn writer(app: Arc<TestApp>, log: Arc<Log>, seed: usize) {
             let body = app.delete_plan(&id).await;
             assert_no_errors(&body);
             assert_eq!(body["data"]["deletePlan"], true);
-            log.completed.write().unwrap().push(Completed { id, user, kind, change: Change::Deleted });
+            log.completed.write().unwrap().push(Completed {
+                id,
+                user,
+                kind,
+                change: Change::Deleted,
+            });
         } else {
             let user = (n % USERS as usize) as i32 + 1;
             let kind = KINDS[(n / 7) % KINDS.len()];
             let id = app.create_ok(user, kind, &format!("w{seed}-{i}")).await;
             mine.push((id.clone(), user, kind));
-            log.completed.write().unwrap().push(Completed { id, user, kind, change: Change::Created });
+            log.completed.write().unwrap().push(Completed {
+                id,
+                user,
+                kind,
+                change: Change::Created,
+            });
         }
     }
 }
@@ -75,7 +85,9 @@ async fn reader(
     let mut violations = Vec::new();
     let mut n = seed;
     while !done.load(Ordering::SeqCst) {
-        n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        n = n
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let user = match (n >> 33) % 4 {
             0 => None,
             u => Some(u as i32),
@@ -101,13 +113,21 @@ async fn reader(
                 Change::Deleted => {
                     deleted.insert(event.id.clone());
                     if present {
-                        violations.push(format!("{user:?}/{kind:?} served deleted plan {}", event.id));
+                        violations.push(format!(
+                            "{user:?}/{kind:?} served deleted plan {}",
+                            event.id
+                        ));
                     }
                 }
                 Change::Created
-                    if !present && !deleted.contains(&event.id) && !deleting.contains(&event.id) =>
+                    if !present
+                        && !deleted.contains(&event.id)
+                        && !deleting.contains(&event.id) =>
                 {
-                    violations.push(format!("{user:?}/{kind:?} missed created plan {}", event.id));
+                    violations.push(format!(
+                        "{user:?}/{kind:?} missed created plan {}",
+                        event.id
+                    ));
                 }
                 Change::Created => {}
             }
@@ -124,7 +144,13 @@ async fn no_read_that_starts_after_a_write_misses_it(backend: Backend) {
 
     let readers: Vec<_> = (0..READERS)
         .map(|seed| {
-            tokio::spawn(reader(app.clone(), log.clone(), done.clone(), seed, reads.clone()))
+            tokio::spawn(reader(
+                app.clone(),
+                log.clone(),
+                done.clone(),
+                seed,
+                reads.clone(),
+            ))
         })
         .collect();
     let writers: Vec<_> = (0..WRITERS)
@@ -144,8 +170,17 @@ async fn no_read_that_starts_after_a_write_misses_it(backend: Backend) {
         WRITERS * WRITES_PER_WRITER,
         violations.len()
     );
-    assert!(reads > WRITERS * WRITES_PER_WRITER * 5, "readers did not race the writers ({reads} reads)");
-    assert!(violations.is_empty(), "stale reads: {:#?}", &violations[..violations.len().min(20)]);
+    assert!(
+        reads > WRITERS * WRITES_PER_WRITER * 5,
+        "readers did not race the writers ({reads} reads)"
+    );
+    assert!(
+        violations.is_empty(),
+        "stale reads: {:#?}",
+        &violations[..violations.len().min(20)]
+    );
     // The cache was really in play: most reads were hits.
-    assert!(app.metric("plan_cache_hits_total").await > app.metric("plan_cache_misses_total").await);
+    assert!(
+        app.metric("plan_cache_hits_total").await > app.metric("plan_cache_misses_total").await
+    );
 }

@@ -87,7 +87,10 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("plans.db").display());
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("plans.db").display()
+                );
                 Self {
                     url,
                     _sqlite_dir: Some(dir),
@@ -103,7 +106,9 @@ impl TestDatabase {
                     COUNTER.fetch_add(1, Ordering::SeqCst),
                     rand_suffix()
                 );
-                let admin = Database::connect(&admin_url).await.expect("connect to PostgreSQL");
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("connect to PostgreSQL");
                 admin
                     .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
                     .await
@@ -122,7 +127,9 @@ impl TestDatabase {
 
     /// A direct connection, for changing rows behind the server's back and counting them.
     pub async fn connect(&self) -> DatabaseConnection {
-        Database::connect(&self.url).await.expect("connect to test database")
+        Database::connect(&self.url)
+            .await
+            .expect("connect to test database")
     }
 }
 
@@ -198,7 +205,9 @@ pub async fn spawn_app_on(database: Arc<TestDatabase>, options: AppOptions) -> T
         admin_token: Some(TOKEN.to_owned()),
         ..Config::default()
     };
-    let application = Application::build(config).await.expect("application starts");
+    let application = Application::build(config)
+        .await
+        .expect("application starts");
     let addr = application.local_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(async move {
@@ -270,7 +279,10 @@ impl TestApp {
             }))
             .await;
         assert_no_errors(&body);
-        body["data"]["createPlan"]["id"].as_str().expect("id").to_owned()
+        body["data"]["createPlan"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
     }
 
     pub async fn delete_plan(&self, id: &str) -> Value {
@@ -282,7 +294,11 @@ impl TestApp {
     }
 
     /// `plans(userId, connectionType)`; returns the ids in the order served.
-    pub async fn plan_ids(&self, user_id: Option<i32>, connection_type: Option<&str>) -> Vec<String> {
+    pub async fn plan_ids(
+        &self,
+        user_id: Option<i32>,
+        connection_type: Option<&str>,
+    ) -> Vec<String> {
         let body = self
             .graphql(
                 "query($userId: Int, $type: ConnectionType) { plans(userId: $userId, connectionType: $type) { id } }",
