@@ -13,7 +13,7 @@ use tracing::{info, warn};
 use crate::cache::CacheMetrics;
 use crate::config::Config;
 use crate::graphql::{self, AdminToken, SchemaLimits};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, HttpSettings, QueryCaching};
 use crate::plans::PlanService;
 
 #[derive(Debug, thiserror::Error)]
@@ -75,8 +75,13 @@ impl Application {
             metrics,
             started: Arc::new(AtomicBool::new(true)),
             database_timeout: config.database_timeout(),
+            query_caching: QueryCaching::new(config.http_cache_max_age, config.plan_cache_ttl),
         };
-        let router = http::router(state.clone(), config.request_timeout());
+        let http_settings = HttpSettings {
+            request_timeout: config.request_timeout(),
+            allowed_origins: config.cors_allowed_origins.clone(),
+        };
+        let router = http::router(state.clone(), &http_settings);
 
         let listener = TcpListener::bind(config.bind_addr)
             .await
