@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+use plans_api::config::AllowedOrigins;
 use plans_api::{Application, Config};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
@@ -174,6 +175,8 @@ pub struct TestApp {
 pub struct AppOptions {
     pub ttl_seconds: u64,
     pub max_entries: u64,
+    pub http_cache_max_age: u64,
+    pub cors_allowed_origins: AllowedOrigins,
 }
 
 impl Default for AppOptions {
@@ -181,6 +184,8 @@ impl Default for AppOptions {
         Self {
             ttl_seconds: 300,
             max_entries: 10_000,
+            http_cache_max_age: 0,
+            cors_allowed_origins: AllowedOrigins::None,
         }
     }
 }
@@ -202,6 +207,8 @@ pub async fn spawn_app_on(database: Arc<TestDatabase>, options: AppOptions) -> T
         bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         plan_cache_ttl: options.ttl_seconds,
         plan_cache_max_entries: options.max_entries,
+        http_cache_max_age: options.http_cache_max_age,
+        cors_allowed_origins: options.cors_allowed_origins,
         admin_token: Some(TOKEN.to_owned()),
         ..Config::default()
     };

@@ -7,5 +7,6 @@ mod concurrency;
 mod contract;
 mod errors;
 mod helpers;
+mod http_conventions;
 mod operations;
 mod schema_sync;
