@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Refreshes the self-hosted GraphiQL files in src/http/assets/ from npm (no CDN at run time:
 # the playground must work offline and on intranets). Bump the versions here, run it, then update
-# the file names in src/http/graphiql.rs and the table in src/http/assets/README.md.
+# the file names in src/http/assets/graphiql.html and src/http/graphiql.rs, and the table (with the
+# checksums it prints) in src/http/assets/README.md.
 set -euo pipefail
 GRAPHIQL=3.8.3
 REACT=18.3.1
