@@ -13,7 +13,7 @@ use tracing::{info, warn};
 use crate::cache::CacheMetrics;
 use crate::config::Config;
 use crate::graphql::{self, AdminToken};
-use crate::http::{self, AppState, HttpLimits};
+use crate::http::{self, AppState, HttpSettings, QueryCaching};
 use crate::plans::PlanService;
 use crate::plans::change_feed::{ChangeFeed, ChangeFeedMetrics};
 
@@ -114,15 +114,15 @@ impl Application {
             metrics,
             started: Arc::new(AtomicBool::new(true)),
             database_timeout: config.database_timeout(),
+            query_caching: QueryCaching::new(config.http_cache_max_age, config.plan_cache_ttl),
             graphiql: config.graphiql,
         };
-        let router = http::router(
-            state.clone(),
-            HttpLimits {
-                max_request_bytes: config.max_request_bytes(),
-                request_timeout: config.request_timeout(),
-            },
-        );
+        let http_settings = HttpSettings {
+            request_timeout: config.request_timeout(),
+            max_request_bytes: config.max_request_bytes(),
+            allowed_origins: config.cors_allowed_origins.clone(),
+        };
+        let router = http::router(state.clone(), &http_settings);
 
         let listener = TcpListener::bind(config.bind_addr)
             .await

@@ -93,6 +93,21 @@ pub struct Config {
     #[arg(long, env = "GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,
 
+    /// Seconds browsers and CDNs may reuse a `GET /graphql` query response without asking again
+    /// (`Cache-Control: public, max-age=N`), capped by PLAN_CACHE_TTL. 0 (the default) sends
+    /// `no-cache`: they revalidate every time (cheap with the ETag), so read-your-writes holds end
+    /// to end. Above 0, clients may see a list up to N seconds old after a change.
+    #[arg(long, env = "HTTP_CACHE_MAX_AGE", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
+    pub http_cache_max_age: u64,
+
+    /// Web origins allowed to call the API from a browser (CORS), comma-separated and exact, e.g.
+    /// `https://portal.example.com,http://localhost:5173`, or `*` for any. Empty (the default):
+    /// no CORS headers, so browsers block cross-origin calls.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "",
+          value_parser = parse_allowed_origins)]
+    pub cors_allowed_origins: AllowedOrigins,
+
     /// Tracing filter, e.g. `info` or `plans_api=debug,info`.
     #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
     pub log_filter: String,
@@ -117,6 +132,8 @@ impl Default for Config {
             graphql_max_aliases: 20,
             graphql_introspection: true,
             graphiql: true,
+            http_cache_max_age: 0,
+            cors_allowed_origins: AllowedOrigins::default(),
             log_filter: "info".to_owned(),
         }
     }
@@ -152,6 +169,62 @@ impl Config {
     pub fn max_request_bytes(&self) -> usize {
         usize::try_from(self.max_request_bytes).unwrap_or(usize::MAX)
     }
+}
+
+/// Which browser origins may call the API (CORS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AllowedOrigins {
+    /// No cross-origin calls: no CORS headers at all.
+    #[default]
+    None,
+    /// Exactly these origins (`scheme://host[:port]`, lowercase, never empty).
+    List(Vec<String>),
+    /// Any origin (`*`).
+    Any,
+}
+
+fn parse_allowed_origins(raw: &str) -> Result<AllowedOrigins, String> {
+    let entries: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .collect();
+    if entries.is_empty() {
+        return Ok(AllowedOrigins::None);
+    }
+    if entries.contains(&"*") {
+        return if entries.len() == 1 {
+            Ok(AllowedOrigins::Any)
+        } else {
+            Err("`*` allows every origin; list it alone".to_owned())
+        };
+    }
+    entries
+        .into_iter()
+        .map(parse_origin)
+        .collect::<Result<Vec<_>, _>>()
+        .map(AllowedOrigins::List)
+}
+
+/// An origin as browsers send it in the `Origin` header: `scheme://host[:port]`, nothing more.
+fn parse_origin(entry: &str) -> Result<String, String> {
+    let origin = entry.to_ascii_lowercase();
+    let host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!("{entry:?} is not an http(s) origin like https://app.example.com")
+        })?;
+    let valid = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if !valid {
+        return Err(format!(
+            "{entry:?} is not an origin: scheme://host[:port], without path or trailing slash"
+        ));
+    }
+    Ok(origin)
 }
 
 fn parse_token(raw: &str) -> Result<String, String> {
@@ -199,11 +272,47 @@ mod tests {
     }
 
     #[test]
+    fn allowed_origins_are_exact_origins_or_a_lone_star() {
+        let parse = |raw: &str| {
+            Cli::try_parse_from(["plans-api", "--cors-allowed-origins", raw])
+                .map(|cli| cli.config.cors_allowed_origins)
+        };
+        assert_eq!(parse("").unwrap(), AllowedOrigins::None);
+        assert_eq!(parse(" , ").unwrap(), AllowedOrigins::None);
+        assert_eq!(parse("*").unwrap(), AllowedOrigins::Any);
+        assert_eq!(
+            parse("https://Portal.example.com, http://localhost:5173").unwrap(),
+            AllowedOrigins::List(vec![
+                "https://portal.example.com".to_owned(),
+                "http://localhost:5173".to_owned(),
+            ])
+        );
+        for bad in [
+            "*,https://a.example",
+            "portal.example.com",
+            "https://a.example/",
+            "https://a.example/path",
+            "ftp://a.example",
+            "https://",
+            "https://a b",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(Cli::try_parse_from(["plans-api", "--http-cache-max-age", "-1"]).is_err());
+    }
+
+    #[test]
     fn defaults_match_the_contract() {
         let config = Config::default();
         assert_eq!(config.database_url, "sqlite://plans.db?mode=rwc");
         assert_eq!(config.bind_addr.to_string(), "127.0.0.1:8000");
         assert_eq!(config.plan_cache_ttl, 300);
         assert_eq!(config.plan_cache_max_entries, 10_000);
+        // Closed and uncached unless asked for.
+        assert_eq!(config.cors_allowed_origins, AllowedOrigins::None);
+        assert_eq!(config.http_cache_max_age, 0);
+        let parsed = Cli::try_parse_from(["plans-api"]).unwrap().config;
+        assert_eq!(parsed.cors_allowed_origins, config.cors_allowed_origins);
+        assert_eq!(parsed.http_cache_max_age, config.http_cache_max_age);
     }
 }

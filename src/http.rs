@@ -1,24 +1,38 @@
 //! HTTP wiring (axum): routes, middleware and the shared application state.
 
+mod caching;
+mod graphiql;
 mod graphql;
 mod health;
 mod metrics;
+mod negotiate;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, StatusCode};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::routing::get;
 use tower::ServiceBuilder;
-use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
+pub use caching::QueryCaching;
+
+use crate::config::AllowedOrigins;
 use crate::graphql::AppSchema;
 use crate::plans::PlanService;
+
+/// Seconds a browser may reuse a CORS preflight answer.
+const CORS_MAX_AGE: Duration = Duration::from_secs(600);
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Everything a handler needs; cheap to clone (Arcs inside).
 #[derive(Clone)]
@@ -29,35 +43,60 @@ pub struct AppState {
     /// Set once migrations ran and the cache was warmed.
     pub started: Arc<AtomicBool>,
     pub database_timeout: Duration,
-    /// Whether `GET /graphql` serves the GraphiQL playground.
+    /// `Cache-Control` for successful `GET /graphql` queries.
+    pub query_caching: QueryCaching,
+    /// Whether `GET /graphql` serves the GraphiQL playground (and its assets).
     pub graphiql: bool,
 }
 
-/// Limits applied to every request.
-#[derive(Debug, Clone, Copy)]
-pub struct HttpLimits {
-    /// Larger bodies get 413.
-    pub max_request_bytes: usize,
+/// The HTTP layer's settings, from [`crate::Config`].
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
     /// Slower requests get 408.
     pub request_timeout: Duration,
+    /// Larger bodies get 413.
+    pub max_request_bytes: usize,
+    pub allowed_origins: AllowedOrigins,
 }
 
-pub fn router(state: AppState, limits: HttpLimits) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
-        .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+pub fn router(state: AppState, settings: &HttpSettings) -> Router {
+    let routes = Router::new()
+        .route(
+            "/graphql",
+            get(graphql::get)
+                .post(graphql::post)
+                .fallback(graphql::other_method),
+        )
+        .route(graphiql::ASSETS_PATH, get(graphiql::asset))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::render))
         .with_state(state)
+        // Over the limit, the GraphQL handler answers 413 with a GraphQL error.
+        .layer(DefaultBodyLimit::max(settings.max_request_bytes))
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(
-                    |request: &axum::http::Request<_>| {
+                // gzip or br, as the client accepts; small bodies (< 32 bytes) stay as they are.
+                .layer(CompressionLayer::new())
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    settings.request_timeout,
+                )),
+        );
+    let routes = match cors(&settings.allowed_origins) {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    };
+    // Outermost, so every response carries the request id: CORS preflights, timeouts, 404s too.
+    routes.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|request: &axum::http::Request<_>| {
                         let request_id = request
                             .headers()
-                            .get("x-request-id")
+                            .get(REQUEST_ID)
                             .and_then(|value| value.to_str().ok())
                             .unwrap_or("-");
                         tracing::info_span!(
@@ -66,13 +105,31 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
                             path = %request.uri().path(),
                             request_id,
                         )
-                    },
-                ))
-                .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(RequestBodyLimitLayer::new(limits.max_request_bytes))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    limits.request_timeout,
-                )),
-        )
+                    })
+                    // One access-log line per request, inside the span: it carries the request id.
+                    .on_response(DefaultOnResponse::new().level(Level::INFO)),
+            )
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+    )
+}
+
+/// CORS for the configured origins; none at all (browsers refuse cross-origin calls) by default.
+fn cors(origins: &AllowedOrigins) -> Option<CorsLayer> {
+    let allow_origin = match origins {
+        AllowedOrigins::None => return None,
+        AllowedOrigins::Any => AllowOrigin::any(),
+        AllowedOrigins::List(origins) => AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        ),
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow_origin)
+            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .expose_headers([REQUEST_ID])
+            .max_age(CORS_MAX_AGE),
+    )
 }

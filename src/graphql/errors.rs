@@ -116,6 +116,37 @@ pub(super) fn plan_service<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a P
         })
 }
 
+/// A request refused before GraphQL ran (not JSON, wrong method or media type, no query, ...):
+/// a response with one `BAD_REQUEST` error and no data.
+pub fn bad_request(message: impl Into<String>) -> Response {
+    Response::from_errors(vec![with_code(
+        ServerError::new(message, None),
+        ErrorCode::BadRequest,
+    )])
+}
+
+/// Whether the request failed before execution began (GraphQL's "request error": the response
+/// has no `data`). [`ErrorCodes`] gives these codes only before execution (parse, validation,
+/// operation selection); an error raised while executing always carries another code.
+pub fn is_request_error(response: &Response) -> bool {
+    const BEFORE_EXECUTION: [ErrorCode; 3] = [
+        ErrorCode::GraphqlParseFailed,
+        ErrorCode::GraphqlValidationFailed,
+        ErrorCode::BadRequest,
+    ];
+    !response.errors.is_empty()
+        && response.data == async_graphql::Value::Null
+        && response.errors.iter().all(|error| {
+            let code = error
+                .extensions
+                .as_ref()
+                .and_then(|extensions| extensions.get("code"));
+            BEFORE_EXECUTION
+                .iter()
+                .any(|expected| code == Some(&async_graphql::Value::from(expected.as_str())))
+        })
+}
+
 fn with_code(mut error: ServerError, code: ErrorCode) -> ServerError {
     let extensions = error.extensions.get_or_insert_with(Default::default);
     if extensions.get("code").is_none() {

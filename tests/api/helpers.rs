@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+use plans_api::config::AllowedOrigins;
 use plans_api::{Application, Config};
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait,
@@ -201,6 +202,8 @@ pub struct AppOptions {
     pub listen: bool,
     /// Any other setting.
     pub tweak: fn(&mut Config),
+    pub http_cache_max_age: u64,
+    pub cors_allowed_origins: AllowedOrigins,
 }
 
 impl Default for AppOptions {
@@ -210,6 +213,8 @@ impl Default for AppOptions {
             max_entries: 10_000,
             listen: true,
             tweak: |_| {},
+            http_cache_max_age: 0,
+            cors_allowed_origins: AllowedOrigins::None,
         }
     }
 }
@@ -240,6 +245,8 @@ pub async fn spawn_app_at(
         bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         plan_cache_ttl: options.ttl_seconds,
         plan_cache_max_entries: options.max_entries,
+        http_cache_max_age: options.http_cache_max_age,
+        cors_allowed_origins: options.cors_allowed_origins,
         admin_token: Some(TOKEN.to_owned()),
         plan_cache_listen: options.listen,
         ..Config::default()

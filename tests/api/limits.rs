@@ -93,7 +93,14 @@ async fn introspection_and_graphiql_can_be_turned_off(backend: Backend) {
         "{body}"
     );
     assert!(body["data"]["__schema"].is_null(), "{body}");
-    assert_eq!(app.get_status("/graphql").await, 404);
+    let page = app
+        .client
+        .get(app.url("/graphql"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
     // Ordinary queries still work.
     let (_, body) = app
         .post_graphql_as(None, "{ plans { id } }", json!({}))

@@ -7,6 +7,7 @@ mod concurrency;
 mod contract;
 mod errors;
 mod helpers;
+mod http_conventions;
 mod limits;
 mod operations;
 mod outages;

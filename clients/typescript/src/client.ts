@@ -1,0 +1,129 @@
+// A small typed client for plans-api: sends the generated typed documents (src/gql/) with fetch,
+// following the GraphQL-over-HTTP conventions the server implements.
+import type { TypedDocumentString } from './gql/graphql.js';
+
+/** A GraphQL error as plans-api sends it: every error has `extensions.code`. */
+export interface PlansApiGraphQLError {
+  message: string;
+  path?: ReadonlyArray<string | number>;
+  extensions: {
+    /** `BAD_USER_INPUT`, `UNAUTHENTICATED`, `INTERNAL_SERVER_ERROR`, `BAD_REQUEST`, … */
+    code: string;
+    /** For `BAD_USER_INPUT`: which input field, e.g. `input.name`. */
+    field?: string;
+    [key: string]: unknown;
+  };
+}
+
+/** The server answered with errors (or not with GraphQL at all). */
+export class PlansApiError extends Error {
+  constructor(
+    message: string,
+    /** The HTTP status. */
+    readonly status: number,
+    readonly errors: readonly PlansApiGraphQLError[],
+    /** The request id the server logged this request under (header `x-request-id`). */
+    readonly requestId: string | null,
+  ) {
+    super(message);
+    this.name = 'PlansApiError';
+  }
+
+  /** The code of the first error, e.g. `UNAUTHENTICATED`. */
+  get code(): string | undefined {
+    return this.errors[0]?.extensions.code;
+  }
+}
+
+export interface PlansApiClientOptions {
+  /** The GraphQL endpoint, e.g. `https://plans.example.com/graphql`. */
+  url: string;
+  /** The admin token, for mutations (sent as `Authorization: Bearer <token>`). */
+  token?: string;
+  /**
+   * Send queries as `GET /graphql?query=…`, which browsers and CDNs can cache (the server says
+   * how long with `Cache-Control`). Mutations always go by POST.
+   */
+  queriesByGet?: boolean;
+  /** A fetch implementation (defaults to the global one). */
+  fetch?: typeof fetch;
+}
+
+/** Operations without variables take none; the others require theirs, typed. */
+type VariablesArgument<TVariables> =
+  Record<string, never> extends TVariables ? [variables?: TVariables] : [variables: TVariables];
+
+const ACCEPT = 'application/graphql-response+json, application/json;q=0.9';
+
+export class PlansApiClient {
+  readonly #url: string;
+  readonly #token: string | undefined;
+  readonly #queriesByGet: boolean;
+  readonly #fetch: typeof fetch;
+
+  constructor(options: PlansApiClientOptions) {
+    this.#url = options.url;
+    this.#token = options.token;
+    this.#queriesByGet = options.queriesByGet ?? false;
+    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+  }
+
+  /** Runs a generated operation; resolves to its typed `data`, or throws {@link PlansApiError}. */
+  async request<TResult, TVariables>(
+    document: TypedDocumentString<TResult, TVariables>,
+    ...[variables]: VariablesArgument<TVariables>
+  ): Promise<TResult> {
+    const query = document.toString();
+    const headers: Record<string, string> = { accept: ACCEPT };
+    if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
+
+    let response: Response;
+    if (this.#queriesByGet && isQuery(query)) {
+      const url = new URL(this.#url);
+      url.searchParams.set('query', query);
+      if (variables !== undefined) url.searchParams.set('variables', JSON.stringify(variables));
+      response = await this.#fetch(url, { method: 'GET', headers });
+    } else {
+      headers['content-type'] = 'application/json';
+      response = await this.#fetch(this.#url, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ query, variables: variables ?? {} }),
+      });
+    }
+    return this.#result<TResult>(response);
+  }
+
+  async #result<TResult>(response: Response): Promise<TResult> {
+    const requestId = response.headers.get('x-request-id');
+    let body: { data?: TResult | null; errors?: PlansApiGraphQLError[] };
+    try {
+      body = (await response.json()) as typeof body;
+    } catch {
+      throw new PlansApiError(
+        `plans-api answered ${response.status} without a GraphQL response`,
+        response.status,
+        [],
+        requestId,
+      );
+    }
+    if (body.errors !== undefined && body.errors.length > 0) {
+      const [first] = body.errors;
+      throw new PlansApiError(
+        `${first?.extensions.code ?? 'ERROR'}: ${first?.message ?? 'unknown error'}`,
+        response.status,
+        body.errors,
+        requestId,
+      );
+    }
+    if (!response.ok || body.data === undefined || body.data === null) {
+      throw new PlansApiError(`plans-api answered ${response.status} without data`, response.status, [], requestId);
+    }
+    return body.data;
+  }
+}
+
+/** Whether a generated document's operation is a query (generated documents start with it). */
+function isQuery(document: string): boolean {
+  return /^\s*(query\b|\{)/.test(document);
+}

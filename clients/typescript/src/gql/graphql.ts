@@ -1,0 +1,135 @@
+/* eslint-disable */
+/** Internal type. DO NOT USE DIRECTLY. */
+type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
+/** Internal type. DO NOT USE DIRECTLY. */
+export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
+import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+/** How a plan is delivered. */
+export type ConnectionType =
+  | 'HOTSPOT'
+  | 'PPPOE'
+  | 'STATIC';
+
+/** A plan to create. */
+export type CreatePlanInput = {
+  connectionType: ConnectionType;
+  /** 1 to 527040 (one year). */
+  durationMinutes: number;
+  /** 1 to 100 characters after trimming. */
+  name: string;
+  /** Price in minor currency units; not negative. */
+  priceCents: number;
+  /** The owning operator; at least 1. */
+  userId: number;
+};
+
+export type CreatePlanMutationVariables = Exact<{
+  input: CreatePlanInput;
+}>;
+
+
+export type CreatePlanMutation = { createPlan: { id: string, userId: number, name: string, connectionType: ConnectionType, priceCents: number, durationMinutes: number, createdAt: string } };
+
+export type DeletePlanMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type DeletePlanMutation = { deletePlan: boolean };
+
+export type PlanFieldsFragment = { id: string, userId: number, name: string, connectionType: ConnectionType, priceCents: number, durationMinutes: number, createdAt: string };
+
+export type PlansQueryVariables = Exact<{
+  userId?: number | null | undefined;
+  connectionType?: ConnectionType | null | undefined;
+}>;
+
+
+export type PlansQuery = { plans: Array<{ id: string, userId: number, name: string, connectionType: ConnectionType, priceCents: number, durationMinutes: number, createdAt: string }> };
+
+export type PlanQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type PlanQuery = { plan: { id: string, userId: number, name: string, connectionType: ConnectionType, priceCents: number, durationMinutes: number, createdAt: string } | null };
+
+export class TypedDocumentString<TResult, TVariables>
+  extends String
+  implements DocumentTypeDecoration<TResult, TVariables>
+{
+  __apiType?: NonNullable<DocumentTypeDecoration<TResult, TVariables>['__apiType']>;
+  private value: string;
+  public __meta__?: Record<string, any> | undefined;
+
+  constructor(value: string, __meta__?: Record<string, any> | undefined) {
+    super(value);
+    this.value = value;
+    this.__meta__ = __meta__;
+  }
+
+  override toString(): string & DocumentTypeDecoration<TResult, TVariables> {
+    return this.value;
+  }
+}
+export const PlanFieldsFragmentDoc = new TypedDocumentString(`
+    fragment PlanFields on Plan {
+  id
+  userId
+  name
+  connectionType
+  priceCents
+  durationMinutes
+  createdAt
+}
+    `, {"fragmentName":"PlanFields"}) as unknown as TypedDocumentString<PlanFieldsFragment, unknown>;
+export const CreatePlanDocument = new TypedDocumentString(`
+    mutation CreatePlan($input: CreatePlanInput!) {
+  createPlan(input: $input) {
+    ...PlanFields
+  }
+}
+    fragment PlanFields on Plan {
+  id
+  userId
+  name
+  connectionType
+  priceCents
+  durationMinutes
+  createdAt
+}`) as unknown as TypedDocumentString<CreatePlanMutation, CreatePlanMutationVariables>;
+export const DeletePlanDocument = new TypedDocumentString(`
+    mutation DeletePlan($id: ID!) {
+  deletePlan(id: $id)
+}
+    `) as unknown as TypedDocumentString<DeletePlanMutation, DeletePlanMutationVariables>;
+export const PlansDocument = new TypedDocumentString(`
+    query Plans($userId: Int, $connectionType: ConnectionType) {
+  plans(userId: $userId, connectionType: $connectionType) {
+    ...PlanFields
+  }
+}
+    fragment PlanFields on Plan {
+  id
+  userId
+  name
+  connectionType
+  priceCents
+  durationMinutes
+  createdAt
+}`) as unknown as TypedDocumentString<PlansQuery, PlansQueryVariables>;
+export const PlanDocument = new TypedDocumentString(`
+    query Plan($id: ID!) {
+  plan(id: $id) {
+    ...PlanFields
+  }
+}
+    fragment PlanFields on Plan {
+  id
+  userId
+  name
+  connectionType
+  priceCents
+  durationMinutes
+  createdAt
+}`) as unknown as TypedDocumentString<PlanQuery, PlanQueryVariables>;

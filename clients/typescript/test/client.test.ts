@@ -1,0 +1,123 @@
+// The generated, typed operations against a running plans-api: plans, plan, createPlan,
+// deletePlan, by POST and (queries) by GET, and the errors a caller has to handle.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import {
+  CreatePlanDocument,
+  DeletePlanDocument,
+  PlanDocument,
+  PlansApiClient,
+  PlansApiError,
+  PlansDocument,
+  type CreatePlanInput,
+  type Plan,
+} from '../src/index.js';
+import { startServer, type Server } from './server.js';
+
+let server: Server;
+let admin: PlansApiClient;
+let anonymous: PlansApiClient;
+let cached: PlansApiClient;
+
+before(async () => {
+  server = await startServer();
+  admin = new PlansApiClient({ url: server.url, token: server.token });
+  anonymous = new PlansApiClient({ url: server.url });
+  cached = new PlansApiClient({ url: server.url, queriesByGet: true });
+});
+
+after(async () => {
+  await server?.stop();
+});
+
+const hotspot: CreatePlanInput = {
+  userId: 7,
+  name: '1 Hour Unlimited',
+  connectionType: 'HOTSPOT',
+  priceCents: 1000,
+  durationMinutes: 60,
+};
+
+async function create(input: CreatePlanInput): Promise<Plan> {
+  const { createPlan } = await admin.request(CreatePlanDocument, { input });
+  return createPlan;
+}
+
+test('createPlan returns the stored plan, typed', async () => {
+  const plan = await create({ ...hotspot, name: '  1 Hour Unlimited  ' });
+  assert.equal(plan.name, '1 Hour Unlimited');
+  assert.equal(plan.userId, 7);
+  assert.equal(plan.connectionType, 'HOTSPOT');
+  assert.equal(plan.priceCents, 1000);
+  assert.equal(plan.durationMinutes, 60);
+  assert.match(plan.id, /^\d+$/);
+  assert.ok(!Number.isNaN(Date.parse(plan.createdAt)), plan.createdAt);
+
+  const { plan: read } = await anonymous.request(PlanDocument, { id: plan.id });
+  assert.deepEqual(read, plan);
+});
+
+test('plans filters by owner and type, by POST and by GET', async () => {
+  const pppoe = await create({ ...hotspot, userId: 8, name: 'Home Fibre', connectionType: 'PPPOE' });
+  const staticIp = await create({ ...hotspot, userId: 8, name: 'Static IP', connectionType: 'STATIC' });
+
+  for (const client of [anonymous, cached]) {
+    const { plans: all } = await client.request(PlansDocument);
+    assert.ok(all.length >= 2);
+    const { plans: owned } = await client.request(PlansDocument, { userId: 8 });
+    assert.deepEqual(owned, [pppoe, staticIp]);
+    const { plans: typed } = await client.request(PlansDocument, { userId: 8, connectionType: 'STATIC' });
+    assert.deepEqual(typed, [staticIp]);
+  }
+});
+
+test('with queriesByGet, queries go by GET and mutations still by POST', async () => {
+  const methods: string[] = [];
+  const recording = new PlansApiClient({
+    url: server.url,
+    token: server.token,
+    queriesByGet: true,
+    fetch: (input, init) => {
+      methods.push(init?.method ?? 'GET');
+      return fetch(input, init);
+    },
+  });
+  await recording.request(PlansDocument, { userId: 8 });
+  await recording.request(PlanDocument, { id: '1' });
+  assert.equal((await recording.request(DeletePlanDocument, { id: '999999' })).deletePlan, false);
+  assert.deepEqual(methods, ['GET', 'GET', 'POST']);
+});
+
+test('deletePlan reports whether a plan was deleted, and reads see it at once', async () => {
+  const plan = await create({ ...hotspot, userId: 9, name: 'Short lived' });
+  // Cached by the server (and revalidated over GET) before the delete…
+  assert.deepEqual((await cached.request(PlansDocument, { userId: 9 })).plans, [plan]);
+  assert.equal((await admin.request(DeletePlanDocument, { id: plan.id })).deletePlan, true);
+  assert.equal((await admin.request(DeletePlanDocument, { id: plan.id })).deletePlan, false);
+  // …and gone right after, for both ways of asking.
+  assert.deepEqual((await cached.request(PlansDocument, { userId: 9 })).plans, []);
+  assert.deepEqual((await anonymous.request(PlansDocument, { userId: 9 })).plans, []);
+  assert.equal((await anonymous.request(PlanDocument, { id: plan.id })).plan, null);
+});
+
+test('errors arrive as PlansApiError with the server code', async () => {
+  await assert.rejects(
+    anonymous.request(CreatePlanDocument, { input: hotspot }),
+    (err: unknown) => err instanceof PlansApiError && err.code === 'UNAUTHENTICATED' && err.status === 200,
+  );
+  await assert.rejects(
+    new PlansApiClient({ url: server.url, token: 'wrong' }).request(DeletePlanDocument, { id: '1' }),
+    (err: unknown) => err instanceof PlansApiError && err.code === 'UNAUTHENTICATED',
+  );
+  await assert.rejects(admin.request(CreatePlanDocument, { input: { ...hotspot, priceCents: -1 } }), (err: unknown) => {
+    assert.ok(err instanceof PlansApiError);
+    assert.equal(err.code, 'BAD_USER_INPUT');
+    assert.equal(err.errors[0]?.extensions.field, 'input.priceCents');
+    assert.ok(err.requestId, 'the request id, to find the request in the server log');
+    return true;
+  });
+  await assert.rejects(anonymous.request(PlanDocument, { id: 'not-a-number' }), (err: unknown) => {
+    return err instanceof PlansApiError && err.code === 'BAD_USER_INPUT';
+  });
+});

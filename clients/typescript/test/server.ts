@@ -1,0 +1,80 @@
+// Starts the real plans-api binary (built by `cargo build`) on a free port with a temporary
+// SQLite database and a known admin token, and waits until /health/ready says 200.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+export interface Server {
+  /** The GraphQL endpoint. */
+  url: string;
+  token: string;
+  stop(): Promise<void>;
+}
+
+export async function startServer(): Promise<Server> {
+  const binary = process.env.PLANS_API_BIN ?? join(REPO, 'target', 'debug', 'plans-api');
+  if (!existsSync(binary)) {
+    throw new Error(`${binary} does not exist: run \`cargo build\` first (or set PLANS_API_BIN)`);
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'plans-api-ts-client-'));
+  const token = `ts-${randomBytes(12).toString('hex')}`;
+  const child = spawn(binary, [], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      DATABASE_URL: `sqlite://${join(dir, 'plans.db')}?mode=rwc`,
+      BIND_ADDR: '127.0.0.1:0',
+      ADMIN_TOKEN: token,
+      RUST_LOG: 'info',
+      NO_COLOR: '1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  let exited = false;
+  const exit = new Promise<void>((done) =>
+    child.on('exit', () => {
+      exited = true;
+      done();
+    }),
+  );
+  const stop = async () => {
+    if (!exited) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exit;
+      clearTimeout(timer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    const deadline = Date.now() + 60_000;
+    let base: string | undefined;
+    while (base === undefined) {
+      base = /GraphiQL at (http:\/\/[^\s/]+)\/graphql/.exec(output)?.[1];
+      if (exited) throw new Error('it exited');
+      if (Date.now() > deadline) throw new Error('no "listening" line within 60 s');
+      if (base === undefined) await sleep(50);
+    }
+    while ((await fetch(`${base}/health/ready`).catch(() => undefined))?.status !== 200) {
+      if (Date.now() > deadline) throw new Error('/health/ready did not say 200 within 60 s');
+      await sleep(100);
+    }
+    return { url: `${base}/graphql`, token, stop };
+  } catch (err) {
+    await stop();
+    throw new Error(`plans-api did not start: ${(err as Error).message}\n--- its output ---\n${output}`);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((wake) => setTimeout(wake, ms));
+}

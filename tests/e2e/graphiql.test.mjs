@@ -1,0 +1,165 @@
+// GraphiQL, the way a human uses it: open GET /graphql in a real (headless) Chromium, type a
+// mutation with the admin token in the headers editor, run a `plans` query, read the result on the
+// page. Saves the screenshot the README shows (docs/graphiql.png).
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+
+import { REPO, graphql, startServer } from './server.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SCREENSHOT = join(REPO, 'docs', 'graphiql.png');
+
+let server;
+let browser;
+
+before(async () => {
+  // A fixed token, so the committed screenshot (which shows the headers editor) stays the same.
+  server = await startServer({ ADMIN_TOKEN: 'my-admin-token' });
+  // launch() gives Chromium a fresh temporary profile (--user-data-dir) of its own.
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Sets the text of a GraphiQL editor (CodeMirror 5 keeps its API on the wrapper element). */
+async function setEditor(page, selector, text) {
+  await page.locator(`${selector} .CodeMirror`).first().waitFor();
+  await page.evaluate(
+    ([selector, text]) => document.querySelector(`${selector} .CodeMirror`).CodeMirror.setValue(text),
+    [selector, text],
+  );
+}
+
+/**
+ * Puts an operation in the query editor. GraphiQL works out the operation name from the text after
+ * a short debounce (as when a human types); wait for that, or "run" would send the previous name.
+ */
+async function setQuery(page, text, operationName) {
+  await setEditor(page, '.graphiql-query-editor', text);
+  await page.waitForFunction(
+    (name) => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.operationName === name,
+    operationName,
+  );
+  // Let React render the state that debounce set.
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+}
+
+/** Clicks "run" and returns the JSON GraphiQL shows in its result pane once it changes. */
+async function run(page) {
+  const result = () =>
+    page.evaluate(() => document.querySelector('.result-window .CodeMirror')?.CodeMirror.getValue() ?? '');
+  const before = await result();
+  await page.locator('.graphiql-execute-button').click();
+  await page.waitForFunction(
+    (before) => {
+      const text = document.querySelector('.result-window .CodeMirror')?.CodeMirror.getValue() ?? '';
+      return text.trim() !== '' && text !== before;
+    },
+    before,
+    { timeout: 30_000 },
+  );
+  return JSON.parse(await result());
+}
+
+test('GraphiQL runs a plans query and, with the token header, a mutation', async () => {
+  for (const [name, type] of [
+    ['1 Hour Unlimited', 'HOTSPOT'],
+    ['Home Fibre 10 Mbps', 'PPPOE'],
+    ['Static IP, monthly', 'STATIC'],
+  ]) {
+    const body = await graphql(
+      server.url,
+      'mutation($input: CreatePlanInput!) { createPlan(input: $input) { id } }',
+      { input: { userId: 1, name, connectionType: type, priceCents: 1000, durationMinutes: 60 } },
+      server.token,
+    );
+    assert.equal(body.errors, undefined, JSON.stringify(body));
+  }
+
+  const page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
+  const problems = [];
+  const origin = new URL(server.url).origin;
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('requestfailed', (request) => problems.push(`failed: ${request.url()}`));
+  page.on('response', (response) => {
+    if (response.status() >= 400) problems.push(`${response.status()}: ${response.url()}`);
+  });
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    // Everything comes from plans-api itself (fonts are data: URLs inside the stylesheet).
+    if (url.protocol !== 'data:' && url.origin !== origin) problems.push(`went elsewhere: ${url}`);
+  });
+
+  const response = await page.goto(`${server.url}/graphql`);
+  assert.equal(response.status(), 200);
+  assert.match(response.headers()['content-type'], /^text\/html/);
+  await page.locator('.graphiql-container').waitFor({ timeout: 30_000 });
+
+  // Without the token, GraphiQL shows the server's UNAUTHENTICATED error.
+  const mutation =
+    'mutation Create {\n  createPlan(input: {userId: 1, name: "Made in GraphiQL", connectionType: HOTSPOT, priceCents: 2500, durationMinutes: 1440}) {\n    id\n    name\n  }\n}\n';
+  await setQuery(page, mutation, 'Create');
+  const refused = await run(page);
+  assert.equal(refused.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED', JSON.stringify(refused));
+
+  // The headers editor is open by default; the token goes there, as the README tells humans to do.
+  const headersEditor = '.graphiql-editor-tool .graphiql-editor:not(.hidden)';
+  await setEditor(page, headersEditor, JSON.stringify({ Authorization: `Bearer ${server.token}` }, null, 2));
+  const created = await run(page);
+  assert.equal(created.errors, undefined, JSON.stringify(created));
+  assert.equal(created.data.createPlan.name, 'Made in GraphiQL');
+
+  // The query a frontend makes, shown as GraphiQL shows it.
+  await setQuery(
+    page,
+    'query Plans {\n  plans(userId: 1) {\n    id\n    name\n    connectionType\n    priceCents\n    durationMinutes\n  }\n}\n',
+    'Plans',
+  );
+  const listed = await run(page);
+  assert.equal(listed.errors, undefined, JSON.stringify(listed));
+  assert.deepEqual(
+    listed.data.plans.map((plan) => plan.name),
+    ['1 Hour Unlimited', 'Home Fibre 10 Mbps', 'Static IP, monthly', 'Made in GraphiQL'],
+  );
+  assert.deepEqual(listed.data.plans[3], {
+    id: created.data.createPlan.id,
+    name: 'Made in GraphiQL',
+    connectionType: 'HOTSPOT',
+    priceCents: 2500,
+    durationMinutes: 1440,
+  });
+  // What the human sees is that result, not just what the fetcher got.
+  const shown = await page.locator('.result-window').innerText();
+  assert.match(shown, /Made in GraphiQL/);
+
+  // The schema reached GraphiQL too (introspection through the same endpoint): the docs list Query.
+  await page.locator('button[aria-label="Show Documentation Explorer"]').click();
+  await page.locator('.graphiql-doc-explorer').getByText('Query', { exact: true }).first().waitFor();
+  await page.locator('button[aria-label="Hide Documentation Explorer"]').click();
+
+  await mkdir(join(REPO, 'docs'), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
