@@ -1,4 +1,4 @@
-//! Model-checks the plan cache's fence with [loom]: every interleaving (under the C11 memory
+//! Model-checks the plan cache's fence with loom: every interleaving (under the C11 memory
 //! model, release/acquire reading) of a writer, a loader and a reader.
 //!
 //! The fence is compiled from the server's own source file, `src/cache/fence.rs`, with loom's
@@ -14,8 +14,6 @@
 //! ```
 //!
 //! (A separate target directory, because `--cfg loom` changes every crate's flags.)
-//!
-//! [loom]: https://docs.rs/loom
 
 #[path = "../../src/cache/fence.rs"]
 pub mod fence;

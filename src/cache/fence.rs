@@ -1,12 +1,11 @@
 //! The fence: a logical clock, the last invalidation time per key slot, and two global floors.
 //! It decides whether a cached value may still be served, and nothing else; the store, the
-//! single-flight and the metrics live in [`super::Cache`].
+//! single-flight and the metrics live in `Cache` (`src/cache.rs`).
 //!
 //! This file is self-contained (no `super::`, no `crate::`) so that it can be model-checked with
-//! [loom](https://docs.rs/loom): the `fence-loom` workspace crate compiles this very file with
-//! `--cfg loom`, which swaps the std atomics below for loom's, and explores every interleaving of
-//! a writer, a loader and a reader (see `fence-loom/src/lib.rs` and the README's
-//! "Robustness checks").
+//! loom: the `fence-loom` workspace crate compiles this very file with `--cfg loom`, which swaps
+//! the std atomics below for loom's, and explores every interleaving of a writer, a loader and a
+//! reader (see `fence-loom/src/lib.rs` and the README's "Robustness checks").
 //!
 //! # The protocol
 //!
