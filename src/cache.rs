@@ -4,7 +4,7 @@
 //! moka merges concurrent misses of a key into one load (`try_get_with`), but it does not fence:
 //! invalidating a key does not stop a load already running, and that load then inserts the list it
 //! read *before* the write. Worse, a reader arriving after the invalidation joins that old load and
-//! is handed the old list. The fence closes both holes:
+//! is handed the old list. The fence (`src/cache/fence.rs`) closes both holes:
 //!
 //! * A logical clock ticks once per invalidation. Every entry carries the clock value read just
 //!   before its load started (`loaded_at`).
@@ -16,16 +16,20 @@
 //! Why that is enough: a writer commits to the database, *then* invalidates, then returns. A load
 //! whose stamp is `>= t` read the clock after the tick, so its query started after the commit and
 //! sees the write. A load stamped `< t` may not have, and it can never be served once the
-//! invalidation has returned. No lock is held on the read path: a hit is one moka lookup plus two
-//! atomic loads.
+//! invalidation has returned. The full argument, and how it is model-checked with loom, is in the
+//! `fence` module's documentation. No lock is held on the read path: a hit is one moka lookup
+//! plus two atomic loads.
+
+mod fence;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use prometheus::{IntCounter, IntGauge, Opts, Registry};
+
+use fence::Fence;
 
 /// Slots recording the last invalidation per key hash. Memory stays fixed (512 KiB) however many
 /// distinct keys the cache ever sees; a write's keys share a slot with another key's one time in
@@ -93,55 +97,6 @@ struct Stamped<V> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Stamp(u64);
 
-/// The fence: a logical clock and the last invalidation time per key slot.
-struct Fence {
-    clock: AtomicU64,
-    /// Last `invalidate_all`: entries loaded before it are stale, whatever their key.
-    floor: AtomicU64,
-    /// Last `invalidate_matching`: an insert of data loaded before it is refused.
-    last_pattern: AtomicU64,
-    slots: Box<[AtomicU64]>,
-    /// Deterministic, so which keys share a slot does not change from run to run. (Only a holder
-    /// of the admin token can invalidate, so chosen collisions buy an attacker nothing.)
-    hasher: BuildHasherDefault<DefaultHasher>,
-}
-
-impl Fence {
-    fn new() -> Self {
-        Self {
-            clock: AtomicU64::new(0),
-            floor: AtomicU64::new(0),
-            last_pattern: AtomicU64::new(0),
-            slots: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
-            hasher: BuildHasherDefault::default(),
-        }
-    }
-
-    fn now(&self) -> u64 {
-        self.clock.load(Ordering::SeqCst)
-    }
-
-    /// Advances the clock; loads that read it from now on are not fenced by this tick.
-    fn tick(&self) -> u64 {
-        self.clock.fetch_add(1, Ordering::SeqCst) + 1
-    }
-
-    fn slot<K: Hash>(&self, key: &K) -> &AtomicU64 {
-        // Truncation is intended: the hash only picks a slot.
-        let index = self.hasher.hash_one(key) as usize % self.slots.len();
-        &self.slots[index]
-    }
-
-    fn fence_key<K: Hash>(&self, key: &K, at: u64) {
-        self.slot(key).fetch_max(at, Ordering::SeqCst);
-    }
-
-    fn is_current<K: Hash>(&self, key: &K, loaded_at: u64) -> bool {
-        loaded_at >= self.floor.load(Ordering::SeqCst)
-            && loaded_at >= self.slot(key).load(Ordering::SeqCst)
-    }
-}
-
 /// Keys with a load or insert under way, so a pattern invalidation can fence entries that are not
 /// in the store yet. A key stays registered until its value is in the store.
 struct InFlight<K> {
@@ -204,7 +159,7 @@ where
         });
         Self {
             store,
-            fence: Fence::new(),
+            fence: Fence::new(STRIPES),
             in_flight: InFlight {
                 keys: Mutex::new(HashMap::new()),
             },
@@ -292,9 +247,7 @@ where
         };
         let _flight = self.in_flight.enter(&key);
         let Stamp(loaded_at) = loaded_at;
-        if loaded_at < self.fence.last_pattern.load(Ordering::SeqCst)
-            || !self.fence.is_current(&key, loaded_at)
-        {
+        if !self.fence.admits_insert(&key, loaded_at) {
             return false;
         }
         store.insert(key, Stamped { loaded_at, value }).await;
@@ -318,7 +271,7 @@ where
     /// Drops every key for which `matches` holds, including keys being loaded right now.
     pub async fn invalidate_matching(&self, matches: impl Fn(&K) -> bool) {
         let at = self.fence.tick();
-        self.fence.last_pattern.fetch_max(at, Ordering::SeqCst);
+        self.fence.fence_inserts(at);
         // Keys still loading: their entries are not in the store yet, so fence them by key.
         for key in self.in_flight.lock().keys().filter(|key| matches(key)) {
             self.fence.fence_key(key, at);
@@ -343,7 +296,7 @@ where
     /// Drops everything, including values being loaded right now.
     pub async fn invalidate_all(&self) {
         let at = self.fence.tick();
-        self.fence.floor.fetch_max(at, Ordering::SeqCst);
+        self.fence.fence_all(at);
         if let Some(store) = &self.store {
             self.metrics.invalidations.inc_by(store.entry_count());
             store.invalidate_all();
@@ -383,7 +336,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use tokio::sync::{Barrier, Notify};
 
     fn cache(ttl: Duration) -> Cache<String, Arc<str>> {
