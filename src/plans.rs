@@ -2,6 +2,7 @@
 //! queries, and [`PlanService`], the one owner of plan reads, writes and cache invalidation.
 //! Knows nothing of GraphQL or HTTP.
 
+mod demo;
 mod key;
 mod model;
 mod repo;
@@ -9,6 +10,7 @@ mod service;
 mod validation;
 
 pub use crate::entities::plan::ConnectionType;
+pub use demo::{demo_plan, demo_plans};
 pub use key::PlanKey;
 pub use model::{NewPlan, Plan, PlanFilter, PlanId, PlanList};
 pub use service::{PlanError, PlanService, WarmUpReport};

@@ -3,7 +3,8 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 
 use super::{NewPlan, Plan, PlanFilter, PlanId};
@@ -39,19 +40,34 @@ impl PlanRepo {
     }
 
     pub(super) async fn insert(&self, new: NewPlan) -> Result<Plan, DbErr> {
-        let model = plan::ActiveModel {
-            id: NotSet,
-            user_id: Set(new.user_id),
-            name: Set(new.name),
-            connection_type: Set(new.connection_type),
-            price_cents: Set(new.price_cents),
-            duration_minutes: Set(new.duration_minutes),
-            created_at: Set(now()),
-        };
-        let inserted = plan::Entity::insert(model)
+        let inserted = plan::Entity::insert(active_model(new, now()))
             .exec_with_returning(&self.db)
             .await?;
         Ok(inserted.into())
+    }
+
+    /// Inserts all `plans` in one transaction (all or nothing), `batch` rows per statement.
+    pub(super) async fn insert_all(&self, plans: Vec<NewPlan>, batch: usize) -> Result<u64, DbErr> {
+        let created_at = now();
+        let transaction = self.db.begin().await?;
+        let mut inserted = 0;
+        let mut plans = plans.into_iter().peekable();
+        while plans.peek().is_some() {
+            let models: Vec<_> = plans
+                .by_ref()
+                .take(batch)
+                .map(|new| active_model(new, created_at))
+                .collect();
+            inserted += plan::Entity::insert_many(models)
+                .exec_without_returning(&transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(inserted)
+    }
+
+    pub(super) async fn count(&self) -> Result<u64, DbErr> {
+        plan::Entity::find().count(&self.db).await
     }
 
     /// Deletes the plan and returns what it was, so the caller knows which keys it was in.
@@ -64,6 +80,18 @@ impl PlanRepo {
 
     pub(super) async fn ping(&self) -> Result<(), DbErr> {
         self.db.ping().await
+    }
+}
+
+fn active_model(new: NewPlan, created_at: DateTime<Utc>) -> plan::ActiveModel {
+    plan::ActiveModel {
+        id: NotSet,
+        user_id: Set(new.user_id),
+        name: Set(new.name),
+        connection_type: Set(new.connection_type),
+        price_cents: Set(new.price_cents),
+        duration_minutes: Set(new.duration_minutes),
+        created_at: Set(created_at),
     }
 }
 

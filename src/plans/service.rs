@@ -9,6 +9,10 @@ use super::validation::{self, InvalidInput};
 use super::{ConnectionType, NewPlan, Plan, PlanFilter, PlanId, PlanKey, PlanList};
 use crate::cache::{Cache, CacheMetrics, CacheSettings};
 
+/// Rows per INSERT statement in [`PlanService::import`]: 7 bind parameters a row stays far below
+/// SQLite's (32,766) and PostgreSQL's (65,535) limits, and big batches amortise round trips.
+const IMPORT_BATCH_ROWS: usize = 1_000;
+
 /// What a plan operation can fail with. Messages are for logs; the GraphQL layer decides what a
 /// client sees.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +105,34 @@ impl PlanService {
                 Err(err.into())
             }
         }
+    }
+
+    /// Validates every plan, then stores them all in one transaction (nothing is written if any
+    /// is invalid or an insert fails) and drops the whole cache: a bulk load touches most keys.
+    /// Returns how many plans were stored.
+    #[instrument(skip_all, fields(plans = plans.len()))]
+    pub async fn import(&self, plans: Vec<NewPlan>) -> Result<u64, PlanError> {
+        let plans = plans
+            .into_iter()
+            .enumerate()
+            .map(|(index, plan)| {
+                validation::check_new_plan(plan).map_err(|invalid| InvalidInput {
+                    message: format!("plan #{index}: {}", invalid.message),
+                    ..invalid
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = self.repo.insert_all(plans, IMPORT_BATCH_ROWS).await;
+        // Also after a failure: whether the commit happened before the error is unknown.
+        self.invalidate_all().await;
+        let imported = result?;
+        info!(plans = imported, "Imported plans");
+        Ok(imported)
+    }
+
+    /// How many plans the database holds (read from the database, not the cache).
+    pub async fn count(&self) -> Result<u64, PlanError> {
+        Ok(self.repo.count().await?)
     }
 
     /// Deletes a plan; `Ok(false)` if there was none with that id.

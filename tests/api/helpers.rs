@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
+use plans_api::plans::PlanService;
 use plans_api::{Application, Config};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
@@ -87,7 +88,10 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("plans.db").display());
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("plans.db").display()
+                );
                 Self {
                     url,
                     _sqlite_dir: Some(dir),
@@ -103,7 +107,9 @@ impl TestDatabase {
                     COUNTER.fetch_add(1, Ordering::SeqCst),
                     rand_suffix()
                 );
-                let admin = Database::connect(&admin_url).await.expect("connect to PostgreSQL");
+                let admin = Database::connect(&admin_url)
+                    .await
+                    .expect("connect to PostgreSQL");
                 admin
                     .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
                     .await
@@ -122,7 +128,9 @@ impl TestDatabase {
 
     /// A direct connection, for changing rows behind the server's back and counting them.
     pub async fn connect(&self) -> DatabaseConnection {
-        Database::connect(&self.url).await.expect("connect to test database")
+        Database::connect(&self.url)
+            .await
+            .expect("connect to test database")
     }
 }
 
@@ -159,6 +167,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub database: Arc<TestDatabase>,
+    /// The server's plan service, for driving the domain directly (bulk imports).
+    pub plans: Arc<PlanService>,
     server: JoinHandle<()>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -198,8 +208,11 @@ pub async fn spawn_app_on(database: Arc<TestDatabase>, options: AppOptions) -> T
         admin_token: Some(TOKEN.to_owned()),
         ..Config::default()
     };
-    let application = Application::build(config).await.expect("application starts");
+    let application = Application::build(config)
+        .await
+        .expect("application starts");
     let addr = application.local_addr();
+    let plans = application.plans();
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(async move {
         application
@@ -216,6 +229,7 @@ pub async fn spawn_app_on(database: Arc<TestDatabase>, options: AppOptions) -> T
             .build()
             .expect("client"),
         database,
+        plans,
         server,
         stop: Some(stop),
     }
@@ -270,7 +284,10 @@ impl TestApp {
             }))
             .await;
         assert_no_errors(&body);
-        body["data"]["createPlan"]["id"].as_str().expect("id").to_owned()
+        body["data"]["createPlan"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
     }
 
     pub async fn delete_plan(&self, id: &str) -> Value {
@@ -282,7 +299,11 @@ impl TestApp {
     }
 
     /// `plans(userId, connectionType)`; returns the ids in the order served.
-    pub async fn plan_ids(&self, user_id: Option<i32>, connection_type: Option<&str>) -> Vec<String> {
+    pub async fn plan_ids(
+        &self,
+        user_id: Option<i32>,
+        connection_type: Option<&str>,
+    ) -> Vec<String> {
         let body = self
             .graphql(
                 "query($userId: Int, $type: ConnectionType) { plans(userId: $userId, connectionType: $type) { id } }",

@@ -9,3 +9,4 @@ mod errors;
 mod helpers;
 mod operations;
 mod schema_sync;
+mod seed;
