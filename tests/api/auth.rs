@@ -18,7 +18,11 @@ async fn mutations_without_the_token_are_refused_and_write_nothing(backend: Back
         for query in [create, delete.as_str()] {
             let (status, body) = app.post_graphql_as(token, query, json!({})).await;
             assert_eq!(status, 200);
-            assert_eq!(error_code(&body), "UNAUTHENTICATED", "token {token:?}: {body}");
+            assert_eq!(
+                error_code(&body),
+                "UNAUTHENTICATED",
+                "token {token:?}: {body}"
+            );
             assert!(body["data"].is_null());
         }
     }
@@ -36,6 +40,8 @@ async fn mutations_without_the_token_are_refused_and_write_nothing(backend: Back
 
     assert_eq!(app.plan_ids(None, None).await, vec![id]);
     // Queries need no token.
-    let (_, body) = app.post_graphql_as(None, "{ plans { id } }", json!({})).await;
+    let (_, body) = app
+        .post_graphql_as(None, "{ plans { id } }", json!({}))
+        .await;
     assert!(body.get("errors").is_none());
 }

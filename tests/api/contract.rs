@@ -58,9 +58,13 @@ async fn plans_filters_combine_and_are_ordered_by_id(backend: Backend) {
         (2, "HOTSPOT"),
         (3, "STATIC"),
     ] {
-        ids.push(app.create_ok(user, kind, &format!("{kind} for {user}")).await);
+        ids.push(
+            app.create_ok(user, kind, &format!("{kind} for {user}"))
+                .await,
+        );
     }
-    let pick = |indexes: &[usize]| -> Vec<String> { indexes.iter().map(|&i| ids[i].clone()).collect() };
+    let pick =
+        |indexes: &[usize]| -> Vec<String> { indexes.iter().map(|&i| ids[i].clone()).collect() };
 
     assert_eq!(app.plan_ids(None, None).await, pick(&[0, 1, 2, 3, 4, 5]));
     assert_eq!(app.plan_ids(Some(1), None).await, pick(&[0, 2, 3]));
@@ -82,7 +86,10 @@ async fn plan_by_id_finds_existing_and_null_for_missing(backend: Backend) {
     let app = spawn_app(backend).await;
     let id = app.create_ok(4, "PPPOE", "Monthly").await;
     let body = app
-        .graphql("query($id: ID!) { plan(id: $id) { id name } }", json!({ "id": id }))
+        .graphql(
+            "query($id: ID!) { plan(id: $id) { id name } }",
+            json!({ "id": id }),
+        )
         .await;
     assert_no_errors(&body);
     assert_eq!(body["data"]["plan"]["name"], "Monthly");
@@ -137,7 +144,13 @@ async fn reads_reflect_writes_for_all_four_key_shapes(backend: Backend) {
         );
     }
     let body = app
-        .graphql("query($id: ID!) { plan(id: $id) { id } }", json!({ "id": created }))
+        .graphql(
+            "query($id: ID!) { plan(id: $id) { id } }",
+            json!({ "id": created }),
+        )
         .await;
-    assert!(body["data"]["plan"].is_null(), "plan(id) serves a deleted plan");
+    assert!(
+        body["data"]["plan"].is_null(),
+        "plan(id) serves a deleted plan"
+    );
 }

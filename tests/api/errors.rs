@@ -4,7 +4,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{AppOptions, Backend, TestApp, TOKEN, error_code, spawn_app, spawn_app_with};
+use crate::helpers::{AppOptions, Backend, TOKEN, TestApp, error_code, spawn_app, spawn_app_with};
 
 backend_tests!(
     every_invalid_input_is_refused_and_writes_nothing,
@@ -57,7 +57,11 @@ async fn every_invalid_input_is_refused_and_writes_nothing(backend: Backend) {
         let mut input = valid_input();
         input[field] = value.clone();
         let body = app.create_plan(input).await;
-        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{field}={value}: {body}");
+        assert_eq!(
+            error_code(&body),
+            "BAD_USER_INPUT",
+            "{field}={value}: {body}"
+        );
         assert_eq!(body["errors"][0]["extensions"]["field"], reported);
         assert!(body["data"].is_null(), "{body}");
     }
@@ -65,7 +69,11 @@ async fn every_invalid_input_is_refused_and_writes_nothing(backend: Backend) {
     let body = app.graphql("{ plans(userId: 0) { id } }", json!({})).await;
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
 
-    assert_eq!(row_count(&app).await, rows_before, "a refused request wrote a row");
+    assert_eq!(
+        row_count(&app).await,
+        rows_before,
+        "a refused request wrote a row"
+    );
     assert_eq!(app.plan_ids(None, None).await.len(), 1);
 }
 
@@ -73,7 +81,10 @@ async fn malformed_ids_are_bad_user_input(backend: Backend) {
     let app = spawn_app(backend).await;
     for id in ["abc", "0", "-1", "1.5", "99999999999999", ""] {
         let body = app
-            .graphql("query($id: ID!) { plan(id: $id) { id } }", json!({ "id": id }))
+            .graphql(
+                "query($id: ID!) { plan(id: $id) { id } }",
+                json!({ "id": id }),
+            )
             .await;
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "plan({id:?})");
         let body = app.delete_plan(id).await;
@@ -87,13 +98,22 @@ async fn malformed_requests_get_coded_errors(backend: Backend) {
     let (_, body) = app.post_graphql_as(None, "{ plans { id ", json!({})).await;
     assert_eq!(error_code(&body), "GRAPHQL_PARSE_FAILED");
     // Unknown field.
-    let (_, body) = app.post_graphql_as(None, "{ plans { price } }", json!({})).await;
+    let (_, body) = app
+        .post_graphql_as(None, "{ plans { price } }", json!({}))
+        .await;
     assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
     // Wrong variable type, and an enum value that does not exist.
     let (_, body) = app
-        .post_graphql_as(None, "query($u: Int) { plans(userId: $u) { id } }", json!({ "u": "one" }))
+        .post_graphql_as(
+            None,
+            "query($u: Int) { plans(userId: $u) { id } }",
+            json!({ "u": "one" }),
+        )
         .await;
-    assert!(body["errors"][0]["extensions"]["code"].is_string(), "{body}");
+    assert!(
+        body["errors"][0]["extensions"]["code"].is_string(),
+        "{body}"
+    );
     let (_, body) = app
         .post_graphql_as(None, "{ plans(connectionType: WIFI) { id } }", json!({}))
         .await;
@@ -117,16 +137,28 @@ async fn malformed_requests_get_coded_errors(backend: Backend) {
 /// The table disappears behind the server's back: every operation fails cleanly, the message
 /// names no SQL, table, host or credential, and the server keeps answering.
 async fn database_failures_are_internal_and_reveal_nothing(backend: Backend) {
-    let app = spawn_app_with(backend, AppOptions { ttl_seconds: 0, ..AppOptions::default() }).await;
+    let app = spawn_app_with(
+        backend,
+        AppOptions {
+            ttl_seconds: 0,
+            ..AppOptions::default()
+        },
+    )
+    .await;
     app.create_ok(1, "HOTSPOT", "x").await;
     let db = app.database.connect().await;
-    db.execute_unprepared("DROP TABLE plans").await.expect("drop");
+    db.execute_unprepared("DROP TABLE plans")
+        .await
+        .expect("drop");
     db.close().await.ok();
 
     let operations = [
         ("{ plans { id } }", json!({})),
         ("{ plan(id: \"1\") { id } }", json!({})),
-        ("mutation($id: ID!) { deletePlan(id: $id) }", json!({ "id": "1" })),
+        (
+            "mutation($id: ID!) { deletePlan(id: $id) }",
+            json!({ "id": "1" }),
+        ),
         (
             "mutation($input: CreatePlanInput!) { createPlan(input: $input) { id } }",
             json!({ "input": valid_input() }),
@@ -136,8 +168,21 @@ async fn database_failures_are_internal_and_reveal_nothing(backend: Backend) {
         let (status, body) = app.post_graphql_as(Some(TOKEN), query, variables).await;
         assert_eq!(status, 200);
         assert_eq!(error_code(&body), "INTERNAL_SERVER_ERROR", "{body}");
-        let message = body["errors"][0]["message"].as_str().unwrap().to_lowercase();
-        for leak in ["select", "insert", "delete", "plans", "table", "sql", "127.0.0.1", "postgres", "relation"] {
+        let message = body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase();
+        for leak in [
+            "select",
+            "insert",
+            "delete",
+            "plans",
+            "table",
+            "sql",
+            "127.0.0.1",
+            "postgres",
+            "relation",
+        ] {
             assert!(!message.contains(leak), "message leaks {leak:?}: {message}");
         }
     }

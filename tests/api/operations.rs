@@ -20,15 +20,28 @@ async fn health_metrics_and_playground_answer(backend: Backend) {
         "plan_cache_invalidations_total",
         "plan_cache_entries",
     ] {
-        assert!(text.contains(&format!("\n{name} ")) || text.starts_with(&format!("{name} ")), "missing {name}:\n{text}");
+        assert!(
+            text.contains(&format!("\n{name} ")) || text.starts_with(&format!("{name} ")),
+            "missing {name}:\n{text}"
+        );
     }
 
     let page = app.client.get(app.url("/graphql")).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let html = page.text().await.unwrap();
     assert!(html.to_lowercase().contains("graphiql"));
 
-    let response = app.client.get(app.url("/health/live")).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
     assert!(response.headers().contains_key("x-request-id"));
 }
