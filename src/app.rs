@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use crate::cache::CacheMetrics;
 use crate::config::Config;
-use crate::graphql::{self, AdminToken, SchemaLimits};
+use crate::graphql::{self, AdminToken, ResponseCache, SchemaLimits};
 use crate::http::{self, AppState};
 use crate::plans::PlanService;
 
@@ -66,8 +66,12 @@ impl Application {
             }
         };
         let schema = graphql::build_schema(plans.clone(), admin_token, SchemaLimits::default());
+        let responses =
+            ResponseCache::new(config.response_cache_settings(), plans.clone(), &metrics)?
+                .map(Arc::new);
         let state = AppState {
             schema,
+            responses,
             plans,
             metrics,
             started: Arc::new(AtomicBool::new(true)),

@@ -5,9 +5,11 @@ mod auth;
 mod errors;
 mod mutation;
 mod query;
+mod response_cache;
 mod schema;
 mod types;
 
 pub use auth::{AdminToken, PresentedToken};
 pub use errors::{ApiError, ErrorCode};
+pub use response_cache::{RequestTrace, ResponseCache, ResponseCacheSettings, ResponseKey, render};
 pub use schema::{AppSchema, SchemaLimits, build_schema, sdl};

@@ -17,7 +17,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::graphql::AppSchema;
+use crate::graphql::{AppSchema, ResponseCache};
 use crate::plans::PlanService;
 
 /// Largest accepted request body; GraphQL documents for this API are a few hundred bytes.
@@ -27,6 +27,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
+    /// `None` when off (`RESPONSE_CACHE_MAX_ENTRIES=0` or `PLAN_CACHE_TTL=0`).
+    pub responses: Option<Arc<ResponseCache>>,
     pub plans: Arc<PlanService>,
     pub metrics: prometheus::Registry,
     /// Set once migrations ran and the cache was warmed.

@@ -6,6 +6,7 @@ use super::auth::AdminToken;
 use super::errors::ErrorCodes;
 use super::mutation::MutationRoot;
 use super::query::QueryRoot;
+use super::response_cache::TraceOperations;
 use crate::plans::PlanService;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
@@ -34,6 +35,7 @@ fn builder(limits: SchemaLimits) -> SchemaBuilder<QueryRoot, MutationRoot, Empty
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .extension(ErrorCodes)
+        .extension(TraceOperations)
 }
 
 /// The schema the server runs, with its data.

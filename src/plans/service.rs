@@ -4,6 +4,7 @@ use std::sync::Arc;
 use sea_orm::{DatabaseConnection, DbErr};
 use tracing::{info, instrument, warn};
 
+use super::reads::{PlanRead, PlanReads};
 use super::repo::PlanRepo;
 use super::validation::{self, InvalidInput};
 use super::{ConnectionType, NewPlan, Plan, PlanFilter, PlanId, PlanKey, PlanList};
@@ -52,14 +53,58 @@ impl PlanService {
     }
 
     /// Plans matching `filter`, ordered by id, from the cache when possible.
-    #[instrument(skip(self), fields(cache_key = %PlanKey::for_filter(filter)))]
     pub async fn list(&self, filter: PlanFilter) -> Result<PlanList, PlanError> {
+        self.list_inner(filter, None).await
+    }
+
+    /// [`PlanService::list`], recording into `reads` (if any) which list was served.
+    pub async fn list_recorded(
+        &self,
+        filter: PlanFilter,
+        reads: Option<&PlanReads>,
+    ) -> Result<PlanList, PlanError> {
+        self.list_inner(filter, reads).await
+    }
+
+    #[instrument(skip(self, reads), fields(cache_key = %PlanKey::for_filter(filter)))]
+    async fn list_inner(
+        &self,
+        filter: PlanFilter,
+        reads: Option<&PlanReads>,
+    ) -> Result<PlanList, PlanError> {
         validation::check_filter(&filter)?;
         let key = PlanKey::for_filter(filter);
-        self.cache
-            .get_or_load(&key, || self.load(key))
+        let fetched = self
+            .cache
+            .fetch(&key, || self.load(key))
             .await
-            .map_err(PlanError::Database)
+            .map_err(PlanError::Database)?;
+        if let Some(reads) = reads {
+            reads.record(PlanRead {
+                key,
+                stamp: fetched.stamp,
+                expires_at: fetched.expires_at,
+            });
+        }
+        Ok(fetched.value)
+    }
+
+    /// Whether every list in `reads` is still what the cache would serve now: none of their keys
+    /// was invalidated since it was loaded. (Expiry is the caller's to check, with
+    /// [`PlanRead::expires_at`].) Two atomic loads per read.
+    ///
+    /// Each read carries the stamp of the *load* its list came from, not the time the caller
+    /// started: a request that overlapped a write may have been served the old list after the
+    /// write ticked the clock, and only the load's stamp says that list is stale.
+    pub fn is_current(&self, reads: &[PlanRead]) -> bool {
+        reads
+            .iter()
+            .all(|read| self.cache.is_current(&read.key, read.stamp))
+    }
+
+    /// Whether plan lists are cached at all (`PLAN_CACHE_TTL` > 0).
+    pub fn is_caching(&self) -> bool {
+        self.cache.is_enabled()
     }
 
     async fn load(&self, key: PlanKey) -> Result<PlanList, DbErr> {
@@ -76,10 +121,37 @@ impl PlanService {
     /// One plan by id. With the cache on, it is looked up in the cached `plans` list (ordered by
     /// id), so it obeys the same invalidation as every list.
     pub async fn get(&self, id: PlanId) -> Result<Option<Plan>, PlanError> {
+        self.get_inner(id, None).await
+    }
+
+    /// [`PlanService::get`], recording into `reads` (if any) what it read.
+    pub async fn get_recorded(
+        &self,
+        id: PlanId,
+        reads: Option<&PlanReads>,
+    ) -> Result<Option<Plan>, PlanError> {
+        self.get_inner(id, reads).await
+    }
+
+    async fn get_inner(
+        &self,
+        id: PlanId,
+        reads: Option<&PlanReads>,
+    ) -> Result<Option<Plan>, PlanError> {
         if !self.cache.is_enabled() {
-            return Ok(self.repo.get(id).await?);
+            let stamp = self.cache.stamp();
+            let plan = self.repo.get(id).await?;
+            if let Some(reads) = reads {
+                // Read straight from the database: derived values expire at once.
+                reads.record(PlanRead {
+                    key: PlanKey::for_filter(PlanFilter::default()),
+                    stamp,
+                    expires_at: std::time::Instant::now(),
+                });
+            }
+            return Ok(plan);
         }
-        let all = self.list(PlanFilter::default()).await?;
+        let all = self.list_inner(PlanFilter::default(), reads).await?;
         Ok(all
             .binary_search_by_key(&id, |plan| plan.id)
             .ok()

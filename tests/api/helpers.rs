@@ -177,6 +177,8 @@ pub struct TestApp {
 pub struct AppOptions {
     pub ttl_seconds: u64,
     pub max_entries: u64,
+    /// `RESPONSE_CACHE_MAX_ENTRIES`; 0 turns the response cache off.
+    pub response_cache_entries: u64,
 }
 
 impl Default for AppOptions {
@@ -184,6 +186,7 @@ impl Default for AppOptions {
         Self {
             ttl_seconds: 300,
             max_entries: 10_000,
+            response_cache_entries: 10_000,
         }
     }
 }
@@ -205,6 +208,7 @@ pub async fn spawn_app_on(database: Arc<TestDatabase>, options: AppOptions) -> T
         bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         plan_cache_ttl: options.ttl_seconds,
         plan_cache_max_entries: options.max_entries,
+        response_cache_max_entries: options.response_cache_entries,
         admin_token: Some(TOKEN.to_owned()),
         ..Config::default()
     };

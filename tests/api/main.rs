@@ -8,5 +8,6 @@ mod contract;
 mod errors;
 mod helpers;
 mod operations;
+mod response_cache;
 mod schema_sync;
 mod seed;
