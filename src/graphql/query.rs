@@ -2,7 +2,7 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::errors::{IntoGraphql, plan_service};
 use super::response_cache::plan_reads;
-use super::types::{ConnectionType, Plan};
+use super::types::{ConnectionType, Plan, PlanItems};
 use crate::plans::{PlanFilter, parse_plan_id};
 
 #[derive(Default)]
@@ -16,7 +16,7 @@ impl QueryRoot {
         ctx: &Context<'_>,
         user_id: Option<i32>,
         connection_type: Option<ConnectionType>,
-    ) -> Result<Vec<Plan>> {
+    ) -> Result<PlanItems> {
         let filter = PlanFilter {
             user_id,
             connection_type: connection_type.map(Into::into),
@@ -25,7 +25,7 @@ impl QueryRoot {
             .list_recorded(filter, plan_reads(ctx))
             .await
             .into_graphql()?;
-        Ok(plans.iter().cloned().map(Plan).collect())
+        Ok(PlanItems(plans))
     }
 
     /// One plan by id, or null if there is none.

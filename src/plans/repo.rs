@@ -1,6 +1,7 @@
 //! The sea-orm queries behind [`super::PlanService`]; nothing else runs plan SQL.
 
 use chrono::{DateTime, SubsecRound, Utc};
+use futures::TryStreamExt;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -30,6 +31,21 @@ impl PlanRepo {
         }
         let models = query.order_by_asc(plan::Column::Id).all(&self.db).await?;
         Ok(models.into_iter().map(Plan::from).collect())
+    }
+
+    /// Every plan, ordered by id, handed to `each` one row at a time: reading 100,000 plans
+    /// never holds them all as rows and models at once.
+    pub(super) async fn for_each(&self, mut each: impl FnMut(Plan)) -> Result<usize, DbErr> {
+        let mut rows = plan::Entity::find()
+            .order_by_asc(plan::Column::Id)
+            .stream(&self.db)
+            .await?;
+        let mut count = 0;
+        while let Some(model) = rows.try_next().await? {
+            each(model.into());
+            count += 1;
+        }
+        Ok(count)
     }
 
     pub(super) async fn get(&self, id: PlanId) -> Result<Option<Plan>, DbErr> {

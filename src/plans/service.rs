@@ -244,7 +244,6 @@ impl PlanService {
             return Ok(WarmUpReport { plans: 0, keys: 0 });
         }
         let loaded_at = self.cache.stamp();
-        let plans = self.repo.list(PlanFilter::default()).await?;
 
         let mut lists: HashMap<PlanKey, Vec<Plan>> = HashMap::new();
         // Every type key exists even when no plan has that type: an empty list is an answer too.
@@ -261,11 +260,16 @@ impl PlanService {
                 Vec::new(),
             );
         }
-        for plan in &plans {
-            for key in PlanKey::affected_by(plan.user_id, plan.connection_type) {
-                lists.entry(key).or_default().push(plan.clone());
-            }
-        }
+        let plans = self
+            .repo
+            .for_each(|plan| {
+                let [all, rest @ ..] = PlanKey::affected_by(plan.user_id, plan.connection_type);
+                for key in rest {
+                    lists.entry(key).or_default().push(plan.clone());
+                }
+                lists.entry(all).or_default().push(plan);
+            })
+            .await?;
         lists
             .entry(PlanKey::for_filter(PlanFilter::default()))
             .or_default();
@@ -288,10 +292,7 @@ impl PlanService {
                 keys += 1;
             }
         }
-        let report = WarmUpReport {
-            plans: plans.len(),
-            keys,
-        };
+        let report = WarmUpReport { plans, keys };
         info!(
             plans = report.plans,
             keys = report.keys,
