@@ -132,7 +132,12 @@ fn note(message: impl AsRef<str>) {
 }
 
 /// A plans-api server to start: key, label, database URL, environment beyond the defaults.
-type ServerSpec = (&'static str, &'static str, String, Vec<(&'static str, String)>);
+type ServerSpec = (
+    &'static str,
+    &'static str,
+    String,
+    Vec<(&'static str, String)>,
+);
 
 /// One server under test and the expected responses it must give.
 struct Target {
