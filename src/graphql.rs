@@ -11,5 +11,7 @@ mod types;
 
 pub use auth::{AdminToken, PresentedToken};
 pub use errors::{ApiError, ErrorCode};
-pub use response_cache::{RequestTrace, ResponseCache, ResponseCacheSettings, ResponseKey, render};
+pub use response_cache::{
+    Lookup, RequestTrace, ResponseCache, ResponseCacheSettings, ResponseKey, ResponseKeys, render,
+};
 pub use schema::{AppSchema, SchemaLimits, build_schema, sdl};

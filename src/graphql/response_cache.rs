@@ -299,10 +299,10 @@ struct CachedResponse {
 /// Expires each entry when the first plan list it was built from expires.
 struct ExpiresWithItsReads;
 
-impl moka::Expiry<ResponseKey, Arc<CachedResponse>> for ExpiresWithItsReads {
+impl<K> moka::Expiry<K, Arc<CachedResponse>> for ExpiresWithItsReads {
     fn expire_after_create(
         &self,
-        _key: &ResponseKey,
+        _key: &K,
         value: &Arc<CachedResponse>,
         created_at: Instant,
     ) -> Option<Duration> {
@@ -310,9 +310,35 @@ impl moka::Expiry<ResponseKey, Arc<CachedResponse>> for ExpiresWithItsReads {
     }
 }
 
+/// Entries a response of `bytes` counts as against the bound.
+fn weight(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(BYTES_PER_ENTRY).max(1)).unwrap_or(u32::MAX)
+}
+
+/// The outcome of [`ResponseCache::lookup`].
+pub enum Lookup {
+    /// The stored response bytes, current.
+    Hit(Bytes),
+    /// Not stored (or no longer current): execute, then [`ResponseCache::store`] with these keys.
+    Miss(ResponseKeys),
+    /// Not a single JSON request: execute, never store.
+    Uncacheable,
+}
+
+/// Where a response is stored: under its normalized key, and under the exact request bytes.
+pub struct ResponseKeys {
+    body: Bytes,
+    normalized: ResponseKey,
+}
+
 /// See the module documentation.
+///
+/// Two maps share the entries: `by_body`, keyed by the exact request body, answers a repeated
+/// request without even parsing its JSON (no allocation on a hit); `by_key`, keyed by the
+/// normalized request, catches other spellings of it and then remembers their bytes too.
 pub struct ResponseCache {
-    store: moka::sync::Cache<ResponseKey, Arc<CachedResponse>>,
+    by_body: moka::sync::Cache<Bytes, Arc<CachedResponse>>,
+    by_key: moka::sync::Cache<ResponseKey, Arc<CachedResponse>>,
     plans: Arc<PlanService>,
     ttl: Duration,
     hits: IntCounter,
@@ -335,16 +361,22 @@ impl ResponseCache {
             registry.register(Box::new(counter.clone()))?;
             Ok(counter)
         };
-        let store = moka::sync::Cache::builder()
+        let by_key = moka::sync::Cache::builder()
             .max_capacity(settings.max_entries)
             .weigher(|key: &ResponseKey, value: &Arc<CachedResponse>| {
-                let bytes = key.len() + value.body.len();
-                u32::try_from(bytes.div_ceil(BYTES_PER_ENTRY).max(1)).unwrap_or(u32::MAX)
+                weight(key.len() + value.body.len())
             })
             .expire_after(ExpiresWithItsReads)
             .build();
+        // The bodies are shared with `by_key`: only the request bytes count here.
+        let by_body = moka::sync::Cache::builder()
+            .max_capacity(settings.max_entries)
+            .weigher(|body: &Bytes, _: &Arc<CachedResponse>| weight(body.len()))
+            .expire_after(ExpiresWithItsReads)
+            .build();
         Ok(Some(Self {
-            store,
+            by_body,
+            by_key,
             plans,
             ttl: settings.ttl,
             hits: counter(
@@ -358,22 +390,41 @@ impl ResponseCache {
         }))
     }
 
-    /// The stored response for `key`, if it is still current.
-    pub fn get(&self, key: &ResponseKey) -> Option<Bytes> {
-        let hit = self.store.get(key).and_then(|entry| {
-            if Instant::now() < entry.expires_at && self.plans.is_current(&entry.reads) {
-                Some(entry.body.clone())
-            } else {
-                // A write overtook it (or it just expired): make room, never serve it again.
-                self.store.invalidate(key);
-                None
+    /// Whether `entry` may still be served: none of its plan lists was invalidated since it was
+    /// loaded. (Expiry is the store's: an expired entry is never returned by `get`.)
+    fn is_current(&self, entry: &CachedResponse) -> bool {
+        self.plans.is_current(&entry.reads)
+    }
+
+    /// The stored response to the JSON request `body`, if it is still current.
+    pub fn lookup(&self, body: &Bytes) -> Lookup {
+        if let Some(entry) = self.by_body.get(body) {
+            if self.is_current(&entry) {
+                self.hits.inc();
+                return Lookup::Hit(entry.body.clone());
             }
-        });
-        match hit {
-            Some(_) => self.hits.inc(),
-            None => self.misses.inc(),
+            // A write overtook it: make room, never serve it again.
+            self.by_body.invalidate(body);
         }
-        hit
+        let Some(normalized) = ResponseKey::of_json_body(body) else {
+            return Lookup::Uncacheable;
+        };
+        if let Some(entry) = self.by_key.get(&normalized) {
+            if self.is_current(&entry) {
+                self.hits.inc();
+                let stored = entry.body.clone();
+                // Remember this spelling's bytes; copied, so the key does not pin the buffer
+                // the request was read into.
+                self.by_body.insert(Bytes::copy_from_slice(body), entry);
+                return Lookup::Hit(stored);
+            }
+            self.by_key.invalidate(&normalized);
+        }
+        self.misses.inc();
+        Lookup::Miss(ResponseKeys {
+            body: Bytes::copy_from_slice(body),
+            normalized,
+        })
     }
 
     /// A trace to put into the request's data before executing it, and to pass to
@@ -386,7 +437,7 @@ impl ResponseCache {
     /// it read are still current. Returns whether it was kept.
     pub fn store(
         &self,
-        key: ResponseKey,
+        keys: ResponseKeys,
         trace: &RequestTrace,
         response: &Response,
         body: &Bytes,
@@ -408,14 +459,13 @@ impl ResponseCache {
         if expires_at <= now || !self.plans.is_current(&reads) {
             return false;
         }
-        self.store.insert(
-            key,
-            Arc::new(CachedResponse {
-                body: body.clone(),
-                reads: reads.into_boxed_slice(),
-                expires_at,
-            }),
-        );
+        let entry = Arc::new(CachedResponse {
+            body: body.clone(),
+            reads: reads.into_boxed_slice(),
+            expires_at,
+        });
+        self.by_key.insert(keys.normalized, entry.clone());
+        self.by_body.insert(keys.body, entry);
         true
     }
 }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::{AppState, MAX_BODY_BYTES};
-use crate::graphql::{ErrorCode, PresentedToken, ResponseCache, ResponseKey, render};
+use crate::graphql::{ErrorCode, Lookup, PresentedToken, ResponseCache, render};
 
 const GRAPHQL_RESPONSE: HeaderValue = HeaderValue::from_static("application/graphql-response+json");
 
@@ -60,15 +60,15 @@ pub(super) async fn execute(State(state): State<AppState>, request: Request) -> 
             });
         }
     };
-    let cached = state
+    let keys = match state
         .responses
         .as_deref()
-        .and_then(|cache| Some((cache, ResponseKey::of_json_body(&body)?)));
-    if let Some((cache, key)) = &cached
-        && let Some(stored) = cache.get(key)
+        .map(|cache| (cache, cache.lookup(&body)))
     {
-        return stored_response(stored);
-    }
+        Some((_, Lookup::Hit(stored))) => return stored_response(stored),
+        Some((cache, Lookup::Miss(keys))) => Some((cache, keys)),
+        Some((_, Lookup::Uncacheable)) | None => None,
+    };
 
     // The same parsing as async-graphql-axum's extractor, from the bytes already read.
     let request = match async_graphql::http::receive_body(
@@ -81,12 +81,12 @@ pub(super) async fn execute(State(state): State<AppState>, request: Request) -> 
         Ok(request) => request.data(token),
         Err(err) => return malformed(err),
     };
-    match cached {
-        Some((cache, key)) => {
+    match keys {
+        Some((cache, keys)) => {
             let trace = ResponseCache::trace();
             let response = state.schema.execute(request.data(trace.clone())).await;
             let body = render(&response);
-            cache.store(key, &trace, &response, &body);
+            cache.store(keys, &trace, &response, &body);
             graphql_response(&response, body)
         }
         None => {
