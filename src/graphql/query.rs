@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object, Result};
 
 use super::errors::{IntoGraphql, plan_service};
@@ -35,6 +37,6 @@ impl QueryRoot {
             .get_recorded(id, plan_reads(ctx))
             .await
             .into_graphql()?;
-        Ok(plan.map(Plan))
+        Ok(plan.map(|plan| Plan(Arc::new(plan))))
     }
 }

@@ -2,6 +2,7 @@
 //! the database does not become API by accident.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use async_graphql::parser::types::Field;
 use async_graphql::registry::Registry;
@@ -40,8 +41,9 @@ impl From<plans::ConnectionType> for ConnectionType {
     }
 }
 
-/// An internet plan an operator sells.
-pub struct Plan(pub plans::Plan);
+/// An internet plan an operator sells. (Shared with the cache's lists: resolving one copies
+/// nothing.)
+pub struct Plan(pub Arc<plans::Plan>);
 
 #[Object]
 impl Plan {

@@ -115,7 +115,7 @@ impl PlanService {
             "Fetched {} plans from DB (cache key: {key})",
             plans.len()
         );
-        Ok(plans.into())
+        Ok(plans.into_iter().map(Arc::new).collect())
     }
 
     /// One plan by id. With the cache on, it is looked up in the cached `plans` list (ordered by
@@ -155,7 +155,7 @@ impl PlanService {
         Ok(all
             .binary_search_by_key(&id, |plan| plan.id)
             .ok()
-            .map(|index| all[index].clone()))
+            .map(|index| Plan::clone(&all[index])))
     }
 
     /// Validates and stores a new plan, then invalidates the four keys it belongs to.
@@ -245,7 +245,7 @@ impl PlanService {
         }
         let loaded_at = self.cache.stamp();
 
-        let mut lists: HashMap<PlanKey, Vec<Plan>> = HashMap::new();
+        let mut lists: HashMap<PlanKey, Vec<Arc<Plan>>> = HashMap::new();
         // Every type key exists even when no plan has that type: an empty list is an answer too.
         for connection_type in [
             ConnectionType::Hotspot,
@@ -263,18 +263,17 @@ impl PlanService {
         let plans = self
             .repo
             .for_each(|plan| {
-                let [all, rest @ ..] = PlanKey::affected_by(plan.user_id, plan.connection_type);
-                for key in rest {
+                let plan = Arc::new(plan);
+                for key in PlanKey::affected_by(plan.user_id, plan.connection_type) {
                     lists.entry(key).or_default().push(plan.clone());
                 }
-                lists.entry(all).or_default().push(plan);
             })
             .await?;
         lists
             .entry(PlanKey::for_filter(PlanFilter::default()))
             .or_default();
 
-        let mut lists: Vec<(PlanKey, Vec<Plan>)> = lists.into_iter().collect();
+        let mut lists: Vec<(PlanKey, Vec<Arc<Plan>>)> = lists.into_iter().collect();
         // General keys serve the most requests; if the keyspace is larger than the cache, they
         // are the ones kept. Within a shape, lower user ids first, for a deterministic result.
         lists.sort_by_key(|(key, _)| {

@@ -42,6 +42,16 @@ struct Cli {
 enum Sub {
     /// Run the benchmark (the default).
     Run,
+    /// Load one already running server (e.g. to profile it): fetches the expected responses from
+    /// it, then runs one mix for --seconds with --connections and prints the figures.
+    Load {
+        /// Address of the server, e.g. 127.0.0.1:8000; it must hold the demo data set.
+        #[arg(long)]
+        addr: std::net::SocketAddr,
+        /// Run the realistic mix instead of the hot-only one.
+        #[arg(long)]
+        realistic: bool,
+    },
     /// Internal: serve precomputed responses (the ceiling), until killed.
     Ceiling {
         #[arg(long)]
@@ -54,10 +64,11 @@ enum Sub {
 #[derive(Args, Clone)]
 struct RunArgs {
     /// Measured rounds; every server and mix is measured once per round, interleaved.
-    #[arg(long, default_value_t = 3)]
+    /// (Short cells in many rounds average out other processes on a shared machine.)
+    #[arg(long, default_value_t = 5)]
     rounds: u32,
     /// Seconds of load per server, mix and round.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 3)]
     seconds: u64,
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 64)]
@@ -101,14 +112,20 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Sub::Run => {
+        command => {
             // The load generator gets two workers, like wrk's default two threads.
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()
                 .expect("tokio runtime");
-            match runtime.block_on(run(cli.run)) {
+            let result = match command {
+                Sub::Load { addr, realistic } => {
+                    runtime.block_on(load_one(cli.run, addr, realistic))
+                }
+                _ => runtime.block_on(run(cli.run)),
+            };
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     eprintln!("loadbench: {err}");
@@ -447,6 +464,34 @@ end of the run.\n\n{table}\n{targets}",
         out.join("load-benchmark.md").display(),
         out.join("load-benchmark.svg").display()
     ));
+    Ok(())
+}
+
+async fn load_one(args: RunArgs, addr: std::net::SocketAddr, realistic: bool) -> io::Result<()> {
+    let requests = Arc::new(Requests::new(args.users));
+    let expected = Arc::new(fetch_all(addr, &requests).await?);
+    let mix = if realistic {
+        Mix::Realistic
+    } else {
+        Mix::HotOnly
+    };
+    let load = Arc::new(Load {
+        addr,
+        requests,
+        expected,
+        mix,
+        zipf: Arc::new(Zipf::new(args.users, args.zipf_s)),
+    });
+    let measured = client::run(load, args.connections, Duration::from_secs(args.seconds), 1).await;
+    println!(
+        "{} {}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+        addr,
+        mix.label(),
+        measured.requests as f64 / measured.elapsed.as_secs_f64(),
+        measured.latency.value_at_quantile(0.5) as f64 / 1_000.0,
+        measured.latency.value_at_quantile(0.99) as f64 / 1_000.0,
+        measured.errors
+    );
     Ok(())
 }
 
