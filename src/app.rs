@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use crate::cache::CacheMetrics;
 use crate::config::Config;
-use crate::graphql::{self, AdminToken};
+use crate::graphql::{self, AdminToken, ResponseCache};
 use crate::http::{self, AppState, HttpSettings, QueryCaching};
 use crate::plans::PlanService;
 use crate::plans::change_feed::{ChangeFeed, ChangeFeedMetrics};
@@ -49,10 +49,7 @@ pub struct Application {
 impl Application {
     /// Everything start-up does, in order. Requests are accepted only once the cache is warm.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let db = connect(&config).await?;
-        Migrator::up(&db, None)
-            .await
-            .map_err(StartupError::Migrate)?;
+        let db = connect_and_migrate(&config).await?;
 
         let metrics = prometheus::Registry::new();
         let cache_metrics = CacheMetrics::register(&metrics, "plan_cache")?;
@@ -108,8 +105,12 @@ impl Application {
             }
         };
         let schema = graphql::build_schema(plans.clone(), admin_token, config.schema_limits());
+        let responses =
+            ResponseCache::new(config.response_cache_settings(), plans.clone(), &metrics)?
+                .map(Arc::new);
         let state = AppState {
             schema,
+            responses,
             plans,
             metrics,
             started: Arc::new(AtomicBool::new(true)),
@@ -169,6 +170,15 @@ impl Application {
     }
 }
 
+/// Connects to `config.database_url` and brings the schema up to date (idempotent).
+pub async fn connect_and_migrate(config: &Config) -> Result<DatabaseConnection, StartupError> {
+    let db = connect(config).await?;
+    Migrator::up(&db, None)
+        .await
+        .map_err(StartupError::Migrate)?;
+    Ok(db)
+}
+
 async fn connect(config: &Config) -> Result<DatabaseConnection, StartupError> {
     let url = &config.database_url;
     let mut options = ConnectOptions::new(url.clone());
@@ -203,6 +213,46 @@ async fn connect(config: &Config) -> Result<DatabaseConnection, StartupError> {
     }
     info!(backend = ?backend, "connected to the database");
     Ok(db)
+}
+
+/// What `plans-api seed-demo` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedOutcome {
+    /// This many plans were added.
+    Seeded(u64),
+    /// The table already held this many plans, and nothing was added.
+    AlreadySeeded(u64),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error("could not seed the demo plans: {0}")]
+    Plans(#[from] crate::plans::PlanError),
+}
+
+/// Loads the deterministic demo data set ([`crate::plans::demo_plans`]) into the configured
+/// database. Only into an empty table unless `force`, so re-running does not duplicate it.
+/// A running server does not see the new plans until its cache entries expire or it restarts.
+pub async fn seed_demo(
+    config: &Config,
+    users: u32,
+    plans_per_user: u32,
+    force: bool,
+) -> Result<SeedOutcome, SeedError> {
+    let db = connect_and_migrate(config).await?;
+    let metrics = CacheMetrics::register(&prometheus::Registry::new(), "seed_cache")
+        .map_err(StartupError::Metrics)?;
+    let plans = PlanService::new(db, config.cache_settings(), metrics);
+    let existing = plans.count().await?;
+    if existing > 0 && !force {
+        return Ok(SeedOutcome::AlreadySeeded(existing));
+    }
+    let seeded = plans
+        .import(crate::plans::demo_plans(users, plans_per_user))
+        .await?;
+    Ok(SeedOutcome::Seeded(seeded))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

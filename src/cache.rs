@@ -25,7 +25,7 @@ mod fence;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus::{IntCounter, IntGauge, Opts, Registry};
 
@@ -89,7 +89,29 @@ impl CacheMetrics {
 #[derive(Clone)]
 struct Stamped<V> {
     loaded_at: u64,
+    /// No later than the moment the store will expire the entry (taken just before inserting).
+    expires_at: Instant,
     value: V,
+}
+
+/// A value as [`Cache::fetch`] served it, with what a caller needs to cache something derived
+/// from it under the same rules: the stamp to pass to [`Cache::is_current`] later, and a moment
+/// by which the entry has expired (the value must not outlive it).
+#[derive(Clone)]
+pub struct Fetched<V> {
+    pub value: V,
+    pub stamp: Stamp,
+    pub expires_at: Instant,
+}
+
+impl<V> From<Stamped<V>> for Fetched<V> {
+    fn from(entry: Stamped<V>) -> Self {
+        Self {
+            value: entry.value,
+            stamp: Stamp(entry.loaded_at),
+            expires_at: entry.expires_at,
+        }
+    }
 }
 
 /// A point on the cache's logical clock, taken before loading data that will be inserted with
@@ -140,6 +162,7 @@ impl<K: Hash + Eq + Clone> Drop for FlightGuard<'_, K> {
 pub struct Cache<K, V> {
     /// `None` when the TTL is zero: the cache is off and every read loads.
     store: Option<moka::future::Cache<K, Stamped<V>>>,
+    ttl: Duration,
     fence: Fence,
     in_flight: InFlight<K>,
     metrics: CacheMetrics,
@@ -159,6 +182,7 @@ where
         });
         Self {
             store,
+            ttl: settings.ttl,
             fence: Fence::new(STRIPES),
             in_flight: InFlight {
                 keys: Mutex::new(HashMap::new()),
@@ -174,10 +198,18 @@ where
 
     /// The current value of `key`, if one is cached and no invalidation has overtaken it.
     pub async fn get(&self, key: &K) -> Option<V> {
+        self.get_stamped(key).await.map(|entry| entry.value)
+    }
+
+    async fn get_stamped(&self, key: &K) -> Option<Stamped<V>> {
         let entry = self.store.as_ref()?.get(key).await?;
-        self.fence
-            .is_current(key, entry.loaded_at)
-            .then_some(entry.value)
+        self.fence.is_current(key, entry.loaded_at).then_some(entry)
+    }
+
+    /// Whether a value of `key` loaded at `stamp` (from [`Fetched::stamp`]) is still current: no
+    /// invalidation of `key` (or of everything) has happened since. Two atomic loads, no lock.
+    pub fn is_current(&self, key: &K, stamp: Stamp) -> bool {
+        self.fence.is_current(key, stamp.0)
     }
 
     /// Cache-aside read: the cached value, or the result of `load`, which is then cached.
@@ -191,12 +223,25 @@ where
         Fut: Future<Output = Result<V, E>>,
         E: Send + Sync + 'static,
     {
+        self.fetch(key, load).await.map(|fetched| fetched.value)
+    }
+
+    /// [`Cache::get_or_load`], also telling when the value was loaded and until when it may be
+    /// kept.
+    pub async fn fetch<F, Fut, E>(&self, key: &K, load: F) -> Result<Fetched<V>, Arc<E>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+        E: Send + Sync + 'static,
+    {
         let Some(store) = &self.store else {
-            return self.load_uncached(load).await;
+            self.metrics.misses.inc();
+            self.metrics.db_loads.inc();
+            return self.private_load(load).await;
         };
-        if let Some(value) = self.get(key).await {
+        if let Some(entry) = self.get_stamped(key).await {
             self.metrics.hits.inc();
-            return Ok(value);
+            return Ok(entry.into());
         }
         self.metrics.misses.inc();
 
@@ -207,11 +252,15 @@ where
                     let loaded_at = self.fence.now();
                     self.metrics.db_loads.inc();
                     let value = load().await?;
-                    Ok::<_, E>(Stamped { loaded_at, value })
+                    Ok::<_, E>(Stamped {
+                        loaded_at,
+                        expires_at: Instant::now() + self.ttl,
+                        value,
+                    })
                 })
                 .await?;
             if self.fence.is_current(key, entry.loaded_at) {
-                return Ok(entry.value);
+                return Ok(entry.into());
             }
             // An invalidation overtook this load (or this entry): drop it, unless a newer entry
             // has already replaced it, and load again.
@@ -219,19 +268,34 @@ where
         }
         // Writes keep overtaking every load; a private load is still correct, and cannot loop.
         self.metrics.db_loads.inc();
-        load().await.map_err(Arc::new)
+        self.private_load(load).await
+    }
+
+    /// A load that is not cached; what it returns expires at once.
+    async fn private_load<F, Fut, E>(&self, load: F) -> Result<Fetched<V>, Arc<E>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let stamp = self.stamp();
+        let value = load().await.map_err(Arc::new)?;
+        Ok(Fetched {
+            value,
+            stamp,
+            expires_at: Instant::now(),
+        })
     }
 
     /// Calls `load` without looking at or filling the cache (counted as a miss and a load), for
-    /// when the owner knows the cache cannot be trusted.
-    pub async fn load_uncached<F, Fut, E>(&self, load: F) -> Result<V, Arc<E>>
+    /// when the cache is off or its owner knows it cannot be trusted; the value expires at once.
+    pub async fn load_uncached<F, Fut, E>(&self, load: F) -> Result<Fetched<V>, Arc<E>>
     where
-        F: FnOnce() -> Fut,
+        F: Fn() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
         self.metrics.misses.inc();
         self.metrics.db_loads.inc();
-        load().await.map_err(Arc::new)
+        self.private_load(load).await
     }
 
     /// The clock reading to pass to [`Cache::insert`]; take it *before* reading the data.
@@ -250,7 +314,17 @@ where
         if !self.fence.admits_insert(&key, loaded_at) {
             return false;
         }
-        store.insert(key, Stamped { loaded_at, value }).await;
+        let expires_at = Instant::now() + self.ttl;
+        store
+            .insert(
+                key,
+                Stamped {
+                    loaded_at,
+                    expires_at,
+                    value,
+                },
+            )
+            .await;
         true
     }
 
@@ -465,6 +539,37 @@ mod tests {
         slow_reader.await.unwrap();
         assert_eq!(&*late_reader.await.unwrap(), "new");
         assert_eq!(cache.get(&key("k")).await.as_deref(), Some("new"));
+    }
+
+    #[tokio::test]
+    async fn a_fetched_value_stays_current_until_its_key_is_invalidated() {
+        let cache = cache(Duration::from_secs(60));
+        let before = Instant::now();
+        let a = cache.fetch(&key("a"), || load_ok("a")).await.unwrap();
+        let b = cache.fetch(&key("b"), || load_ok("b")).await.unwrap();
+        assert!(a.expires_at <= Instant::now() + Duration::from_secs(60));
+        assert!(a.expires_at >= before + Duration::from_secs(60));
+        // A hit reports the stamp of the load it was served from.
+        let a_again = cache.fetch(&key("a"), || load_ok("other")).await.unwrap();
+        assert_eq!(a_again.stamp, a.stamp);
+        assert!(cache.is_current(&key("a"), a.stamp));
+
+        cache.invalidate(&[key("a")]).await;
+        assert!(!cache.is_current(&key("a"), a.stamp));
+        assert!(cache.is_current(&key("b"), b.stamp));
+        let reloaded = cache.fetch(&key("a"), || load_ok("a2")).await.unwrap();
+        assert!(cache.is_current(&key("a"), reloaded.stamp));
+
+        cache.invalidate_all().await;
+        assert!(!cache.is_current(&key("b"), b.stamp));
+        assert!(!cache.is_current(&key("a"), reloaded.stamp));
+    }
+
+    #[tokio::test]
+    async fn with_the_cache_off_a_fetched_value_expires_at_once() {
+        let cache = cache(Duration::ZERO);
+        let fetched = cache.fetch(&key("a"), || load_ok("a")).await.unwrap();
+        assert!(fetched.expires_at <= Instant::now());
     }
 
     #[tokio::test]

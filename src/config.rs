@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cache::CacheSettings;
+use crate::graphql::ResponseCacheSettings;
 use crate::graphql::SchemaLimits;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://plans.db?mode=rwc";
@@ -31,6 +32,14 @@ pub struct Config {
     #[arg(long, env = "PLAN_CACHE_MAX_ENTRIES", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub plan_cache_max_entries: u64,
+
+    /// Bound on cached GraphQL responses (exact response bytes of repeated queries, dropped with
+    /// the plan lists they were built from); a response over 4 KiB counts once per started 4 KiB,
+    /// so memory stays under about this x 4 KiB. 0 turns the response cache off; it is also off
+    /// when PLAN_CACHE_TTL is 0.
+    #[arg(long, env = "RESPONSE_CACHE_MAX_ENTRIES", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub response_cache_max_entries: u64,
 
     /// Bearer token that mutations require. When unset, a random one is made at start and logged
     /// once.
@@ -120,6 +129,7 @@ impl Default for Config {
             bind_addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
             plan_cache_ttl: 300,
             plan_cache_max_entries: 10_000,
+            response_cache_max_entries: 10_000,
             admin_token: None,
             plan_cache_listen: true,
             database_max_connections: 10,
@@ -144,6 +154,13 @@ impl Config {
         CacheSettings {
             ttl: Duration::from_secs(self.plan_cache_ttl),
             max_entries: self.plan_cache_max_entries,
+        }
+    }
+
+    pub fn response_cache_settings(&self) -> ResponseCacheSettings {
+        ResponseCacheSettings {
+            max_entries: self.response_cache_max_entries,
+            ttl: Duration::from_secs(self.plan_cache_ttl),
         }
     }
 
@@ -267,6 +284,8 @@ mod tests {
 
         assert!(Cli::try_parse_from(["plans-api", "--plan-cache-ttl", "-1"]).is_err());
         assert!(Cli::try_parse_from(["plans-api", "--plan-cache-max-entries", "0"]).is_err());
+        let off = Cli::try_parse_from(["plans-api", "--response-cache-max-entries", "0"]).unwrap();
+        assert_eq!(off.config.response_cache_settings().max_entries, 0);
         assert!(Cli::try_parse_from(["plans-api", "--bind-addr", "nowhere"]).is_err());
         assert!(Cli::try_parse_from(["plans-api", "--admin-token", "  "]).is_err());
     }

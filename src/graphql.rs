@@ -7,10 +7,14 @@ mod limits;
 mod mutation;
 mod operation;
 mod query;
+mod response_cache;
 mod schema;
 mod types;
 
 pub use auth::{AdminToken, PresentedToken};
 pub use errors::{ApiError, ErrorCode, bad_request, is_request_error};
 pub use operation::selects_mutation;
+pub use response_cache::{
+    Lookup, RequestTrace, ResponseCache, ResponseCacheSettings, ResponseKey, ResponseKeys, render,
+};
 pub use schema::{AppSchema, SchemaLimits, build_schema, sdl};

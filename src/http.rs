@@ -8,7 +8,7 @@ mod metrics;
 mod negotiate;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -18,7 +18,7 @@ use axum::routing::get;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -26,7 +26,7 @@ use tracing::Level;
 pub use caching::QueryCaching;
 
 use crate::config::AllowedOrigins;
-use crate::graphql::AppSchema;
+use crate::graphql::{AppSchema, ResponseCache};
 use crate::plans::PlanService;
 
 /// Seconds a browser may reuse a CORS preflight answer.
@@ -38,6 +38,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
+    /// `None` when off (`RESPONSE_CACHE_MAX_ENTRIES=0` or `PLAN_CACHE_TTL=0`).
+    pub responses: Option<Arc<ResponseCache>>,
     pub plans: Arc<PlanService>,
     pub metrics: prometheus::Registry,
     /// Set once migrations ran and the cache was warmed.
@@ -47,6 +49,41 @@ pub struct AppState {
     pub query_caching: QueryCaching,
     /// Whether `GET /graphql` serves the GraphiQL playground (and its assets).
     pub graphiql: bool,
+}
+
+/// Request ids shaped like UUIDs: a random prefix chosen at start, then a counter. Unique per
+/// process and unlikely to repeat across processes, without tower-http's `MakeRequestUuid` asking
+/// the kernel for random bytes on every request (a syscall on the hot path).
+#[derive(Clone)]
+struct MakeRequestId {
+    prefix: u64,
+    counter: Arc<AtomicU64>,
+}
+
+impl MakeRequestId {
+    fn new() -> Self {
+        Self {
+            prefix: rand::random(),
+            counter: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl tower_http::request_id::MakeRequestId for MakeRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let id = format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            self.prefix >> 32,
+            (self.prefix >> 16) & 0xffff,
+            self.prefix & 0xffff,
+            (n >> 48) & 0xffff,
+            n & 0xffff_ffff_ffff
+        );
+        axum::http::HeaderValue::from_str(&id)
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 /// The HTTP layer's settings, from [`crate::Config`].
@@ -90,7 +127,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
     // Outermost, so every response carries the request id: CORS preflights, timeouts, 404s too.
     routes.layer(
         ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestId::new()))
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(|request: &axum::http::Request<_>| {
@@ -132,4 +169,28 @@ fn cors(origins: &AllowedOrigins) -> Option<CorsLayer> {
             .expose_headers([REQUEST_ID])
             .max_age(CORS_MAX_AGE),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_http::request_id::MakeRequestId as _;
+
+    #[test]
+    fn request_ids_are_unique_and_shaped_like_uuids() {
+        let mut make = MakeRequestId::new();
+        let request = axum::http::Request::new(());
+        let ids: Vec<String> = (0..3)
+            .map(|_| {
+                let id = make.make_request_id(&request).unwrap();
+                id.header_value().to_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_ne!(ids[0], ids[1]);
+        assert_ne!(ids[1], ids[2]);
+        for id in &ids {
+            let groups: Vec<usize> = id.split('-').map(str::len).collect();
+            assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
+        }
+    }
 }

@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use plans_api::app::SeedOutcome;
 use plans_api::{Application, Config, app, graphql, telemetry};
 
 /// GraphQL API for ISP internet plans, with a cache-aside plan cache.
@@ -19,6 +20,21 @@ enum Command {
     Serve,
     /// Print the GraphQL schema (SDL); `schema.graphql` holds the same text.
     PrintSchema,
+    /// Load a deterministic demo data set into DATABASE_URL (migrating it first): for each
+    /// operator 1..=USERS, PLANS_PER_USER plans (6 in 10 hotspot, 3 PPPoE, 1 static; prices vary
+    /// by operator). Runs only on an empty plans table, so re-running does not duplicate the
+    /// data; --force adds the set to existing plans anyway.
+    SeedDemo {
+        /// Number of operators (user ids 1..=USERS).
+        #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        users: u32,
+        /// Plans per operator.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        plans_per_user: u32,
+        /// Add the plans even if the table already has some.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[tokio::main]
@@ -30,6 +46,32 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve => serve(cli.config).await,
+        Command::SeedDemo {
+            users,
+            plans_per_user,
+            force,
+        } => seed_demo(&cli.config, users, plans_per_user, force).await,
+    }
+}
+
+async fn seed_demo(config: &Config, users: u32, plans_per_user: u32, force: bool) -> ExitCode {
+    telemetry::init(&config.log_filter);
+    match app::seed_demo(config, users, plans_per_user, force).await {
+        Ok(SeedOutcome::Seeded(plans)) => {
+            tracing::info!(plans, "seeded the demo data set");
+            ExitCode::SUCCESS
+        }
+        Ok(SeedOutcome::AlreadySeeded(plans)) => {
+            tracing::info!(
+                plans,
+                "the plans table is not empty; nothing seeded (use --force to add anyway)"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "seed-demo failed");
+            ExitCode::FAILURE
+        }
     }
 }
 

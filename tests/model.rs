@@ -661,7 +661,13 @@ async fn read(
         .list(filter)
         .await
         .map_err(|err| err.to_string())?;
-    check_read(system, model, filter, (start, before), Some(got.to_vec()))
+    check_read(
+        system,
+        model,
+        filter,
+        (start, before),
+        Some(got.iter().map(|plan| plan.as_ref().clone()).collect()),
+    )
 }
 
 /// Checks a read of `filter` that started at `start` with the counters at `before` and returned

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object, Result};
 
 use super::auth::AdminGuard;
@@ -17,7 +19,7 @@ impl MutationRoot {
             .create(input.into())
             .await
             .into_graphql()?;
-        Ok(Plan(plan))
+        Ok(Plan(Arc::new(plan)))
     }
 
     /// Requires `Authorization: Bearer <ADMIN_TOKEN>`. true if a plan was deleted, false if none had that id.

@@ -1,7 +1,10 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object, Result};
 
 use super::errors::{IntoGraphql, plan_service};
-use super::types::{ConnectionType, Plan};
+use super::response_cache::plan_reads;
+use super::types::{ConnectionType, Plan, PlanItems};
 use crate::plans::{PlanFilter, parse_plan_id};
 
 #[derive(Default)]
@@ -15,19 +18,25 @@ impl QueryRoot {
         ctx: &Context<'_>,
         user_id: Option<i32>,
         connection_type: Option<ConnectionType>,
-    ) -> Result<Vec<Plan>> {
+    ) -> Result<PlanItems> {
         let filter = PlanFilter {
             user_id,
             connection_type: connection_type.map(Into::into),
         };
-        let plans = plan_service(ctx)?.list(filter).await.into_graphql()?;
-        Ok(plans.iter().cloned().map(Plan).collect())
+        let plans = plan_service(ctx)?
+            .list_recorded(filter, plan_reads(ctx))
+            .await
+            .into_graphql()?;
+        Ok(PlanItems(plans))
     }
 
     /// One plan by id, or null if there is none.
     async fn plan(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Plan>> {
         let id = parse_plan_id(&id).into_graphql()?;
-        let plan = plan_service(ctx)?.get(id).await.into_graphql()?;
-        Ok(plan.map(Plan))
+        let plan = plan_service(ctx)?
+            .get_recorded(id, plan_reads(ctx))
+            .await
+            .into_graphql()?;
+        Ok(plan.map(|plan| Plan(Arc::new(plan))))
     }
 }

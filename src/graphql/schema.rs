@@ -7,6 +7,7 @@ use super::errors::ErrorCodes;
 use super::limits::ShapeLimits;
 use super::mutation::MutationRoot;
 use super::query::QueryRoot;
+use super::response_cache::TraceOperations;
 use crate::plans::PlanService;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
@@ -44,7 +45,8 @@ fn builder(limits: SchemaLimits) -> SchemaBuilder<QueryRoot, MutationRoot, Empty
             max_root_fields: limits.max_root_fields,
             max_aliases: limits.max_aliases,
             introspection: limits.introspection,
-        });
+        })
+        .extension(TraceOperations);
     if limits.introspection {
         builder
     } else {

@@ -1,10 +1,17 @@
 //! The public GraphQL types. They mirror the domain types but are their own: a column added to
 //! the database does not become API by accident.
 
-use async_graphql::{Enum, ID, InputObject, Object};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use async_graphql::parser::types::Field;
+use async_graphql::registry::Registry;
+use async_graphql::{
+    ContextSelectionSet, Enum, ID, InputObject, Object, OutputType, Positioned, ServerResult, Value,
+};
 use chrono::{DateTime, Utc};
 
-use crate::plans;
+use crate::plans::{self, PlanList};
 
 /// How a plan is delivered.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +41,9 @@ impl From<plans::ConnectionType> for ConnectionType {
     }
 }
 
-/// An internet plan an operator sells.
-pub struct Plan(pub plans::Plan);
+/// An internet plan an operator sells. (Shared with the cache's lists: resolving one copies
+/// nothing.)
+pub struct Plan(pub Arc<plans::Plan>);
 
 #[Object]
 impl Plan {
@@ -69,6 +77,44 @@ impl Plan {
     /// When the plan was created (RFC 3339, UTC).
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+}
+
+/// A list of plans, as `[Plan!]!`, resolved one plan after the other.
+///
+/// async-graphql resolves a `Vec` by creating one future per item up front and polling them
+/// together; with the 20,000-plan list that holds 20,000 futures (and a clone of each plan) at
+/// once, tens of MB, for fields that never wait on anything. Same type, same output, a fraction
+/// of the memory and time.
+pub struct PlanItems(pub PlanList);
+
+impl OutputType for PlanItems {
+    fn type_name() -> Cow<'static, str> {
+        <Vec<Plan> as OutputType>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        <Vec<Plan> as OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        <Vec<Plan> as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let mut values = Vec::with_capacity(self.0.len());
+        for (index, plan) in self.0.iter().enumerate() {
+            let ctx_index = ctx.with_index(index);
+            let value = OutputType::resolve(&Plan(plan.clone()), &ctx_index, field)
+                .await
+                .map_err(|err| ctx_index.set_error_path(err))?;
+            values.push(value);
+        }
+        Ok(Value::List(values))
     }
 }
 

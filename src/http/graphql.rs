@@ -25,7 +25,7 @@ use super::AppState;
 use super::caching::{self, QueryCaching};
 use super::graphiql;
 use super::negotiate::{self, MediaType};
-use crate::graphql::{self, PresentedToken};
+use crate::graphql::{self, Lookup, PresentedToken, ResponseCache};
 
 /// The request parameters of the specification, as a POST body carries them.
 #[derive(Deserialize)]
@@ -166,6 +166,12 @@ pub(super) async fn post(
             );
         }
     };
+    // A repeated query whose plan lists are all still current: the stored bytes, unparsed.
+    let keys = match state.responses.as_deref().map(|cache| cache.lookup(&body)) {
+        Some(Lookup::Hit(bytes)) => return stored_response(media, bytes),
+        Some(Lookup::Miss(keys)) => Some(keys),
+        Some(Lookup::Uncacheable) | None => None,
+    };
     // An object first: serde would also read a struct from a JSON array (a batch we don't take).
     let params = serde_json::from_slice::<Map<String, Value>>(&body)
         .and_then(|object| Params::deserialize(Value::Object(object)));
@@ -179,8 +185,18 @@ pub(super) async fn post(
             );
         }
     };
-    let response = state.schema.execute(params.into_request(&headers)).await;
-    respond(media, &response, None)
+    let request = params.into_request(&headers);
+    let (Some(cache), Some(keys)) = (state.responses.as_deref(), keys) else {
+        let response = state.schema.execute(request).await;
+        return respond(media, &response, None);
+    };
+    // Record which plan lists the execution reads, so the stored bytes are dropped as soon as
+    // any of them is invalidated (see `graphql::response_cache`).
+    let trace = ResponseCache::trace();
+    let response = state.schema.execute(request.data(trace.clone())).await;
+    let (status, body) = render(media, &response);
+    cache.store(keys, &trace, &response, &body);
+    finish(media, status, body, &response, None)
 }
 
 /// Any other method on `/graphql`.
@@ -241,6 +257,12 @@ fn respond(
     response: &async_graphql::Response,
     cacheable: Option<(QueryCaching, &HeaderMap)>,
 ) -> Response {
+    let (status, body) = render(media, response);
+    finish(media, status, body, response, cacheable)
+}
+
+/// The status and body of a GraphQL response: the bytes a stored response must equal.
+fn render(media: MediaType, response: &async_graphql::Response) -> (StatusCode, Bytes) {
     let request_error = graphql::is_request_error(response);
     let status = if request_error && media == MediaType::GraphqlResponseJson {
         StatusCode::BAD_REQUEST
@@ -252,13 +274,27 @@ fn respond(
         errors: &response.errors,
         extensions: &response.extensions,
     };
-    let body = match serde_json::to_vec(&body) {
-        Ok(body) => body,
+    match serde_json::to_vec(&body) {
+        Ok(body) => (status, Bytes::from(body)),
         Err(err) => {
             tracing::error!(error = %err, "could not serialize a GraphQL response");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Bytes::from_static(
+                    br#"{"errors":[{"message":"internal server error; the server log has details","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#,
+                ),
+            )
         }
-    };
+    }
+}
+
+fn finish(
+    media: MediaType,
+    status: StatusCode,
+    body: Bytes,
+    response: &async_graphql::Response,
+    cacheable: Option<(QueryCaching, &HeaderMap)>,
+) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, media.content_type());
     headers.insert(header::VARY, HeaderValue::from_static("accept"));
@@ -281,6 +317,16 @@ fn respond(
         }
     }
     (status, headers, body).into_response()
+}
+
+/// A stored response to a POST: only successful ones are stored, so 200 with `no-store`, exactly
+/// what [`finish`] sends for the executed original.
+fn stored_response(media: MediaType, body: Bytes) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, media.content_type());
+    headers.insert(header::VARY, HeaderValue::from_static("accept"));
+    headers.insert(header::CACHE_CONTROL, caching::no_store());
+    (StatusCode::OK, headers, body).into_response()
 }
 
 /// A request that is not a GraphQL request (or not allowed as sent): a GraphQL error with code

@@ -19,8 +19,9 @@ pub struct Plan {
     pub created_at: DateTime<Utc>,
 }
 
-/// A list of plans ordered by id; shared, so a cache hit costs a reference count.
-pub type PlanList = Arc<[Plan]>;
+/// A list of plans ordered by id; shared, so a cache hit costs a reference count. Each plan is
+/// shared too: it sits in four lists (see [`super::PlanKey::affected_by`]), stored once.
+pub type PlanList = Arc<[Arc<Plan>]>;
 
 impl From<plan::Model> for Plan {
     fn from(model: plan::Model) -> Self {

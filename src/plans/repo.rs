@@ -1,9 +1,11 @@
 //! The sea-orm queries behind [`super::PlanService`]; nothing else runs plan SQL.
 
 use chrono::{DateTime, SubsecRound, Utc};
+use futures::TryStreamExt;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 
 use super::{NewPlan, Plan, PlanFilter, PlanId};
@@ -31,6 +33,21 @@ impl PlanRepo {
         Ok(models.into_iter().map(Plan::from).collect())
     }
 
+    /// Every plan, ordered by id, handed to `each` one row at a time: reading 100,000 plans
+    /// never holds them all as rows and models at once.
+    pub(super) async fn for_each(&self, mut each: impl FnMut(Plan)) -> Result<usize, DbErr> {
+        let mut rows = plan::Entity::find()
+            .order_by_asc(plan::Column::Id)
+            .stream(&self.db)
+            .await?;
+        let mut count = 0;
+        while let Some(model) = rows.try_next().await? {
+            each(model.into());
+            count += 1;
+        }
+        Ok(count)
+    }
+
     pub(super) async fn get(&self, id: PlanId) -> Result<Option<Plan>, DbErr> {
         Ok(plan::Entity::find_by_id(id)
             .one(&self.db)
@@ -39,19 +56,34 @@ impl PlanRepo {
     }
 
     pub(super) async fn insert(&self, new: NewPlan) -> Result<Plan, DbErr> {
-        let model = plan::ActiveModel {
-            id: NotSet,
-            user_id: Set(new.user_id),
-            name: Set(new.name),
-            connection_type: Set(new.connection_type),
-            price_cents: Set(new.price_cents),
-            duration_minutes: Set(new.duration_minutes),
-            created_at: Set(now()),
-        };
-        let inserted = plan::Entity::insert(model)
+        let inserted = plan::Entity::insert(active_model(new, now()))
             .exec_with_returning(&self.db)
             .await?;
         Ok(inserted.into())
+    }
+
+    /// Inserts all `plans` in one transaction (all or nothing), `batch` rows per statement.
+    pub(super) async fn insert_all(&self, plans: Vec<NewPlan>, batch: usize) -> Result<u64, DbErr> {
+        let created_at = now();
+        let transaction = self.db.begin().await?;
+        let mut inserted = 0;
+        let mut plans = plans.into_iter().peekable();
+        while plans.peek().is_some() {
+            let models: Vec<_> = plans
+                .by_ref()
+                .take(batch)
+                .map(|new| active_model(new, created_at))
+                .collect();
+            inserted += plan::Entity::insert_many(models)
+                .exec_without_returning(&transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(inserted)
+    }
+
+    pub(super) async fn count(&self) -> Result<u64, DbErr> {
+        plan::Entity::find().count(&self.db).await
     }
 
     /// Deletes the plan and returns what it was, so the caller knows which keys it was in.
@@ -72,6 +104,18 @@ impl PlanRepo {
             .one(&self.db)
             .await
             .map(|_| ())
+    }
+}
+
+fn active_model(new: NewPlan, created_at: DateTime<Utc>) -> plan::ActiveModel {
+    plan::ActiveModel {
+        id: NotSet,
+        user_id: Set(new.user_id),
+        name: Set(new.name),
+        connection_type: Set(new.connection_type),
+        price_cents: Set(new.price_cents),
+        duration_minutes: Set(new.duration_minutes),
+        created_at: Set(created_at),
     }
 }
 

@@ -5,10 +5,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sea_orm::{DatabaseConnection, DbErr};
 use tracing::{info, instrument, warn};
 
+use super::reads::{PlanRead, PlanReads};
 use super::repo::PlanRepo;
 use super::validation::{self, InvalidInput};
 use super::{ConnectionType, NewPlan, Plan, PlanFilter, PlanId, PlanKey, PlanList};
 use crate::cache::{Cache, CacheMetrics, CacheSettings};
+
+/// Rows per INSERT statement in [`PlanService::import`]: 7 bind parameters a row stays far below
+/// SQLite's (32,766) and PostgreSQL's (65,535) limits, and big batches amortise round trips.
+const IMPORT_BATCH_ROWS: usize = 1_000;
 
 /// What a plan operation can fail with. Messages are for logs; the GraphQL layer decides what a
 /// client sees.
@@ -60,21 +65,61 @@ impl PlanService {
     }
 
     /// Plans matching `filter`, ordered by id, from the cache when possible.
-    #[instrument(skip(self), fields(cache_key = %PlanKey::for_filter(filter)))]
     pub async fn list(&self, filter: PlanFilter) -> Result<PlanList, PlanError> {
+        self.list_inner(filter, None).await
+    }
+
+    /// [`PlanService::list`], recording into `reads` (if any) which list was served.
+    pub async fn list_recorded(
+        &self,
+        filter: PlanFilter,
+        reads: Option<&PlanReads>,
+    ) -> Result<PlanList, PlanError> {
+        self.list_inner(filter, reads).await
+    }
+
+    #[instrument(skip(self, reads), fields(cache_key = %PlanKey::for_filter(filter)))]
+    async fn list_inner(
+        &self,
+        filter: PlanFilter,
+        reads: Option<&PlanReads>,
+    ) -> Result<PlanList, PlanError> {
         validation::check_filter(&filter)?;
         let key = PlanKey::for_filter(filter);
-        if self.read_through.load(Ordering::SeqCst) {
-            return self
-                .cache
-                .load_uncached(|| self.load(key))
-                .await
-                .map_err(PlanError::Database);
+        let fetched = if self.read_through.load(Ordering::SeqCst) {
+            self.cache.load_uncached(|| self.load(key)).await
+        } else {
+            self.cache.fetch(&key, || self.load(key)).await
         }
-        self.cache
-            .get_or_load(&key, || self.load(key))
-            .await
-            .map_err(PlanError::Database)
+        .map_err(PlanError::Database)?;
+        if let Some(reads) = reads {
+            reads.record(PlanRead {
+                key,
+                stamp: fetched.stamp,
+                expires_at: fetched.expires_at,
+            });
+        }
+        Ok(fetched.value)
+    }
+
+    /// Whether every list in `reads` is still what the cache would serve now: none of their keys
+    /// was invalidated since it was loaded. (Expiry is the caller's to check, with
+    /// [`PlanRead::expires_at`].) Two atomic loads per read.
+    ///
+    /// Each read carries the stamp of the *load* its list came from, not the time the caller
+    /// started: a request that overlapped a write may have been served the old list after the
+    /// write ticked the clock, and only the load's stamp says that list is stale.
+    pub fn is_current(&self, reads: &[PlanRead]) -> bool {
+        // While the change feed is down nothing can be vouched for.
+        !self.read_through.load(Ordering::SeqCst)
+            && reads
+                .iter()
+                .all(|read| self.cache.is_current(&read.key, read.stamp))
+    }
+
+    /// Whether plan lists are cached at all (`PLAN_CACHE_TTL` > 0).
+    pub fn is_caching(&self) -> bool {
+        self.cache.is_enabled()
     }
 
     async fn load(&self, key: PlanKey) -> Result<PlanList, DbErr> {
@@ -85,20 +130,47 @@ impl PlanService {
             "Fetched {} plans from DB (cache key: {key})",
             plans.len()
         );
-        Ok(plans.into())
+        Ok(plans.into_iter().map(Arc::new).collect())
     }
 
     /// One plan by id. With the cache on, it is looked up in the cached `plans` list (ordered by
     /// id), so it obeys the same invalidation as every list.
     pub async fn get(&self, id: PlanId) -> Result<Option<Plan>, PlanError> {
+        self.get_inner(id, None).await
+    }
+
+    /// [`PlanService::get`], recording into `reads` (if any) what it read.
+    pub async fn get_recorded(
+        &self,
+        id: PlanId,
+        reads: Option<&PlanReads>,
+    ) -> Result<Option<Plan>, PlanError> {
+        self.get_inner(id, reads).await
+    }
+
+    async fn get_inner(
+        &self,
+        id: PlanId,
+        reads: Option<&PlanReads>,
+    ) -> Result<Option<Plan>, PlanError> {
         if !self.cache.is_enabled() || self.read_through.load(Ordering::SeqCst) {
-            return Ok(self.repo.get(id).await?);
+            let stamp = self.cache.stamp();
+            let plan = self.repo.get(id).await?;
+            if let Some(reads) = reads {
+                // Read straight from the database: derived values expire at once.
+                reads.record(PlanRead {
+                    key: PlanKey::for_filter(PlanFilter::default()),
+                    stamp,
+                    expires_at: std::time::Instant::now(),
+                });
+            }
+            return Ok(plan);
         }
-        let all = self.list(PlanFilter::default()).await?;
+        let all = self.list_inner(PlanFilter::default(), reads).await?;
         Ok(all
             .binary_search_by_key(&id, |plan| plan.id)
             .ok()
-            .map(|index| all[index].clone()))
+            .map(|index| Plan::clone(&all[index])))
     }
 
     /// Validates and stores a new plan, then invalidates the four keys it belongs to.
@@ -124,6 +196,34 @@ impl PlanService {
             }
         })
         .await
+    }
+
+    /// Validates every plan, then stores them all in one transaction (nothing is written if any
+    /// is invalid or an insert fails) and drops the whole cache: a bulk load touches most keys.
+    /// Returns how many plans were stored.
+    #[instrument(skip_all, fields(plans = plans.len()))]
+    pub async fn import(&self, plans: Vec<NewPlan>) -> Result<u64, PlanError> {
+        let plans = plans
+            .into_iter()
+            .enumerate()
+            .map(|(index, plan)| {
+                validation::check_new_plan(plan).map_err(|invalid| InvalidInput {
+                    message: format!("plan #{index}: {}", invalid.message),
+                    ..invalid
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = self.repo.insert_all(plans, IMPORT_BATCH_ROWS).await;
+        // Also after a failure: whether the commit happened before the error is unknown.
+        self.invalidate_all().await;
+        let imported = result?;
+        info!(plans = imported, "Imported plans");
+        Ok(imported)
+    }
+
+    /// How many plans the database holds (read from the database, not the cache).
+    pub async fn count(&self) -> Result<u64, PlanError> {
+        Ok(self.repo.count().await?)
     }
 
     /// Deletes a plan; `Ok(false)` if there was none with that id.
@@ -156,9 +256,8 @@ impl PlanService {
             return Ok(WarmUpReport { plans: 0, keys: 0 });
         }
         let loaded_at = self.cache.stamp();
-        let plans = self.repo.list(PlanFilter::default()).await?;
 
-        let mut lists: HashMap<PlanKey, Vec<Plan>> = HashMap::new();
+        let mut lists: HashMap<PlanKey, Vec<Arc<Plan>>> = HashMap::new();
         // Every type key exists even when no plan has that type: an empty list is an answer too.
         for connection_type in [
             ConnectionType::Hotspot,
@@ -173,16 +272,20 @@ impl PlanService {
                 Vec::new(),
             );
         }
-        for plan in &plans {
-            for key in PlanKey::affected_by(plan.user_id, plan.connection_type) {
-                lists.entry(key).or_default().push(plan.clone());
-            }
-        }
+        let plans = self
+            .repo
+            .for_each(|plan| {
+                let plan = Arc::new(plan);
+                for key in PlanKey::affected_by(plan.user_id, plan.connection_type) {
+                    lists.entry(key).or_default().push(plan.clone());
+                }
+            })
+            .await?;
         lists
             .entry(PlanKey::for_filter(PlanFilter::default()))
             .or_default();
 
-        let mut lists: Vec<(PlanKey, Vec<Plan>)> = lists.into_iter().collect();
+        let mut lists: Vec<(PlanKey, Vec<Arc<Plan>>)> = lists.into_iter().collect();
         // General keys serve the most requests; if the keyspace is larger than the cache, they
         // are the ones kept. Within a shape, lower user ids first, for a deterministic result.
         lists.sort_by_key(|(key, _)| {
@@ -200,10 +303,7 @@ impl PlanService {
                 keys += 1;
             }
         }
-        let report = WarmUpReport {
-            plans: plans.len(),
-            keys,
-        };
+        let report = WarmUpReport { plans, keys };
         info!(
             plans = report.plans,
             keys = report.keys,

@@ -8,6 +8,7 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use plans_api::config::AllowedOrigins;
+use plans_api::plans::PlanService;
 use plans_api::{Application, Config};
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait,
@@ -189,6 +190,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub database: Arc<TestDatabase>,
+    /// The server's plan service, for driving the domain directly (bulk imports).
+    pub plans: Arc<PlanService>,
     server: JoinHandle<()>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -204,6 +207,8 @@ pub struct AppOptions {
     pub tweak: fn(&mut Config),
     pub http_cache_max_age: u64,
     pub cors_allowed_origins: AllowedOrigins,
+    /// `RESPONSE_CACHE_MAX_ENTRIES`; 0 turns the response cache off.
+    pub response_cache_entries: u64,
 }
 
 impl Default for AppOptions {
@@ -215,6 +220,7 @@ impl Default for AppOptions {
             tweak: |_| {},
             http_cache_max_age: 0,
             cors_allowed_origins: AllowedOrigins::None,
+            response_cache_entries: 10_000,
         }
     }
 }
@@ -247,6 +253,7 @@ pub async fn spawn_app_at(
         plan_cache_max_entries: options.max_entries,
         http_cache_max_age: options.http_cache_max_age,
         cors_allowed_origins: options.cors_allowed_origins,
+        response_cache_max_entries: options.response_cache_entries,
         admin_token: Some(TOKEN.to_owned()),
         plan_cache_listen: options.listen,
         ..Config::default()
@@ -256,6 +263,7 @@ pub async fn spawn_app_at(
         .await
         .expect("application starts");
     let addr = application.local_addr();
+    let plans = application.plans();
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(async move {
         application
@@ -272,6 +280,7 @@ pub async fn spawn_app_at(
             .build()
             .expect("client"),
         database,
+        plans,
         server,
         stop: Some(stop),
     }

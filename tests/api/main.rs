@@ -12,4 +12,6 @@ mod limits;
 mod operations;
 mod outages;
 mod replicas;
+mod response_cache;
 mod schema_sync;
+mod seed;

@@ -1,0 +1,268 @@
+//! Results: a Markdown table with every figure as a ratio to the ceiling, the targets of the
+//! issue checked, and an SVG chart.
+
+use std::fmt::Write as _;
+
+use hdrhistogram::Histogram;
+
+use crate::client::{Measured, new_histogram};
+use crate::workload::Mix;
+
+/// All rounds of one (server, mix) cell.
+pub struct Cell {
+    pub server: &'static str,
+    pub label: &'static str,
+    pub mix: Mix,
+    pub requests: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub rounds: Vec<f64>,
+    pub latency: Histogram<u64>,
+    pub peak_rss_kib: Option<u64>,
+}
+
+impl Cell {
+    pub fn new(server: &'static str, label: &'static str, mix: Mix) -> Self {
+        Self {
+            server,
+            label,
+            mix,
+            requests: 0,
+            errors: 0,
+            seconds: 0.0,
+            rounds: Vec::new(),
+            latency: new_histogram(),
+            peak_rss_kib: None,
+        }
+    }
+
+    pub fn add(&mut self, round: &Measured) {
+        let seconds = round.elapsed.as_secs_f64();
+        self.requests += round.requests;
+        self.errors += round.errors;
+        self.seconds += seconds;
+        self.rounds.push(round.requests as f64 / seconds);
+        self.latency
+            .add(&round.latency)
+            .expect("histograms share bounds");
+    }
+
+    pub fn rps(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.requests as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    pub fn p50_ms(&self) -> f64 {
+        self.latency.value_at_quantile(0.50) as f64 / 1_000.0
+    }
+
+    pub fn p99_ms(&self) -> f64 {
+        self.latency.value_at_quantile(0.99) as f64 / 1_000.0
+    }
+}
+
+pub const CEILING: &str = "ceiling";
+
+fn ceiling(cells: &[Cell], mix: Mix) -> Option<&Cell> {
+    cells
+        .iter()
+        .find(|cell| cell.server == CEILING && cell.mix == mix)
+}
+
+fn find<'a>(cells: &'a [Cell], server: &str, mix: Mix) -> Option<&'a Cell> {
+    cells
+        .iter()
+        .find(|cell| cell.server == server && cell.mix == mix)
+}
+
+fn ratio(value: f64, reference: f64) -> String {
+    if reference > 0.0 {
+        format!("{:.2}", value / reference)
+    } else {
+        "-".to_owned()
+    }
+}
+
+fn thousands(value: f64) -> String {
+    if value >= 1_000.0 {
+        format!("{:.1}k", value / 1_000.0)
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+/// The results table (Markdown).
+pub fn table(cells: &[Cell]) -> String {
+    let mut out = String::new();
+    out.push_str("| server | mix | req/s | × ceiling | req/s by round | p50 ms | p99 ms | p99 × ceiling | errors | peak RSS MiB |\n");
+    out.push_str("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    for mix in [Mix::HotOnly, Mix::Realistic] {
+        let Some(top) = ceiling(cells, mix) else {
+            continue;
+        };
+        for cell in cells.iter().filter(|cell| cell.mix == mix) {
+            let rounds: Vec<String> = cell.rounds.iter().map(|rps| thousands(*rps)).collect();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.0} | {} | {} | {:.2} | {:.2} | {} | {} | {} |",
+                cell.label,
+                mix.label(),
+                cell.rps(),
+                ratio(cell.rps(), top.rps()),
+                rounds.join(" / "),
+                cell.p50_ms(),
+                cell.p99_ms(),
+                ratio(cell.p99_ms(), top.p99_ms()),
+                cell.errors,
+                cell.peak_rss_kib
+                    .map_or("-".to_owned(), |kib| format!("{:.1}", kib as f64 / 1024.0)),
+            );
+        }
+    }
+    out
+}
+
+/// The issue's targets, each with the measured figure and whether it was met.
+pub fn targets(cells: &[Cell]) -> String {
+    let mut out = String::new();
+    let mut check = |name: &str, measured: Option<f64>, goal: &str, met: fn(f64) -> bool| {
+        let _ = match measured {
+            Some(value) => writeln!(
+                out,
+                "| {name} | {value:.2} | {goal} | {} |",
+                if met(value) { "met" } else { "MISSED" }
+            ),
+            None => writeln!(out, "| {name} | not measured | {goal} | - |"),
+        };
+    };
+    let rps_ratio =
+        |server: &str, mix: Mix| Some(find(cells, server, mix)?.rps() / ceiling(cells, mix)?.rps());
+    let p99_ratio = |server: &str, mix: Mix| {
+        Some(find(cells, server, mix)?.p99_ms() / ceiling(cells, mix)?.p99_ms())
+    };
+    check(
+        "hot-only, cached (SQLite): throughput × ceiling",
+        rps_ratio("sqlite-cached", Mix::HotOnly),
+        ">= 0.70",
+        |v| v >= 0.7,
+    );
+    check(
+        "hot-only, cached (SQLite): p99 × ceiling's p99",
+        p99_ratio("sqlite-cached", Mix::HotOnly),
+        "<= 2.00",
+        |v| v <= 2.0,
+    );
+    check(
+        "realistic, cached (SQLite): throughput × ceiling",
+        rps_ratio("sqlite-cached", Mix::Realistic),
+        ">= 0.50",
+        |v| v >= 0.5,
+    );
+    check(
+        "realistic, cached (PostgreSQL): throughput × ceiling",
+        rps_ratio("pg-cached", Mix::Realistic),
+        ">= 0.50",
+        |v| v >= 0.5,
+    );
+    let pg_speedup = find(cells, "pg-cached", Mix::Realistic)
+        .zip(find(cells, "pg-uncached", Mix::Realistic))
+        .map(|(cached, uncached)| cached.rps() / uncached.rps().max(f64::MIN_POSITIVE));
+    check(
+        "realistic, PostgreSQL: cached × uncached throughput",
+        pg_speedup,
+        ">= 10",
+        |v| v >= 10.0,
+    );
+    let rss = find(cells, "sqlite-cached", Mix::Realistic)
+        .and_then(|cell| cell.peak_rss_kib)
+        .map(|kib| kib as f64 / 1024.0);
+    check(
+        "peak RSS, cached (SQLite), 20,000 plans fully cached: MiB",
+        rss,
+        "<= 64",
+        |v| v <= 64.0,
+    );
+    format!("| target | measured | goal | |\n| --- | ---: | --- | --- |\n{out}")
+}
+
+/// A horizontal bar chart of throughput as a ratio to the ceiling, one group per mix.
+pub fn chart(cells: &[Cell], title: &str) -> String {
+    const WIDTH: f64 = 960.0;
+    const LABEL: f64 = 360.0;
+    const BAR: f64 = 22.0;
+    const GAP: f64 = 6.0;
+    const PLOT: f64 = WIDTH - LABEL - 90.0;
+    let mixes = [Mix::HotOnly, Mix::Realistic];
+    let rows: Vec<(&Cell, f64)> = mixes
+        .iter()
+        .flat_map(|&mix| {
+            let top = ceiling(cells, mix).map_or(0.0, Cell::rps);
+            cells
+                .iter()
+                .filter(move |cell| cell.mix == mix)
+                .map(move |cell| (cell, if top > 0.0 { cell.rps() / top } else { 0.0 }))
+        })
+        .collect();
+    let max = rows.iter().map(|(_, ratio)| *ratio).fold(1.0_f64, f64::max);
+    let group_header = 30.0;
+    let height = 70.0 + mixes.len() as f64 * group_header + rows.len() as f64 * (BAR + GAP) + 40.0;
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="13">"#
+    );
+    let _ = writeln!(
+        svg,
+        r##"<rect width="100%" height="100%" fill="#ffffff"/><text x="16" y="28" font-size="17" font-weight="bold">{}</text>"##,
+        escape(title)
+    );
+    let x0 = LABEL;
+    let mut y = 56.0;
+    // The ceiling line (ratio 1.0) across the plot.
+    let ceiling_x = x0 + PLOT / max;
+    for &mix in &mixes {
+        let _ = writeln!(
+            svg,
+            r#"<text x="16" y="{}" font-weight="bold">{} mix</text>"#,
+            y + 18.0,
+            mix.label()
+        );
+        y += group_header;
+        for (cell, value) in rows.iter().filter(|(cell, _)| cell.mix == mix) {
+            let width = (PLOT * value / max).max(1.0);
+            let color = match cell.server {
+                CEILING => "#7f7f7f",
+                server if server.ends_with("uncached") => "#d62728",
+                server if server.contains("plan-cache-only") => "#ff7f0e",
+                _ => "#1f77b4",
+            };
+            let _ = writeln!(
+                svg,
+                r#"<text x="{}" y="{}" text-anchor="end">{}</text><rect x="{x0}" y="{y}" width="{width:.1}" height="{BAR}" fill="{color}"/><text x="{}" y="{}">{value:.2} ({} req/s)</text>"#,
+                x0 - 8.0,
+                y + BAR * 0.7,
+                escape(cell.label),
+                x0 + width + 6.0,
+                y + BAR * 0.7,
+                thousands(cell.rps())
+            );
+            y += BAR + GAP;
+        }
+    }
+    let _ = writeln!(
+        svg,
+        r##"<line x1="{ceiling_x:.1}" y1="44" x2="{ceiling_x:.1}" y2="{y}" stroke="#444" stroke-dasharray="4 3"/><text x="{ceiling_x:.1}" y="{}" text-anchor="middle">ceiling = 1.0</text>"##,
+        y + 18.0
+    );
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

@@ -1,0 +1,234 @@
+//! The workload: which requests exist, how often each is sent, and their exact HTTP bytes.
+
+use bytes::Bytes;
+
+const FIELDS: &str = "id userId name connectionType priceCents durationMinutes createdAt";
+
+/// What a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `plans(userId, connectionType: HOTSPOT)`: what a captive portal lists.
+    Hotspot(u32),
+    /// `plans(userId)`: an operator's dashboard.
+    User(u32),
+    /// `plans`: all of them (20,000 with the default data set).
+    All,
+}
+
+impl Shape {
+    fn body(self) -> String {
+        let (query, variables) = match self {
+            Self::Hotspot(user) => (
+                format!(
+                    "query Hotspot($userId: Int!) {{ plans(userId: $userId, connectionType: HOTSPOT) {{ {FIELDS} }} }}"
+                ),
+                format!("{{\"userId\":{user}}}"),
+            ),
+            Self::User(user) => (
+                format!(
+                    "query UserPlans($userId: Int!) {{ plans(userId: $userId) {{ {FIELDS} }} }}"
+                ),
+                format!("{{\"userId\":{user}}}"),
+            ),
+            Self::All => (
+                format!("query AllPlans {{ plans {{ {FIELDS} }} }}"),
+                "{}".to_owned(),
+            ),
+        };
+        format!(
+            "{{\"query\":{},\"variables\":{variables}}}",
+            serde_json::Value::String(query)
+        )
+    }
+}
+
+/// Every request the workload can send, indexed: `Hotspot(u)` at `u - 1`, `User(u)` at
+/// `users + u - 1`, `All` last.
+pub struct Requests {
+    pub users: u32,
+    /// The JSON bodies (what the ceiling server looks responses up by).
+    pub bodies: Vec<Bytes>,
+    /// The complete HTTP/1.1 requests, written to the socket as they are.
+    pub http: Vec<Bytes>,
+}
+
+impl Requests {
+    pub fn new(users: u32) -> Self {
+        let shapes = (1..=users)
+            .map(Shape::Hotspot)
+            .chain((1..=users).map(Shape::User))
+            .chain([Shape::All]);
+        let bodies: Vec<Bytes> = shapes.map(|shape| Bytes::from(shape.body())).collect();
+        let http = bodies
+            .iter()
+            .map(|body| {
+                let mut request = format!(
+                    "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                request.extend_from_slice(body);
+                Bytes::from(request)
+            })
+            .collect();
+        Self {
+            users,
+            bodies,
+            http,
+        }
+    }
+
+    pub fn index(&self, shape: Shape) -> usize {
+        match shape {
+            Shape::Hotspot(user) => user as usize - 1,
+            Shape::User(user) => (self.users + user) as usize - 1,
+            Shape::All => 2 * self.users as usize,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.bodies.len()
+    }
+}
+
+/// The request mixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mix {
+    /// 90% `Hotspot`, 9% `User`, 1% `All`.
+    Realistic,
+    /// 100% `Hotspot`.
+    HotOnly,
+}
+
+impl Mix {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Realistic => "realistic",
+            Self::HotOnly => "hot-only",
+        }
+    }
+
+    pub fn pick(self, zipf: &Zipf, rng: &mut Rng) -> Shape {
+        let user = zipf.sample(rng.unit()) as u32 + 1;
+        match self {
+            Self::HotOnly => Shape::Hotspot(user),
+            Self::Realistic => match rng.next() % 100 {
+                0..90 => Shape::Hotspot(user),
+                90..99 => Shape::User(user),
+                _ => Shape::All,
+            },
+        }
+    }
+}
+
+/// Zipf over ranks `0..n`: rank `k` has weight `1 / (k + 1)^s`. Tenant 1 is the hottest.
+pub struct Zipf {
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    pub fn new(n: u32, s: f64) -> Self {
+        let mut total = 0.0;
+        let mut cdf: Vec<f64> = (1..=n)
+            .map(|k| {
+                total += 1.0 / f64::from(k).powf(s);
+                total
+            })
+            .collect();
+        for value in &mut cdf {
+            *value /= total;
+        }
+        Self { cdf }
+    }
+
+    /// The rank at which the CDF reaches `u` (in `[0, 1)`).
+    pub fn sample(&self, u: f64) -> usize {
+        self.cdf
+            .partition_point(|&p| p <= u)
+            .min(self.cdf.len() - 1)
+    }
+
+    pub fn probability(&self, rank: usize) -> f64 {
+        self.cdf[rank] - if rank == 0 { 0.0 } else { self.cdf[rank - 1] }
+    }
+}
+
+/// xorshift64*: tiny, fast and good enough to pick requests; seeded per connection so runs
+/// repeat.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        // Spread small seeds over the state; never zero.
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zipf_favours_low_ranks_as_s_says() {
+        let zipf = Zipf::new(2_000, 1.1);
+        let ratio = zipf.probability(0) / zipf.probability(1);
+        assert!((ratio - 2f64.powf(1.1)).abs() < 1e-9);
+        assert_eq!(zipf.sample(0.0), 0);
+        assert_eq!(zipf.sample(0.999_999_999), 1_999);
+        let mut rng = Rng::new(7);
+        let hits = (0..100_000)
+            .filter(|_| zipf.sample(rng.unit()) == 0)
+            .count();
+        let expected = zipf.probability(0) * 100_000.0;
+        assert!((hits as f64 - expected).abs() < expected * 0.05);
+    }
+
+    #[test]
+    fn the_realistic_mix_has_its_proportions() {
+        let zipf = Zipf::new(100, 1.1);
+        let mut rng = Rng::new(1);
+        let mut counts = [0usize; 3];
+        for _ in 0..100_000 {
+            counts[match Mix::Realistic.pick(&zipf, &mut rng) {
+                Shape::Hotspot(_) => 0,
+                Shape::User(_) => 1,
+                Shape::All => 2,
+            }] += 1;
+        }
+        assert!((89_000..91_000).contains(&counts[0]), "{counts:?}");
+        assert!((8_500..9_500).contains(&counts[1]), "{counts:?}");
+        assert!((800..1_200).contains(&counts[2]), "{counts:?}");
+    }
+
+    #[test]
+    fn requests_are_indexed_and_well_formed() {
+        let requests = Requests::new(3);
+        assert_eq!(requests.len(), 7);
+        let body: serde_json::Value =
+            serde_json::from_slice(&requests.bodies[requests.index(Shape::User(2))]).unwrap();
+        assert_eq!(body["variables"]["userId"], 2);
+        assert!(
+            body["query"]
+                .as_str()
+                .unwrap()
+                .contains("plans(userId: $userId)")
+        );
+        let http = &requests.http[requests.index(Shape::All)];
+        assert!(http.starts_with(b"POST /graphql HTTP/1.1\r\n"));
+        assert!(http.ends_with(&requests.bodies[6]));
+    }
+}
