@@ -190,11 +190,12 @@ pub fn targets(cells: &[Cell]) -> String {
 
 /// A horizontal bar chart of throughput as a ratio to the ceiling, one group per mix.
 pub fn chart(cells: &[Cell], title: &str) -> String {
-    const WIDTH: f64 = 960.0;
+    const WIDTH: f64 = 1000.0;
     const LABEL: f64 = 360.0;
     const BAR: f64 = 22.0;
     const GAP: f64 = 6.0;
-    const PLOT: f64 = WIDTH - LABEL - 90.0;
+    // Room on the right for the value labels.
+    const PLOT: f64 = WIDTH - LABEL - 170.0;
     let mixes = [Mix::HotOnly, Mix::Realistic];
     let rows: Vec<(&Cell, f64)> = mixes
         .iter()
@@ -241,7 +242,7 @@ pub fn chart(cells: &[Cell], title: &str) -> String {
             };
             let _ = writeln!(
                 svg,
-                r#"<text x="{}" y="{}" text-anchor="end">{}</text><rect x="{x0}" y="{y}" width="{width:.1}" height="{BAR}" fill="{color}"/><text x="{}" y="{}">{value:.2} ({} req/s)</text>"#,
+                r#"<text x="{}" y="{}" text-anchor="end">{}</text><rect x="{x0}" y="{y}" width="{width:.1}" height="{BAR}" fill="{color}"/><text x="{:.1}" y="{}">{value:.2} ({} req/s)</text>"#,
                 x0 - 8.0,
                 y + BAR * 0.7,
                 escape(cell.label),
