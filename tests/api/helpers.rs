@@ -400,6 +400,18 @@ impl TestApp {
             .as_u16()
     }
 
+    /// Waits until the change feed has applied `count` notifications (PostgreSQL only).
+    pub async fn wait_for_notifications(&self, count: u32) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.metric("plan_cache_notifications_total").await < f64::from(count) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{count} notifications never arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
