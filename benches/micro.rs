@@ -1,22 +1,23 @@
 //! Micro-benchmarks (`cargo bench --bench micro`), in-process on a temporary SQLite file with the
-//! demo data set: a cached query executed through the schema, the same answered by the response
-//! cache, a plan-cache miss, a mutation with its invalidation, and warming 100,000 plans.
+//! demo data set. Requests go through the server's own router (`Application::router`, driven with
+//! `tower::ServiceExt::oneshot`, no socket), so each figure is the code that serves that request:
+//! a response-cache hit by POST and by GET, a plan-cache hit (response cache off), a plan-cache
+//! miss (`PLAN_CACHE_TTL=0`), a mutation with its invalidation; plus the response cache's key
+//! normalization and warming 100,000 plans.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_graphql::{Request, Variables};
-use bytes::Bytes;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, header};
 use criterion::{Criterion, criterion_group, criterion_main};
 use plans_api::cache::{CacheMetrics, CacheSettings};
-use plans_api::graphql::{
-    AdminToken, AppSchema, Lookup, PresentedToken, ResponseCache, ResponseCacheSettings,
-    ResponseKey, SchemaLimits, build_schema, render,
-};
+use plans_api::http::ResponseKey;
 use plans_api::plans::{PlanService, demo_plans};
-use plans_api::{Config, app};
+use plans_api::{Application, Config, app};
 use serde_json::json;
 use tokio::runtime::Runtime;
+use tower::ServiceExt;
 
 const HOTSPOT: &str = "query Hotspot($userId: Int!) { plans(userId: $userId, connectionType: HOTSPOT) { id userId name connectionType priceCents durationMinutes createdAt } }";
 const TOKEN: &str = "bench-admin-token";
@@ -43,6 +44,9 @@ impl Fixture {
                 "sqlite://{}?mode=rwc",
                 dir.path().join("bench.db").display()
             ),
+            bind_addr: "127.0.0.1:0".parse().expect("address"),
+            admin_token: Some(TOKEN.to_owned()),
+            log_filter: "warn".to_owned(),
             ..Config::default()
         };
         rt.block_on(async {
@@ -69,92 +73,90 @@ impl Fixture {
         )
     }
 
-    /// A warmed service (or an uncached one, with `ttl` 0) and a schema over it.
-    fn schema(&self, rt: &Runtime, ttl: u64) -> (Arc<PlanService>, AppSchema) {
+    /// The server's router (migrated, warmed), with `change` applied to the configuration.
+    fn router(&self, rt: &Runtime, change: impl FnOnce(&mut Config)) -> Router {
+        let mut config = self.config.clone();
+        change(&mut config);
         rt.block_on(async {
-            let plans = Arc::new(Self::service_on(&self.config, ttl, 100_000).await);
-            plans.warm_up(100_000).await.expect("warm up");
-            let schema = build_schema(
-                plans.clone(),
-                AdminToken::new(TOKEN),
-                SchemaLimits::default(),
-            );
-            (plans, schema)
+            Application::build(config)
+                .await
+                .expect("application")
+                .router()
         })
     }
 }
 
-fn hotspot_request(user: i32) -> Request {
-    Request::new(HOTSPOT).variables(Variables::from_json(json!({ "userId": user })))
+fn post(body: &str, token: Option<&str>) -> Request<Body> {
+    let mut request = Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    request.body(Body::from(body.to_owned())).expect("request")
+}
+
+fn get(query_string: &str) -> Request<Body> {
+    Request::get(format!("/graphql?{query_string}"))
+        .body(Body::empty())
+        .expect("request")
+}
+
+/// Sends `request` through `router` and reads the whole body, as a connection would.
+async fn serve(router: &Router, request: Request<Body>) -> axum::body::Bytes {
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), 200);
+    axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body")
 }
 
 fn queries(c: &mut Criterion) {
     let rt = runtime();
     let fixture = Fixture::new(&rt, 2_000);
-    let (plans, schema) = fixture.schema(&rt, 300);
-    let mut group = c.benchmark_group("query");
+    let hot_body = json!({ "query": HOTSPOT, "variables": { "userId": 17 } }).to_string();
+    let hot_query_string =
+        serde_urlencoded::to_string([("query", HOTSPOT), ("variables", r#"{"userId":17}"#)])
+            .expect("query string");
 
-    group.bench_function("plan-cache hit: execute + serialize", |b| {
-        b.to_async(&rt).iter(|| async {
-            let response = schema.execute(hotspot_request(17)).await;
-            assert!(response.errors.is_empty());
-            render(&response)
-        });
+    let mut group = c.benchmark_group("request");
+    let cached = fixture.router(&rt, |_| {});
+    group.bench_function("POST hot query: response-cache hit", |b| {
+        b.to_async(&rt)
+            .iter(|| serve(&cached, post(&hot_body, None)));
     });
-
-    let responses = ResponseCache::new(
-        ResponseCacheSettings {
-            max_entries: 10_000,
-            ttl: Duration::from_secs(300),
-        },
-        plans.clone(),
-        &prometheus::Registry::new(),
-    )
-    .expect("metrics")
-    .expect("response cache on");
-    let body = Bytes::from(json!({ "query": HOTSPOT, "variables": { "userId": 17 } }).to_string());
-    rt.block_on(async {
-        let Lookup::Miss(keys) = responses.lookup(&body) else {
-            panic!("a new request must miss");
-        };
-        let trace = ResponseCache::trace();
-        let response = schema
-            .execute(hotspot_request(17).data(trace.clone()))
-            .await;
-        assert!(responses.store(keys, &trace, &response, &render(&response)));
-    });
-    group.bench_function("response-cache hit: lookup by request bytes", |b| {
-        b.iter(|| match responses.lookup(&body) {
-            Lookup::Hit(stored) => stored,
-            _ => panic!("stored"),
-        });
-    });
-    group.bench_function("response-cache key: normalize the request", |b| {
-        b.iter(|| ResponseKey::of_json_body(&body).expect("key"));
+    group.bench_function("GET hot query: response-cache hit (ETag)", |b| {
+        b.to_async(&rt)
+            .iter(|| serve(&cached, get(&hot_query_string)));
     });
 
-    let (_, uncached) = fixture.schema(&rt, 0);
+    let plan_cache_only = fixture.router(&rt, |config| config.response_cache_max_entries = 0);
     group.bench_function(
-        "miss (PLAN_CACHE_TTL=0): SQLite query + execute + serialize",
+        "POST hot query: plan-cache hit (parse, validate, execute, serialize)",
         |b| {
-            b.to_async(&rt).iter(|| async {
-                let response = uncached.execute(hotspot_request(17)).await;
-                assert!(response.errors.is_empty());
-                render(&response)
-            });
+            b.to_async(&rt)
+                .iter(|| serve(&plan_cache_only, post(&hot_body, None)));
+        },
+    );
+
+    let uncached = fixture.router(&rt, |config| config.plan_cache_ttl = 0);
+    group.bench_function("POST hot query: uncached (PLAN_CACHE_TTL=0, SQLite)", |b| {
+        b.to_async(&rt)
+            .iter(|| serve(&uncached, post(&hot_body, None)));
+    });
+
+    let create = json!({ "query": "mutation { createPlan(input: { userId: 17, name: \"Bench\", connectionType: HOTSPOT, priceCents: 100, durationMinutes: 60 }) { id } }" }).to_string();
+    group.bench_function(
+        "POST createPlan + invalidation of its 4 keys (SQLite)",
+        |b| {
+            b.to_async(&rt)
+                .iter(|| serve(&cached, post(&create, Some(TOKEN))));
         },
     );
     group.finish();
 
-    let mut group = c.benchmark_group("mutation");
-    let create = "mutation { createPlan(input: { userId: 17, name: \"Bench\", connectionType: HOTSPOT, priceCents: 100, durationMinutes: 60 }) { id } }";
-    group.bench_function("createPlan + invalidation of its 4 keys (SQLite)", |b| {
-        b.to_async(&rt).iter(|| async {
-            let request = Request::new(create).data(PresentedToken(Some(TOKEN.to_owned())));
-            let response = schema.execute(request).await;
-            assert!(response.errors.is_empty(), "{:?}", response.errors);
-            response
-        });
+    let mut group = c.benchmark_group("response_cache");
+    let variables = json!({ "userId": 17 });
+    group.bench_function("normalized key of the hot query", |b| {
+        b.iter(|| ResponseKey::new(HOTSPOT, None, variables.as_object(), None));
     });
     group.finish();
 }

@@ -1,4 +1,6 @@
 //! Start-up and shutdown: connect, migrate, build the plan service, warm its cache, bind, serve.
+//! The one place that knows every layer: it turns the [`Config`] into each layer's settings and
+//! hands each layer the one below it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -10,10 +12,13 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-use crate::cache::CacheMetrics;
-use crate::config::Config;
-use crate::graphql::{self, AdminToken, ResponseCache};
-use crate::http::{self, AppState, HttpSettings, QueryCaching};
+use crate::cache::{CacheMetrics, CacheSettings};
+use crate::config::{AllowedOrigins, Config};
+use crate::graphql::{AdminToken, GraphqlApi, SchemaLimits};
+use crate::http::{
+    self, AppState, CorsOrigins, HttpSettings, Probes, QueryCaching, ResponseCache,
+    ResponseCacheSettings,
+};
 use crate::plans::PlanService;
 use crate::plans::change_feed::{ChangeFeed, ChangeFeedMetrics};
 
@@ -42,6 +47,7 @@ pub struct Application {
     router: axum::Router,
     local_addr: SocketAddr,
     state: AppState,
+    plans: Arc<PlanService>,
     /// Keeps the PostgreSQL change listener running as long as the server.
     _change_feed: Option<ChangeFeed>,
 }
@@ -56,7 +62,7 @@ impl Application {
         let backend = db.get_database_backend();
         let plans = Arc::new(PlanService::new(
             db.clone(),
-            config.cache_settings(),
+            cache_settings(&config),
             cache_metrics,
         ));
         let change_feed = if backend == DbBackend::Postgres && config.plan_cache_listen {
@@ -104,16 +110,22 @@ impl Application {
                 admin_token
             }
         };
-        let schema = graphql::build_schema(plans.clone(), admin_token, config.schema_limits());
-        let responses =
-            ResponseCache::new(config.response_cache_settings(), plans.clone(), &metrics)?
-                .map(Arc::new);
+        let api = GraphqlApi::new(plans.clone(), admin_token, schema_limits(&config));
+        let responses = ResponseCache::new(
+            ResponseCacheSettings {
+                max_entries: config.response_cache_max_entries,
+                ttl: config.plan_cache_ttl(),
+            },
+            api.clone(),
+            &metrics,
+        )?
+        .map(Arc::new);
         let state = AppState {
-            schema,
+            api,
             responses,
-            plans,
+            probes: plans.clone(),
             metrics,
-            started: Arc::new(AtomicBool::new(true)),
+            accepting_requests: Arc::new(AtomicBool::new(true)),
             database_timeout: config.database_timeout(),
             query_caching: QueryCaching::new(config.http_cache_max_age, config.plan_cache_ttl),
             graphiql: config.graphiql,
@@ -121,7 +133,7 @@ impl Application {
         let http_settings = HttpSettings {
             request_timeout: config.request_timeout(),
             max_request_bytes: config.max_request_bytes(),
-            allowed_origins: config.cors_allowed_origins.clone(),
+            cors_origins: cors_origins(&config.cors_allowed_origins),
         };
         let router = http::router(state.clone(), &http_settings);
 
@@ -140,6 +152,7 @@ impl Application {
             router,
             local_addr,
             state,
+            plans,
             _change_feed: change_feed,
         })
     }
@@ -150,7 +163,12 @@ impl Application {
     }
 
     pub fn plans(&self) -> Arc<PlanService> {
-        self.state.plans.clone()
+        self.plans.clone()
+    }
+
+    /// The router the server runs, for driving it without a socket (benchmarks).
+    pub fn router(&self) -> axum::Router {
+        self.router.clone()
     }
 
     /// Serves until `shutdown` completes, then lets requests in progress finish.
@@ -159,14 +177,58 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         info!(addr = %self.local_addr, "plans-api listening; GraphiQL at http://{}/graphql", self.local_addr);
-        let started = self.state.started.clone();
+        let accepting_requests = self.state.accepting_requests.clone();
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
-                started.store(false, Ordering::SeqCst);
+                accepting_requests.store(false, Ordering::SeqCst);
                 info!("shutting down: finishing requests in progress");
             })
             .await
+    }
+}
+
+fn cache_settings(config: &Config) -> CacheSettings {
+    CacheSettings {
+        ttl: config.plan_cache_ttl(),
+        max_entries: config.plan_cache_max_entries,
+    }
+}
+
+fn schema_limits(config: &Config) -> SchemaLimits {
+    let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
+    SchemaLimits {
+        max_depth: size(config.graphql_max_depth),
+        max_complexity: size(config.graphql_max_complexity),
+        max_root_fields: size(config.graphql_max_root_fields),
+        max_aliases: size(config.graphql_max_aliases),
+        introspection: config.graphql_introspection,
+    }
+}
+
+fn cors_origins(origins: &AllowedOrigins) -> CorsOrigins {
+    match origins {
+        AllowedOrigins::None => CorsOrigins::None,
+        AllowedOrigins::Any => CorsOrigins::Any,
+        // Parsing checked each is a plain `scheme://host[:port]`, so each is a valid header value.
+        AllowedOrigins::List(origins) => CorsOrigins::List(
+            origins
+                .iter()
+                .filter_map(|origin| axum::http::HeaderValue::from_str(origin).ok())
+                .collect(),
+        ),
+    }
+}
+
+/// The plan service answers the health and metrics endpoints' questions.
+#[async_trait::async_trait]
+impl Probes for PlanService {
+    async fn database_is_up(&self) -> bool {
+        PlanService::database_is_up(self).await
+    }
+
+    async fn refresh_metrics(&self) {
+        PlanService::refresh_metrics(self).await;
     }
 }
 
@@ -244,7 +306,7 @@ pub async fn seed_demo(
     let db = connect_and_migrate(config).await?;
     let metrics = CacheMetrics::register(&prometheus::Registry::new(), "seed_cache")
         .map_err(StartupError::Metrics)?;
-    let plans = PlanService::new(db, config.cache_settings(), metrics);
+    let plans = PlanService::new(db, cache_settings(config), metrics);
     let existing = plans.count().await?;
     if existing > 0 && !force {
         return Ok(SeedOutcome::AlreadySeeded(existing));

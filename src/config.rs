@@ -1,35 +1,56 @@
 //! Configuration: every environment variable (and its mirroring flag) parsed and validated once,
-//! into one typed struct. `plans-api --help` lists them all.
+//! into one typed struct. `plans-api --help` lists them all. It sits at the top, beside `app.rs`,
+//! and imports no layer: `app.rs` turns it into each layer's settings.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use clap::Args;
 
-use crate::cache::CacheSettings;
-use crate::graphql::ResponseCacheSettings;
-use crate::graphql::SchemaLimits;
+/// Every default, written once: the flags and [`Config::default`] both read them.
+pub mod defaults {
+    use super::*;
 
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://plans.db?mode=rwc";
+    pub const DATABASE_URL: &str = "sqlite://plans.db?mode=rwc";
+    pub const BIND_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000);
+    pub const PLAN_CACHE_TTL: u64 = 300;
+    pub const PLAN_CACHE_MAX_ENTRIES: u64 = 10_000;
+    pub const RESPONSE_CACHE_MAX_ENTRIES: u64 = 10_000;
+    pub const PLAN_CACHE_LISTEN: bool = true;
+    pub const DATABASE_MAX_CONNECTIONS: u32 = 10;
+    pub const DATABASE_TIMEOUT: u64 = 5;
+    pub const REQUEST_TIMEOUT: u64 = 30;
+    pub const MAX_REQUEST_BYTES: u64 = 65_536;
+    /// Our deepest query is `{ plans { id } }`; GraphiQL's introspection query has depth 13.
+    pub const GRAPHQL_MAX_DEPTH: u64 = 16;
+    pub const GRAPHQL_MAX_COMPLEXITY: u64 = 1_000;
+    pub const GRAPHQL_MAX_ROOT_FIELDS: u64 = 10;
+    pub const GRAPHQL_MAX_ALIASES: u64 = 20;
+    pub const GRAPHQL_INTROSPECTION: bool = true;
+    pub const GRAPHIQL: bool = true;
+    pub const HTTP_CACHE_MAX_AGE: u64 = 0;
+    pub const CORS_ALLOWED_ORIGINS: &str = "";
+    pub const LOG_FILTER: &str = "info";
+}
 
 /// Server configuration. Flags mirror the environment variables of the same name.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Any sea-orm URL: SQLite (embedded, the default) or postgres://…
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
+    #[arg(long, env = "DATABASE_URL", default_value = defaults::DATABASE_URL, hide_env_values = true)]
     pub database_url: String,
 
     /// Address to listen on.
-    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8000")]
+    #[arg(long, env = "BIND_ADDR", default_value_t = defaults::BIND_ADDR)]
     pub bind_addr: SocketAddr,
 
     /// Seconds a cached plan list lives; 0 turns the cache off (every read goes to the database).
-    #[arg(long, env = "PLAN_CACHE_TTL", default_value_t = 300,
+    #[arg(long, env = "PLAN_CACHE_TTL", default_value_t = defaults::PLAN_CACHE_TTL,
           value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
     pub plan_cache_ttl: u64,
 
     /// Bound on cached keys, so memory stays bounded.
-    #[arg(long, env = "PLAN_CACHE_MAX_ENTRIES", default_value_t = 10_000,
+    #[arg(long, env = "PLAN_CACHE_MAX_ENTRIES", default_value_t = defaults::PLAN_CACHE_MAX_ENTRIES,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub plan_cache_max_entries: u64,
 
@@ -37,7 +58,7 @@ pub struct Config {
     /// the plan lists they were built from); a response over 4 KiB counts once per started 4 KiB,
     /// so memory stays under about this x 4 KiB. 0 turns the response cache off; it is also off
     /// when PLAN_CACHE_TTL is 0.
-    #[arg(long, env = "RESPONSE_CACHE_MAX_ENTRIES", default_value_t = 10_000,
+    #[arg(long, env = "RESPONSE_CACHE_MAX_ENTRIES", default_value_t = defaults::RESPONSE_CACHE_MAX_ENTRIES,
           value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
     pub response_cache_max_entries: u64,
 
@@ -49,119 +70,111 @@ pub struct Config {
     /// PostgreSQL: listen for changes to plans made by other replicas or plain SQL (LISTEN/NOTIFY)
     /// and invalidate at once. Turn off only behind a pooler that cannot LISTEN; changes made
     /// elsewhere are then seen after PLAN_CACHE_TTL.
-    #[arg(long, env = "PLAN_CACHE_LISTEN", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "PLAN_CACHE_LISTEN", default_value_t = defaults::PLAN_CACHE_LISTEN, action = clap::ArgAction::Set)]
     pub plan_cache_listen: bool,
 
     /// Largest number of database connections in the pool.
-    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10,
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = defaults::DATABASE_MAX_CONNECTIONS,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_max_connections: u32,
 
     /// Seconds to wait for a database connection before a request fails. Kept below the request
     /// timeout, so a stalled database fails a request cleanly rather than hanging it.
-    #[arg(long, env = "DATABASE_TIMEOUT", default_value_t = 5,
+    #[arg(long, env = "DATABASE_TIMEOUT", default_value_t = defaults::DATABASE_TIMEOUT,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub database_timeout: u64,
 
     /// Seconds a request may take before the server answers 408.
-    #[arg(long, env = "REQUEST_TIMEOUT", default_value_t = 30,
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value_t = defaults::REQUEST_TIMEOUT,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout: u64,
 
     /// Largest accepted request body in bytes; larger ones get 413.
-    #[arg(long, env = "MAX_REQUEST_BYTES", default_value_t = 65_536,
+    #[arg(long, env = "MAX_REQUEST_BYTES", default_value_t = defaults::MAX_REQUEST_BYTES,
           value_parser = clap::value_parser!(u64).range(1_024..=16_777_216))]
     pub max_request_bytes: u64,
 
     /// Deepest selection nesting a GraphQL operation may have (GraphiQL's introspection needs 13).
-    #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = 16,
+    #[arg(long, env = "GRAPHQL_MAX_DEPTH", default_value_t = defaults::GRAPHQL_MAX_DEPTH,
           value_parser = clap::value_parser!(u64).range(2..=256))]
     pub graphql_max_depth: u64,
 
     /// Largest GraphQL complexity (one point per selected field) an operation may have.
-    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = 1_000,
+    #[arg(long, env = "GRAPHQL_MAX_COMPLEXITY", default_value_t = defaults::GRAPHQL_MAX_COMPLEXITY,
           value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
     pub graphql_max_complexity: u64,
 
     /// Most root fields one operation may select (each `plans` is a whole list).
-    #[arg(long, env = "GRAPHQL_MAX_ROOT_FIELDS", default_value_t = 10,
+    #[arg(long, env = "GRAPHQL_MAX_ROOT_FIELDS", default_value_t = defaults::GRAPHQL_MAX_ROOT_FIELDS,
           value_parser = clap::value_parser!(u64).range(1..=1_000))]
     pub graphql_max_root_fields: u64,
 
     /// Most aliases one document may use.
-    #[arg(long, env = "GRAPHQL_MAX_ALIASES", default_value_t = 20,
+    #[arg(long, env = "GRAPHQL_MAX_ALIASES", default_value_t = defaults::GRAPHQL_MAX_ALIASES,
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub graphql_max_aliases: u64,
 
     /// Answer introspection queries (`__schema`, `__type`). Turn off in production if clients use
     /// the committed schema.graphql; GraphiQL needs it.
-    #[arg(long, env = "GRAPHQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "GRAPHQL_INTROSPECTION", default_value_t = defaults::GRAPHQL_INTROSPECTION, action = clap::ArgAction::Set)]
     pub graphql_introspection: bool,
 
     /// Serve the GraphiQL playground at `GET /graphql`.
-    #[arg(long, env = "GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, env = "GRAPHIQL", default_value_t = defaults::GRAPHIQL, action = clap::ArgAction::Set)]
     pub graphiql: bool,
 
     /// Seconds browsers and CDNs may reuse a `GET /graphql` query response without asking again
     /// (`Cache-Control: public, max-age=N`), capped by PLAN_CACHE_TTL. 0 (the default) sends
     /// `no-cache`: they revalidate every time (cheap with the ETag), so read-your-writes holds end
     /// to end. Above 0, clients may see a list up to N seconds old after a change.
-    #[arg(long, env = "HTTP_CACHE_MAX_AGE", default_value_t = 0,
+    #[arg(long, env = "HTTP_CACHE_MAX_AGE", default_value_t = defaults::HTTP_CACHE_MAX_AGE,
           value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
     pub http_cache_max_age: u64,
 
     /// Web origins allowed to call the API from a browser (CORS), comma-separated and exact, e.g.
     /// `https://portal.example.com,http://localhost:5173`, or `*` for any. Empty (the default):
     /// no CORS headers, so browsers block cross-origin calls.
-    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "",
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = defaults::CORS_ALLOWED_ORIGINS,
           value_parser = parse_allowed_origins)]
     pub cors_allowed_origins: AllowedOrigins,
 
     /// Tracing filter, e.g. `info` or `plans_api=debug,info`.
-    #[arg(long = "log", env = "RUST_LOG", default_value = "info")]
+    #[arg(long = "log", env = "RUST_LOG", default_value = defaults::LOG_FILTER)]
     pub log_filter: String,
 }
 
 impl Default for Config {
+    /// What the server runs with when no variable or flag is set.
     fn default() -> Self {
+        use defaults::*;
         Self {
-            database_url: DEFAULT_DATABASE_URL.to_owned(),
-            bind_addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
-            plan_cache_ttl: 300,
-            plan_cache_max_entries: 10_000,
-            response_cache_max_entries: 10_000,
+            database_url: DATABASE_URL.to_owned(),
+            bind_addr: BIND_ADDR,
+            plan_cache_ttl: PLAN_CACHE_TTL,
+            plan_cache_max_entries: PLAN_CACHE_MAX_ENTRIES,
+            response_cache_max_entries: RESPONSE_CACHE_MAX_ENTRIES,
             admin_token: None,
-            plan_cache_listen: true,
-            database_max_connections: 10,
-            database_timeout: 5,
-            request_timeout: 30,
-            max_request_bytes: 65_536,
-            graphql_max_depth: 16,
-            graphql_max_complexity: 1_000,
-            graphql_max_root_fields: 10,
-            graphql_max_aliases: 20,
-            graphql_introspection: true,
-            graphiql: true,
-            http_cache_max_age: 0,
-            cors_allowed_origins: AllowedOrigins::default(),
-            log_filter: "info".to_owned(),
+            plan_cache_listen: PLAN_CACHE_LISTEN,
+            database_max_connections: DATABASE_MAX_CONNECTIONS,
+            database_timeout: DATABASE_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
+            max_request_bytes: MAX_REQUEST_BYTES,
+            graphql_max_depth: GRAPHQL_MAX_DEPTH,
+            graphql_max_complexity: GRAPHQL_MAX_COMPLEXITY,
+            graphql_max_root_fields: GRAPHQL_MAX_ROOT_FIELDS,
+            graphql_max_aliases: GRAPHQL_MAX_ALIASES,
+            graphql_introspection: GRAPHQL_INTROSPECTION,
+            graphiql: GRAPHIQL,
+            http_cache_max_age: HTTP_CACHE_MAX_AGE,
+            cors_allowed_origins: parse_allowed_origins(CORS_ALLOWED_ORIGINS).unwrap_or_default(),
+            log_filter: LOG_FILTER.to_owned(),
         }
     }
 }
 
 impl Config {
-    pub fn cache_settings(&self) -> CacheSettings {
-        CacheSettings {
-            ttl: Duration::from_secs(self.plan_cache_ttl),
-            max_entries: self.plan_cache_max_entries,
-        }
-    }
-
-    pub fn response_cache_settings(&self) -> ResponseCacheSettings {
-        ResponseCacheSettings {
-            max_entries: self.response_cache_max_entries,
-            ttl: Duration::from_secs(self.plan_cache_ttl),
-        }
+    pub fn plan_cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.plan_cache_ttl)
     }
 
     pub fn database_timeout(&self) -> Duration {
@@ -170,17 +183,6 @@ impl Config {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout)
-    }
-
-    pub fn schema_limits(&self) -> SchemaLimits {
-        let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
-        SchemaLimits {
-            max_depth: size(self.graphql_max_depth),
-            max_complexity: size(self.graphql_max_complexity),
-            max_root_fields: size(self.graphql_max_root_fields),
-            max_aliases: size(self.graphql_max_aliases),
-            introspection: self.graphql_introspection,
-        }
     }
 
     pub fn max_request_bytes(&self) -> usize {
@@ -285,7 +287,7 @@ mod tests {
         assert!(Cli::try_parse_from(["plans-api", "--plan-cache-ttl", "-1"]).is_err());
         assert!(Cli::try_parse_from(["plans-api", "--plan-cache-max-entries", "0"]).is_err());
         let off = Cli::try_parse_from(["plans-api", "--response-cache-max-entries", "0"]).unwrap();
-        assert_eq!(off.config.response_cache_settings().max_entries, 0);
+        assert_eq!(off.config.response_cache_max_entries, 0);
         assert!(Cli::try_parse_from(["plans-api", "--bind-addr", "nowhere"]).is_err());
         assert!(Cli::try_parse_from(["plans-api", "--admin-token", "  "]).is_err());
     }
@@ -320,6 +322,16 @@ mod tests {
         assert!(Cli::try_parse_from(["plans-api", "--http-cache-max-age", "-1"]).is_err());
     }
 
+    /// The flags' defaults and `Config::default()` agree (both read `defaults`); checked with
+    /// the environment ignored, so variables set where the test runs cannot interfere.
+    #[test]
+    fn the_flags_defaults_are_config_default() {
+        use clap::{Args as _, Command, FromArgMatches as _};
+        let command = Config::augment_args(Command::new("plans-api")).mut_args(|arg| arg.env(None));
+        let parsed = Config::from_arg_matches(&command.get_matches_from(["plans-api"])).unwrap();
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", Config::default()));
+    }
+
     #[test]
     fn defaults_match_the_contract() {
         let config = Config::default();
@@ -330,8 +342,6 @@ mod tests {
         // Closed and uncached unless asked for.
         assert_eq!(config.cors_allowed_origins, AllowedOrigins::None);
         assert_eq!(config.http_cache_max_age, 0);
-        let parsed = Cli::try_parse_from(["plans-api"]).unwrap().config;
-        assert_eq!(parsed.cors_allowed_origins, config.cors_allowed_origins);
-        assert_eq!(parsed.http_cache_max_age, config.http_cache_max_age);
+        assert!(config.plan_cache_listen);
     }
 }

@@ -1,20 +1,21 @@
 //! The GraphQL layer: schema, resolvers (thin: they call [`crate::plans::PlanService`]), the
-//! admin-token guard, and the one place errors become `extensions.code`.
+//! admin-token guard, limits, what a response was built from ([`ReadSet`]), and the one place
+//! errors become `extensions.code`. Knows nothing of HTTP or of any response cache.
 
+mod api;
 mod auth;
 mod errors;
 mod limits;
 mod mutation;
 mod operation;
 mod query;
-mod response_cache;
+mod reads;
 mod schema;
 mod types;
 
+pub use api::{Executed, GraphqlApi};
 pub use auth::{AdminToken, PresentedToken};
 pub use errors::{ApiError, ErrorCode, bad_request, is_request_error};
 pub use operation::selects_mutation;
-pub use response_cache::{
-    Lookup, RequestTrace, ResponseCache, ResponseCacheSettings, ResponseKey, ResponseKeys, render,
-};
-pub use schema::{AppSchema, SchemaLimits, build_schema, sdl};
+pub use reads::ReadSet;
+pub use schema::{AppSchema, SchemaLimits, sdl};

@@ -1,11 +1,16 @@
-//! HTTP wiring (axum): routes, middleware and the shared application state.
+//! HTTP wiring (axum): routes, middleware, the shared application state, and the response cache
+//! at the edge. Talks to the GraphQL layer only; what it needs from the rest of the application
+//! (health, metrics) comes through [`Probes`].
 
 mod caching;
+mod endpoint;
 mod graphiql;
-mod graphql;
 mod health;
 mod metrics;
 mod negotiate;
+mod params;
+mod respond;
+mod response_cache;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,26 +29,34 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub use caching::QueryCaching;
+pub use response_cache::{ResponseCache, ResponseCacheSettings, ResponseKey};
 
-use crate::config::AllowedOrigins;
-use crate::graphql::{AppSchema, ResponseCache};
-use crate::plans::PlanService;
+use crate::graphql::GraphqlApi;
 
 /// Seconds a browser may reuse a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// What the health and metrics endpoints ask of the rest of the application.
+#[async_trait::async_trait]
+pub trait Probes: Send + Sync {
+    /// Whether the database answers.
+    async fn database_is_up(&self) -> bool;
+    /// Brings gauges up to date before a scrape.
+    async fn refresh_metrics(&self);
+}
+
 /// Everything a handler needs; cheap to clone (Arcs inside).
 #[derive(Clone)]
 pub struct AppState {
-    pub schema: AppSchema,
+    pub api: GraphqlApi,
     /// `None` when off (`RESPONSE_CACHE_MAX_ENTRIES=0` or `PLAN_CACHE_TTL=0`).
     pub responses: Option<Arc<ResponseCache>>,
-    pub plans: Arc<PlanService>,
+    pub probes: Arc<dyn Probes>,
     pub metrics: prometheus::Registry,
-    /// Set once migrations ran and the cache was warmed.
-    pub started: Arc<AtomicBool>,
+    /// True from the end of start-up (migrated, warmed) until shutdown begins.
+    pub accepting_requests: Arc<AtomicBool>,
     pub database_timeout: Duration,
     /// `Cache-Control` for successful `GET /graphql` queries.
     pub query_caching: QueryCaching,
@@ -93,21 +106,33 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// Larger bodies get 413.
     pub max_request_bytes: usize,
-    pub allowed_origins: AllowedOrigins,
+    pub cors_origins: CorsOrigins,
+}
+
+/// Which browser origins may call the API (CORS).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// No cross-origin calls: no CORS headers at all.
+    #[default]
+    None,
+    /// Exactly these origins.
+    List(Vec<HeaderValue>),
+    /// Any origin (`*`).
+    Any,
 }
 
 pub fn router(state: AppState, settings: &HttpSettings) -> Router {
     let routes = Router::new()
         .route(
             "/graphql",
-            get(graphql::get)
-                .post(graphql::post)
-                .fallback(graphql::other_method),
+            get(endpoint::get)
+                .post(endpoint::post)
+                .fallback(endpoint::other_method),
         )
         .route(graphiql::ASSETS_PATH, get(graphiql::asset))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
-        .route("/metrics", get(metrics::render))
+        .route("/metrics", get(metrics::scrape))
         .with_state(state)
         // Over the limit, the GraphQL handler answers 413 with a GraphQL error.
         .layer(DefaultBodyLimit::max(settings.max_request_bytes))
@@ -120,7 +145,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
                     settings.request_timeout,
                 )),
         );
-    let routes = match cors(&settings.allowed_origins) {
+    let routes = match cors(&settings.cors_origins) {
         Some(cors) => routes.layer(cors),
         None => routes,
     };
@@ -151,15 +176,11 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
 }
 
 /// CORS for the configured origins; none at all (browsers refuse cross-origin calls) by default.
-fn cors(origins: &AllowedOrigins) -> Option<CorsLayer> {
+fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
     let allow_origin = match origins {
-        AllowedOrigins::None => return None,
-        AllowedOrigins::Any => AllowOrigin::any(),
-        AllowedOrigins::List(origins) => AllowOrigin::list(
-            origins
-                .iter()
-                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
-        ),
+        CorsOrigins::None => return None,
+        CorsOrigins::Any => AllowOrigin::any(),
+        CorsOrigins::List(origins) => AllowOrigin::list(origins.iter().cloned()),
     };
     Some(
         CorsLayer::new()

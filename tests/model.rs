@@ -511,14 +511,14 @@ async fn step_once(
             let id = model.id_of(pick);
             let (got, expected) = if model.suspended {
                 // Reads go straight to the database, without the cache or its counters.
-                let got = service.get(id).await.map_err(|err| err.to_string())?;
+                let got = service.get(id).await.map_err(|err| err.to_string())?.value;
                 if system.counts() != before {
                     return Err("a read while suspended moved the cache counters".to_owned());
                 }
                 (got, model.truth.get(&id).cloned())
             } else {
                 let start = Instant::now();
-                let got = service.get(id).await.map_err(|err| err.to_string())?;
+                let got = service.get(id).await.map_err(|err| err.to_string())?.value;
                 let served =
                     check_read(system, model, PlanFilter::default(), (start, before), None)?;
                 (got, served.into_iter().find(|plan| plan.id == id))
@@ -666,7 +666,7 @@ async fn read(
         model,
         filter,
         (start, before),
-        Some(got.iter().map(|plan| plan.as_ref().clone()).collect()),
+        Some(got.value.iter().map(|plan| plan.as_ref().clone()).collect()),
     )
 }
 

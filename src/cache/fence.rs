@@ -15,7 +15,7 @@
 //! * **Invalidate** key `k` (after a write): the writer first commits to the database, then
 //!   `t = tick()`, then `fence_key(k, t)` (a `fetch_max` into `k`'s slot), then removes `k` from
 //!   the store, then returns to its caller. `invalidate_all` raises the global `floor` to `t`
-//!   instead; a pattern invalidation raises `last_pattern` and fences the matching keys.
+//!   instead.
 //! * **Serve**: a stamped value `(s, v)` of key `k` is served only if `is_current(k, s)`:
 //!   `s >= floor` and `s >= slot(k)`. Otherwise it is dropped and loaded again.
 //!
@@ -41,14 +41,6 @@
 //! keys by hash; a collision makes `is_current` false more often (a spurious miss), never true
 //! more often, so it costs a reload and never a stale read.
 //!
-//! Pattern invalidation (`invalidate_matching`) cannot name the keys whose loads are still in
-//! flight, so the cache registers each key in an in-flight set *before* it stamps a load or checks
-//! an insert, and keeps it there until the value is in the store. The invalidation ticks, raises
-//! `last_pattern`, then fences every key in the in-flight set, then every matching key in the
-//! store. A load registered before that scan is fenced by key (case 2); one registered after it
-//! read the clock after the tick (case 1); an [`Fence::admits_insert`] check made after the scan
-//! sees `last_pattern >= t` and refuses data stamped before it.
-//!
 //! Orderings: every access is `SeqCst`. The argument above needs only release/acquire on the clock
 //! and coherence on the slots; loom checks it under exactly that weaker reading (it treats
 //! `SeqCst` as `AcqRel`), with the "database" itself modelled as a *relaxed* atomic, so all the
@@ -66,12 +58,7 @@ pub struct Fence {
     clock: AtomicU64,
     /// Last `invalidate_all`: values loaded before it are stale, whatever their key.
     floor: AtomicU64,
-    /// Last pattern invalidation: an insert of data loaded before it is refused.
-    last_pattern: AtomicU64,
     slots: Box<[AtomicU64]>,
-    /// Deterministic, so which keys share a slot does not change from run to run. (Only a holder
-    /// of the admin token can invalidate, so chosen collisions buy an attacker nothing.)
-    hasher: BuildHasherDefault<DefaultHasher>,
 }
 
 impl Fence {
@@ -80,9 +67,7 @@ impl Fence {
         Self {
             clock: AtomicU64::new(0),
             floor: AtomicU64::new(0),
-            last_pattern: AtomicU64::new(0),
             slots: (0..slots.max(1)).map(|_| AtomicU64::new(0)).collect(),
-            hasher: BuildHasherDefault::default(),
         }
     }
 
@@ -97,10 +82,16 @@ impl Fence {
         self.clock.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    fn slot<K: Hash>(&self, key: &K) -> &AtomicU64 {
+    /// Which of `slots` slots `key` uses; keys with the same index fence each other. The hasher
+    /// is deterministic, so which keys share a slot does not change from run to run. (Only a
+    /// writer can invalidate, so chosen collisions buy an attacker nothing.)
+    pub fn slot_index<K: Hash>(key: &K, slots: usize) -> usize {
         // Truncation is intended: the hash only picks a slot.
-        let index = self.hasher.hash_one(key) as usize % self.slots.len();
-        &self.slots[index]
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(key) as usize % slots.max(1)
+    }
+
+    fn slot<K: Hash>(&self, key: &K) -> &AtomicU64 {
+        &self.slots[Self::slot_index(key, self.slots.len())]
     }
 
     /// Values of `key` loaded before `at` are stale from now on.
@@ -113,21 +104,10 @@ impl Fence {
         self.floor.fetch_max(at, Ordering::SeqCst);
     }
 
-    /// Inserts of data loaded before `at` are refused from now on (see the module doc).
-    pub fn fence_inserts(&self, at: u64) {
-        self.last_pattern.fetch_max(at, Ordering::SeqCst);
-    }
-
     /// Whether a value of `key` loaded at `loaded_at` may be served.
     pub fn is_current<K: Hash>(&self, key: &K, loaded_at: u64) -> bool {
         loaded_at >= self.floor.load(Ordering::SeqCst)
             && loaded_at >= self.slot(key).load(Ordering::SeqCst)
-    }
-
-    /// Whether data of `key` loaded at `loaded_at` may be inserted by hand (not through a load):
-    /// current, and not overtaken by a pattern invalidation.
-    pub fn admits_insert<K: Hash>(&self, key: &K, loaded_at: u64) -> bool {
-        loaded_at >= self.last_pattern.load(Ordering::SeqCst) && self.is_current(key, loaded_at)
     }
 }
 
@@ -158,15 +138,9 @@ mod tests {
     }
 
     #[test]
-    fn the_floor_fences_every_key_and_pattern_fences_only_inserts() {
+    fn the_floor_fences_every_key() {
         let fence = Fence::new(1024);
         let before = fence.now();
-        let at = fence.tick();
-        fence.fence_inserts(at);
-        assert!(fence.is_current(&"x", before));
-        assert!(!fence.admits_insert(&"x", before));
-        assert!(fence.admits_insert(&"x", at));
-
         let at = fence.tick();
         fence.fence_all(at);
         assert!(!fence.is_current(&"x", at - 1));

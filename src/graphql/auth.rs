@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::errors::ApiError;
-use super::response_cache::RequestTrace;
+use super::reads::mark_not_reusable;
 
 /// The configured admin token, kept only as a digest: comparing fixed-length digests in constant
 /// time reveals neither the token's bytes nor its length.
@@ -58,10 +58,8 @@ pub(super) struct AdminGuard;
 
 impl Guard for AdminGuard {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
-        // The answer now depends on the token: never cache it.
-        if let Some(trace) = ctx.data_opt::<std::sync::Arc<RequestTrace>>() {
-            trace.mark_uncacheable();
-        }
+        // The answer now depends on the token: never give it to anyone else.
+        mark_not_reusable(ctx);
         let expected = ctx
             .data::<AdminToken>()
             .map_err(|_| ApiError::Internal.extend())?;

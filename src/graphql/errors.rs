@@ -147,7 +147,8 @@ pub fn is_request_error(response: &Response) -> bool {
         })
 }
 
-fn with_code(mut error: ServerError, code: ErrorCode) -> ServerError {
+/// `error` with `extensions.code` set to `code`, unless it has a code already.
+pub(super) fn with_code(mut error: ServerError, code: ErrorCode) -> ServerError {
     let extensions = error.extensions.get_or_insert_with(Default::default);
     if extensions.get("code").is_none() {
         extensions.set("code", code.as_str());
@@ -209,12 +210,83 @@ impl Extension for ErrorCodes {
         next: NextExecute<'_>,
     ) -> Response {
         let mut response = next.run(ctx, operation_name).await;
-        // Our resolvers always set a code; an error without one is async-graphql refusing an
-        // argument value.
         response.errors = std::mem::take(&mut response.errors)
             .into_iter()
-            .map(|error| with_code(error, ErrorCode::BadUserInput))
+            .map(code_execution_error)
             .collect();
         response
+    }
+}
+
+/// Messages async-graphql gives an argument value it refuses while executing (its
+/// `InputValueError`): they describe the client's own input and nothing else.
+const INPUT_VALUE_ERRORS: [&str; 2] = ["Failed to parse \"", "Expected input type \""];
+
+/// Our resolvers always set a code. An execution error without one is either async-graphql
+/// refusing an argument value (the client's input: `BAD_USER_INPUT`) or a bug, such as a stray
+/// `?` on some library's error: that one is logged and answered `INTERNAL_SERVER_ERROR` with a
+/// fixed message, so no internal text reaches the client and the client is not blamed.
+fn code_execution_error(error: ServerError) -> ServerError {
+    let has_code = error
+        .extensions
+        .as_ref()
+        .is_some_and(|extensions| extensions.get("code").is_some());
+    if has_code {
+        return error;
+    }
+    if INPUT_VALUE_ERRORS
+        .iter()
+        .any(|prefix| error.message.starts_with(prefix))
+    {
+        return with_code(error, ErrorCode::BadUserInput);
+    }
+    error!(error = %error.message, path = ?error.path, "an execution error had no code");
+    let mut internal = ServerError::new(ApiError::Internal.to_string(), None);
+    internal.locations = error.locations;
+    internal.path = error.path;
+    with_code(internal, ErrorCode::InternalServerError)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(error: &ServerError) -> Option<&async_graphql::Value> {
+        error.extensions.as_ref().and_then(|ext| ext.get("code"))
+    }
+
+    #[test]
+    fn a_code_less_execution_error_is_internal_and_says_nothing() {
+        let stray = ServerError::new(
+            "error returned from database: relation \"plans\" does not exist (db.internal:5432)",
+            None,
+        );
+        let coded = code_execution_error(stray);
+        assert_eq!(
+            code(&coded),
+            Some(&async_graphql::Value::from("INTERNAL_SERVER_ERROR"))
+        );
+        assert_eq!(coded.message, ApiError::Internal.to_string());
+    }
+
+    #[test]
+    fn refused_argument_values_are_the_clients_and_coded_errors_stay() {
+        let refused = code_execution_error(ServerError::new(
+            "Failed to parse \"Int\": Only integers from -2147483648 to 2147483647 are accepted.",
+            None,
+        ));
+        assert_eq!(
+            code(&refused),
+            Some(&async_graphql::Value::from("BAD_USER_INPUT"))
+        );
+        assert!(refused.message.starts_with("Failed to parse"));
+
+        let coded = with_code(
+            ServerError::new("no token", None),
+            ErrorCode::Unauthenticated,
+        );
+        let kept = code_execution_error(coded.clone());
+        assert_eq!(kept.message, coded.message);
+        assert_eq!(code(&kept), code(&coded));
     }
 }

@@ -10,7 +10,7 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, Variables};
 
-use super::errors::ErrorCode;
+use super::errors::{ErrorCode, with_code};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ShapeLimits {
@@ -92,12 +92,10 @@ impl ShapeLimits {
 }
 
 fn refused(message: String) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", ErrorCode::GraphqlValidationFailed.as_str());
-    error
+    with_code(
+        ServerError::new(message, None),
+        ErrorCode::GraphqlValidationFailed,
+    )
 }
 
 /// Names of the fields selected at the root, looking through fragments (each fragment once:

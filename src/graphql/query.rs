@@ -3,7 +3,7 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, Object, Result};
 
 use super::errors::{IntoGraphql, plan_service};
-use super::response_cache::plan_reads;
+use super::reads::record;
 use super::types::{ConnectionType, Plan, PlanItems};
 use crate::plans::{PlanFilter, parse_plan_id};
 
@@ -23,20 +23,16 @@ impl QueryRoot {
             user_id,
             connection_type: connection_type.map(Into::into),
         };
-        let plans = plan_service(ctx)?
-            .list_recorded(filter, plan_reads(ctx))
-            .await
-            .into_graphql()?;
-        Ok(PlanItems(plans))
+        let served = plan_service(ctx)?.list(filter).await.into_graphql()?;
+        record(ctx, served.read);
+        Ok(PlanItems(served.value))
     }
 
     /// One plan by id, or null if there is none.
     async fn plan(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Plan>> {
         let id = parse_plan_id(&id).into_graphql()?;
-        let plan = plan_service(ctx)?
-            .get_recorded(id, plan_reads(ctx))
-            .await
-            .into_graphql()?;
-        Ok(plan.map(|plan| Plan(Arc::new(plan))))
+        let served = plan_service(ctx)?.get(id).await.into_graphql()?;
+        record(ctx, served.read);
+        Ok(served.value.map(|plan| Plan(Arc::new(plan))))
     }
 }

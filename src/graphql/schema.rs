@@ -1,19 +1,15 @@
-use std::sync::Arc;
-
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 
-use super::auth::AdminToken;
 use super::errors::ErrorCodes;
 use super::limits::ShapeLimits;
 use super::mutation::MutationRoot;
 use super::query::QueryRoot;
-use super::response_cache::TraceOperations;
-use crate::plans::PlanService;
+use super::reads::RecordOperationTypes;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Bounds checked before any resolver runs, so one request cannot make the server do unbounded
-/// work.
+/// work. (Values come from the configuration, where their defaults are written.)
 #[derive(Debug, Clone, Copy)]
 pub struct SchemaLimits {
     pub max_depth: usize,
@@ -23,21 +19,16 @@ pub struct SchemaLimits {
     pub introspection: bool,
 }
 
-impl Default for SchemaLimits {
-    fn default() -> Self {
-        // Our deepest query is `{ plans { id } }`; GraphiQL's introspection query has depth 13.
-        Self {
-            max_depth: 16,
-            max_complexity: 1_000,
-            max_root_fields: 10,
-            max_aliases: 20,
-            introspection: true,
-        }
-    }
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
 }
 
-fn builder(limits: SchemaLimits) -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    let builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+/// The schema the server runs: types, limits and the extensions that code errors and record what
+/// a response was built from. Its data is added by [`super::GraphqlApi::new`].
+pub(super) fn configured(
+    limits: SchemaLimits,
+) -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    let builder = builder()
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .extension(ErrorCodes)
@@ -46,7 +37,7 @@ fn builder(limits: SchemaLimits) -> SchemaBuilder<QueryRoot, MutationRoot, Empty
             max_aliases: limits.max_aliases,
             introspection: limits.introspection,
         })
-        .extension(TraceOperations);
+        .extension(RecordOperationTypes);
     if limits.introspection {
         builder
     } else {
@@ -54,16 +45,8 @@ fn builder(limits: SchemaLimits) -> SchemaBuilder<QueryRoot, MutationRoot, Empty
     }
 }
 
-/// The schema the server runs, with its data.
-pub fn build_schema(
-    plans: Arc<PlanService>,
-    admin_token: AdminToken,
-    limits: SchemaLimits,
-) -> AppSchema {
-    builder(limits).data(plans).data(admin_token).finish()
-}
-
-/// The SDL, as `plans-api print-schema` prints it and `schema.graphql` holds it.
+/// The SDL, as `plans-api print-schema` prints it and `schema.graphql` holds it. (Limits and
+/// extensions do not change it.)
 pub fn sdl() -> String {
-    builder(SchemaLimits::default()).finish().sdl()
+    builder().finish().sdl()
 }

@@ -10,13 +10,15 @@ pub(super) async fn live() -> &'static str {
     "ok"
 }
 
-/// `GET /health/ready`: start-up finished (migrated, cache warmed) and the database answers.
+/// `GET /health/ready`: start-up finished (migrated, cache warmed), shutdown has not begun, and
+/// the database answers. (The listener is bound only after start-up, so before it nothing
+/// answers at all.)
 pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if !state.started.load(Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "starting");
+    if !state.accepting_requests.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
     let database_up =
-        tokio::time::timeout(state.database_timeout, state.plans.database_is_up()).await;
+        tokio::time::timeout(state.database_timeout, state.probes.database_is_up()).await;
     match database_up {
         Ok(true) => (StatusCode::OK, "ready"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),

@@ -6,8 +6,8 @@ use prometheus::{Encoder, TextEncoder};
 use super::AppState;
 
 /// `GET /metrics`: Prometheus text format.
-pub(super) async fn render(State(state): State<AppState>) -> Response {
-    state.plans.refresh_metrics().await;
+pub(super) async fn scrape(State(state): State<AppState>) -> Response {
+    state.probes.refresh_metrics().await;
     let encoder = TextEncoder::new();
     let mut body = Vec::new();
     match encoder.encode(&state.metrics.gather(), &mut body) {

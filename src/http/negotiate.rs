@@ -28,14 +28,15 @@ impl MediaType {
     }
 }
 
-/// One media range of an `Accept` header, lowercased, with its weight.
-struct Range {
-    kind: String,
-    subtype: String,
+/// One media range of an `Accept` header, with its weight. Borrowed from the header: compared
+/// case-insensitively, never copied.
+struct Range<'a> {
+    kind: &'a str,
+    subtype: &'a str,
     q: f32,
 }
 
-fn ranges(headers: &HeaderMap) -> Option<Vec<Range>> {
+fn ranges(headers: &HeaderMap) -> Option<Vec<Range<'_>>> {
     let mut ranges = Vec::new();
     let mut present = false;
     for value in headers.get_all(header::ACCEPT) {
@@ -43,7 +44,7 @@ fn ranges(headers: &HeaderMap) -> Option<Vec<Range>> {
         let Ok(value) = value.to_str() else { continue };
         for item in value.split(',') {
             let mut parts = item.split(';');
-            let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let media = parts.next().unwrap_or_default().trim();
             let Some((kind, subtype)) = media.split_once('/') else {
                 continue;
             };
@@ -53,8 +54,8 @@ fn ranges(headers: &HeaderMap) -> Option<Vec<Range>> {
                 .and_then(|(_, value)| value.trim().parse::<f32>().ok())
                 .map_or(1.0, |q| q.clamp(0.0, 1.0));
             ranges.push(Range {
-                kind: kind.trim().to_owned(),
-                subtype: subtype.trim().to_owned(),
+                kind: kind.trim(),
+                subtype: subtype.trim(),
                 q,
             });
         }
@@ -66,15 +67,15 @@ fn ranges(headers: &HeaderMap) -> Option<Vec<Range>> {
 /// The weight the client gives `kind/subtype`: that of the most specific range that matches it
 /// (RFC 9110 §12.5.1), 0 when none does. The flag says whether the type was named exactly.
 fn weight(ranges: &[Range], kind: &str, subtype: &str) -> (f32, bool) {
-    let exact = ranges
-        .iter()
-        .find(|range| range.kind == kind && range.subtype == subtype);
+    let exact = ranges.iter().find(|range| {
+        range.kind.eq_ignore_ascii_case(kind) && range.subtype.eq_ignore_ascii_case(subtype)
+    });
     if let Some(range) = exact {
         return (range.q, true);
     }
     let matching = ranges
         .iter()
-        .find(|range| range.kind == kind && range.subtype == "*")
+        .find(|range| range.kind.eq_ignore_ascii_case(kind) && range.subtype == "*")
         .or_else(|| {
             ranges
                 .iter()

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus::{IntCounter, IntGauge, Opts, Registry};
+use prometheus::{IntCounter, IntGauge, Registry};
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sea_orm::{ActiveEnum, ConnectionTrait, DatabaseConnection, DbErr, Statement};
 use serde::Deserialize;
@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use super::{ConnectionType, PlanOwner, PlanService};
+use crate::telemetry::{register_counter, register_gauge};
 
 const CHANNEL_PREFIX: &str = "plans_changed:";
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -34,25 +35,22 @@ pub struct ChangeFeedMetrics {
 
 impl ChangeFeedMetrics {
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
-        let reconnects = IntCounter::with_opts(Opts::new(
-            "plan_cache_listener_reconnects_total",
-            "Times the change-feed listener reconnected after losing its connection.",
-        ))?;
-        let connected = IntGauge::with_opts(Opts::new(
-            "plan_cache_listener_connected",
-            "1 while the change-feed listener is connected (the cache is in use), else 0.",
-        ))?;
-        let notifications = IntCounter::with_opts(Opts::new(
-            "plan_cache_notifications_total",
-            "Plan change notifications received and applied.",
-        ))?;
-        registry.register(Box::new(reconnects.clone()))?;
-        registry.register(Box::new(connected.clone()))?;
-        registry.register(Box::new(notifications.clone()))?;
         Ok(Self {
-            reconnects,
-            connected,
-            notifications,
+            reconnects: register_counter(
+                registry,
+                "plan_cache_listener_reconnects_total",
+                "Times the change-feed listener reconnected after losing its connection.",
+            )?,
+            connected: register_gauge(
+                registry,
+                "plan_cache_listener_connected",
+                "1 while the change-feed listener is connected (the cache is in use), else 0.",
+            )?,
+            notifications: register_counter(
+                registry,
+                "plan_cache_notifications_total",
+                "Plan change notifications received and applied.",
+            )?,
         })
     }
 }

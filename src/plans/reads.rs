@@ -1,8 +1,8 @@
-//! Read tracking, so something derived from plan lists (the GraphQL response cache) can be cached
-//! under the plan cache's own invalidation: it records which lists a computation read, and
-//! [`super::PlanService::is_current`] says later whether all of them are still current.
+//! What a read was served from, so a value derived from plan lists (a cached GraphQL response)
+//! can be kept under the plan cache's own invalidation: [`Served`] hands each list out together
+//! with its [`PlanRead`], and [`super::PlanService::is_current`] says later whether the reads are
+//! all still current.
 
-use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use super::PlanKey;
@@ -18,10 +18,6 @@ pub struct PlanRead {
 }
 
 impl PlanRead {
-    pub fn key(&self) -> PlanKey {
-        self.key
-    }
-
     /// The list must not be served after this moment (the plan cache's TTL); a value derived
     /// from it neither.
     pub fn expires_at(&self) -> Instant {
@@ -29,36 +25,18 @@ impl PlanRead {
     }
 }
 
-/// Collects the [`PlanRead`]s of one computation (e.g. one GraphQL request). Resolvers may run
-/// concurrently, hence the lock; it is taken once per list read, never on a cache hit of the
-/// derived value.
-#[derive(Debug, Default)]
-pub struct PlanReads {
-    reads: Mutex<Vec<PlanRead>>,
+/// A value [`super::PlanService`] served, with the read that vouches for it.
+#[derive(Debug, Clone)]
+pub struct Served<T> {
+    pub value: T,
+    pub read: PlanRead,
 }
 
-impl PlanReads {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub(super) fn record(&self, read: PlanRead) {
-        self.reads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(read);
-    }
-
-    /// What was read so far, each key once (the read with the oldest stamp wins, since it is the
-    /// first to go stale).
-    pub fn snapshot(&self) -> Vec<PlanRead> {
-        let mut reads = self
-            .reads
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        reads.sort_by_key(|read| (read.key.to_string(), read.stamp));
-        reads.dedup_by_key(|read| read.key);
-        reads
+impl<T> Served<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Served<U> {
+        Served {
+            value: f(self.value),
+            read: self.read,
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sea_orm::{DatabaseConnection, DbErr};
 use tracing::{info, instrument, warn};
 
-use super::reads::{PlanRead, PlanReads};
+use super::reads::{PlanRead, Served};
 use super::repo::PlanRepo;
 use super::validation::{self, InvalidInput};
 use super::{ConnectionType, NewPlan, Plan, PlanFilter, PlanId, PlanKey, PlanList};
@@ -64,42 +64,26 @@ impl PlanService {
         }
     }
 
-    /// Plans matching `filter`, ordered by id, from the cache when possible.
-    pub async fn list(&self, filter: PlanFilter) -> Result<PlanList, PlanError> {
-        self.list_inner(filter, None).await
-    }
-
-    /// [`PlanService::list`], recording into `reads` (if any) which list was served.
-    pub async fn list_recorded(
-        &self,
-        filter: PlanFilter,
-        reads: Option<&PlanReads>,
-    ) -> Result<PlanList, PlanError> {
-        self.list_inner(filter, reads).await
-    }
-
-    #[instrument(skip(self, reads), fields(cache_key = %PlanKey::for_filter(filter)))]
-    async fn list_inner(
-        &self,
-        filter: PlanFilter,
-        reads: Option<&PlanReads>,
-    ) -> Result<PlanList, PlanError> {
+    /// Plans matching `filter`, ordered by id, from the cache when possible, with the read that
+    /// vouches for the list.
+    #[instrument(skip(self), fields(cache_key = %PlanKey::for_filter(filter)))]
+    pub async fn list(&self, filter: PlanFilter) -> Result<Served<PlanList>, PlanError> {
         validation::check_filter(&filter)?;
         let key = PlanKey::for_filter(filter);
         let fetched = if self.read_through.load(Ordering::SeqCst) {
             self.cache.load_uncached(|| self.load(key)).await
         } else {
-            self.cache.fetch(&key, || self.load(key)).await
+            self.cache.get_or_load(&key, || self.load(key)).await
         }
         .map_err(PlanError::Database)?;
-        if let Some(reads) = reads {
-            reads.record(PlanRead {
+        Ok(Served {
+            value: fetched.value,
+            read: PlanRead {
                 key,
                 stamp: fetched.stamp,
                 expires_at: fetched.expires_at,
-            });
-        }
-        Ok(fetched.value)
+            },
+        })
     }
 
     /// Whether every list in `reads` is still what the cache would serve now: none of their keys
@@ -135,42 +119,26 @@ impl PlanService {
 
     /// One plan by id. With the cache on, it is looked up in the cached `plans` list (ordered by
     /// id), so it obeys the same invalidation as every list.
-    pub async fn get(&self, id: PlanId) -> Result<Option<Plan>, PlanError> {
-        self.get_inner(id, None).await
-    }
-
-    /// [`PlanService::get`], recording into `reads` (if any) what it read.
-    pub async fn get_recorded(
-        &self,
-        id: PlanId,
-        reads: Option<&PlanReads>,
-    ) -> Result<Option<Plan>, PlanError> {
-        self.get_inner(id, reads).await
-    }
-
-    async fn get_inner(
-        &self,
-        id: PlanId,
-        reads: Option<&PlanReads>,
-    ) -> Result<Option<Plan>, PlanError> {
+    pub async fn get(&self, id: PlanId) -> Result<Served<Option<Plan>>, PlanError> {
         if !self.cache.is_enabled() || self.read_through.load(Ordering::SeqCst) {
             let stamp = self.cache.stamp();
             let plan = self.repo.get(id).await?;
-            if let Some(reads) = reads {
-                // Read straight from the database: derived values expire at once.
-                reads.record(PlanRead {
+            return Ok(Served {
+                value: plan,
+                // Read straight from the database: anything derived from it expires at once.
+                read: PlanRead {
                     key: PlanKey::for_filter(PlanFilter::default()),
                     stamp,
                     expires_at: std::time::Instant::now(),
-                });
-            }
-            return Ok(plan);
+                },
+            });
         }
-        let all = self.list_inner(PlanFilter::default(), reads).await?;
-        Ok(all
-            .binary_search_by_key(&id, |plan| plan.id)
-            .ok()
-            .map(|index| Plan::clone(&all[index])))
+        let all = self.list(PlanFilter::default()).await?;
+        Ok(all.map(|all| {
+            all.binary_search_by_key(&id, |plan| plan.id)
+                .ok()
+                .map(|index| Plan::clone(&all[index]))
+        }))
     }
 
     /// Validates and stores a new plan, then invalidates the four keys it belongs to.
@@ -358,11 +326,6 @@ impl PlanService {
         self.cache.invalidate_all().await;
         self.read_through.store(false, Ordering::SeqCst);
         info!(keys = "all", "Plan cache invalidated; caching resumed");
-    }
-
-    /// Whether reads currently bypass the cache.
-    pub fn is_reading_through(&self) -> bool {
-        self.read_through.load(Ordering::SeqCst)
     }
 }
 

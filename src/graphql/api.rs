@@ -1,0 +1,54 @@
+//! The GraphQL layer as the HTTP layer sees it: run a request, and say later whether the plan
+//! lists a response was built from are still current.
+
+use std::sync::Arc;
+
+use async_graphql::{Request, Response};
+
+use super::auth::AdminToken;
+use super::reads::{ReadLog, ReadSet};
+use super::schema::{AppSchema, SchemaLimits, configured};
+use crate::plans::PlanService;
+
+/// Cheap to clone (Arcs inside).
+#[derive(Clone)]
+pub struct GraphqlApi {
+    schema: AppSchema,
+    plans: Arc<PlanService>,
+}
+
+/// A response, with what it was built from.
+pub struct Executed {
+    pub response: Response,
+    pub reads: ReadSet,
+}
+
+impl GraphqlApi {
+    pub fn new(plans: Arc<PlanService>, admin_token: AdminToken, limits: SchemaLimits) -> Self {
+        let schema = configured(limits)
+            .data(plans.clone())
+            .data(admin_token)
+            .finish();
+        Self { schema, plans }
+    }
+
+    /// Runs `request` (which carries the caller's credential in its data, if any).
+    pub async fn execute(&self, request: Request) -> Executed {
+        let log = Arc::new(ReadLog::default());
+        let response = self.schema.execute(request.data(log.clone())).await;
+        let reads = log.read_set();
+        Executed { response, reads }
+    }
+
+    /// Whether every plan list in `reads` is still what the plan cache would serve now. Two
+    /// atomic loads per list; no lock.
+    pub fn is_current(&self, reads: &ReadSet) -> bool {
+        self.plans.is_current(reads.reads())
+    }
+
+    /// Whether plan lists are cached at all (`PLAN_CACHE_TTL` > 0). When not, every read must
+    /// reach the database, so nothing built from one may be kept either.
+    pub fn caches_plan_lists(&self) -> bool {
+        self.plans.is_caching()
+    }
+}

@@ -1,0 +1,127 @@
+//! What a response was built from. Resolvers record the read that vouches for each plan list they
+//! served; anything else that shapes an answer (a mutation, the caller's credential) marks it as
+//! not reusable. The HTTP edge's response cache keeps response bytes only under these reads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::{Context, ServerResult, Variables};
+
+use crate::plans::PlanRead;
+
+/// Collects, during one execution, the reads its response depends on. Resolvers may run
+/// concurrently, hence the lock; it is taken once per list read.
+#[derive(Debug)]
+pub(super) struct ReadLog {
+    reads: Mutex<Vec<PlanRead>>,
+    reusable: AtomicBool,
+}
+
+impl Default for ReadLog {
+    fn default() -> Self {
+        Self {
+            reads: Mutex::new(Vec::new()),
+            reusable: AtomicBool::new(true),
+        }
+    }
+}
+
+impl ReadLog {
+    /// What was recorded (called once execution has ended).
+    pub(super) fn read_set(&self) -> ReadSet {
+        ReadSet {
+            reads: self
+                .reads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_slice()
+                .into(),
+            reusable: self.reusable.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Records that the running request's response was built from `read`.
+pub(super) fn record(ctx: &Context<'_>, read: PlanRead) {
+    if let Some(log) = ctx.data_opt::<Arc<ReadLog>>() {
+        log.reads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(read);
+    }
+}
+
+/// Marks the running request's response as depending on more than the plan lists it read (a
+/// mutation, the caller's credential): it must not be given to anyone else.
+pub(super) fn mark_not_reusable(ctx: &Context<'_>) {
+    if let Some(log) = ctx.data_opt::<Arc<ReadLog>>() {
+        mark_log_not_reusable(log);
+    }
+}
+
+fn mark_log_not_reusable(log: &ReadLog) {
+    log.reusable.store(false, Ordering::Relaxed);
+}
+
+/// The plan lists one response was built from, and whether anything else shaped it.
+#[derive(Debug, Clone)]
+pub struct ReadSet {
+    reads: Box<[PlanRead]>,
+    reusable: bool,
+}
+
+impl ReadSet {
+    /// Whether the same request, while these reads stay current, gets the same response whoever
+    /// sends it: only queries ran, and nothing consulted the caller.
+    pub fn is_reusable(&self) -> bool {
+        self.reusable
+    }
+
+    /// The moment the first of these lists expires (or `latest`, if that is earlier).
+    pub fn expires_at(&self, latest: Instant) -> Instant {
+        self.reads
+            .iter()
+            .map(PlanRead::expires_at)
+            .fold(latest, Instant::min)
+    }
+
+    pub(super) fn reads(&self) -> &[PlanRead] {
+        &self.reads
+    }
+}
+
+/// Marks a request not reusable when its document holds anything but queries. Runs on the parsed
+/// document, whatever its source.
+pub(super) struct RecordOperationTypes;
+
+impl ExtensionFactory for RecordOperationTypes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RecordOperationTypes)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for RecordOperationTypes {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let only_queries = match &document.operations {
+            DocumentOperations::Single(operation) => operation.node.ty == OperationType::Query,
+            DocumentOperations::Multiple(operations) => operations
+                .values()
+                .all(|operation| operation.node.ty == OperationType::Query),
+        };
+        if !only_queries && let Some(log) = ctx.data_opt::<Arc<ReadLog>>() {
+            mark_log_not_reusable(log);
+        }
+        Ok(document)
+    }
+}

@@ -1,0 +1,182 @@
+//! `/graphql`, GraphQL over HTTP as its specification describes it:
+//!
+//! - `POST` with an `application/json` body runs any operation; `GET ?query=…` runs queries only
+//!   (a mutation gets 405 with `Allow: POST`), so query responses can be cached by browsers and
+//!   CDNs. A `GET` without `query` from a browser gets the GraphiQL page.
+//! - The response is `application/graphql-response+json` when the client accepts it (then a
+//!   request that fails before execution gets 400), else `application/json` (200 for every
+//!   well-formed request). Requests that are not GraphQL requests get 400, 405, 406, 413 or 415.
+//! - Every error body is a GraphQL error with `extensions.code`.
+//! - Successful `GET` queries get `Cache-Control` from the configuration and an `ETag`
+//!   (`If-None-Match` gets 304); everything else gets `no-store`.
+//! - Both methods consult the response cache first: a repeated query is answered with stored
+//!   bytes, before its parameters are even parsed.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::graphiql;
+use super::negotiate::{self, MediaType};
+use super::params::{GetParams, Params, check_content_type};
+use super::respond::{Delivery, Encoded, encode, not_acceptable, refuse, respond, send};
+use super::response_cache::{RawRequest, StoredResponse};
+use crate::graphql;
+
+/// `GET /graphql`: runs a query from the query string, or shows GraphiQL to a browser.
+pub(super) async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw_query): RawQuery,
+) -> Response {
+    let raw_query = raw_query.unwrap_or_default();
+    let delivery = Delivery::Get {
+        caching: state.query_caching,
+        request: &headers,
+    };
+    // Only queries that ran without errors are stored, so a hit is never GraphiQL's page, a
+    // mutation or a malformed request.
+    if let Some(cache) = state.responses.as_deref()
+        && let Some(stored) = cache.get_raw(RawRequest::Query(&raw_query))
+    {
+        let Some(media) = negotiate::response_media_type(&headers) else {
+            return not_acceptable();
+        };
+        return send_stored(media, &stored, delivery);
+    }
+    let params = match serde_urlencoded::from_str::<GetParams>(&raw_query) {
+        Ok(params) => params,
+        Err(err) => {
+            return refuse(
+                &headers,
+                StatusCode::BAD_REQUEST,
+                format!("malformed query string: {err}"),
+            );
+        }
+    };
+    if params.is_empty() && negotiate::accepts_html(&headers) {
+        if !state.graphiql {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+        return graphiql::page();
+    }
+    let Some(media) = negotiate::response_media_type(&headers) else {
+        return not_acceptable();
+    };
+    let params = match params.into_params() {
+        Ok(params) => params,
+        Err(message) => return refuse(&headers, StatusCode::BAD_REQUEST, message),
+    };
+    let key = state.responses.as_ref().map(|_| params.response_key());
+    if let (Some(cache), Some(key)) = (state.responses.as_deref(), &key)
+        && let Some(stored) = cache.get(key, RawRequest::Query(&raw_query))
+    {
+        return send_stored(media, &stored, delivery);
+    }
+    let mut request = params.into_request(&headers);
+    if graphql::selects_mutation(&mut request) {
+        let mut response = refuse(
+            &headers,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations must be sent with POST".to_owned(),
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let executed = state.api.execute(request).await;
+    let encoded = encode(media, &executed.response);
+    if let (Some(cache), Some(key)) = (state.responses.as_deref(), key) {
+        cache.store(
+            key,
+            RawRequest::Query(&raw_query),
+            &executed.response,
+            &executed.reads,
+            &encoded.body,
+        );
+    }
+    send(media, encoded, delivery, None)
+}
+
+/// `POST /graphql`: runs any operation from an `application/json` body.
+pub(super) async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let Some(media) = negotiate::response_media_type(&headers) else {
+        return not_acceptable();
+    };
+    if let Err(message) = check_content_type(&headers) {
+        return refuse(&headers, StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            return refuse(
+                &headers,
+                status,
+                format!("malformed GraphQL request: {}", rejection.body_text()),
+            );
+        }
+    };
+    let cache = state.responses.as_deref();
+    // A repeated query whose plan lists are all still current: the stored bytes, unparsed.
+    if let Some(stored) = cache.and_then(|cache| cache.get_raw(RawRequest::Body(&body))) {
+        return send_stored(media, &stored, Delivery::NoStore);
+    }
+    let params = match Params::from_json_body(&body) {
+        Ok(params) => params,
+        Err(message) => return refuse(&headers, StatusCode::BAD_REQUEST, message),
+    };
+    let key = cache.map(|_| params.response_key());
+    if let (Some(cache), Some(key)) = (cache, &key)
+        && let Some(stored) = cache.get(key, RawRequest::Body(&body))
+    {
+        return send_stored(media, &stored, Delivery::NoStore);
+    }
+    let executed = state.api.execute(params.into_request(&headers)).await;
+    if let (Some(cache), Some(key)) = (cache, key) {
+        let encoded = encode(media, &executed.response);
+        cache.store(
+            key,
+            RawRequest::Body(&body),
+            &executed.response,
+            &executed.reads,
+            &encoded.body,
+        );
+        return send(media, encoded, Delivery::NoStore, None);
+    }
+    respond(media, &executed.response, Delivery::NoStore)
+}
+
+/// A stored response: only complete ones are stored, so 200, exactly what the executed original
+/// got for this delivery.
+fn send_stored(media: MediaType, stored: &Arc<StoredResponse>, delivery: Delivery<'_>) -> Response {
+    let encoded = Encoded {
+        status: StatusCode::OK,
+        body: stored.body().clone(),
+        complete: true,
+    };
+    send(media, encoded, delivery, Some(stored))
+}
+
+/// Any other method on `/graphql`.
+pub(super) async fn other_method(headers: HeaderMap) -> Response {
+    let mut response = refuse(
+        &headers,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "/graphql accepts GET (queries) and POST".to_owned(),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    response
+}

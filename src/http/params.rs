@@ -1,0 +1,152 @@
+//! The request parameters of GraphQL over HTTP: a POST's JSON body, a GET's query string, and
+//! the content type a POST must have.
+
+use async_graphql::Variables;
+use axum::http::{HeaderMap, header};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::response_cache::ResponseKey;
+use crate::graphql::PresentedToken;
+
+/// The request parameters of the specification, as a POST body carries them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Params {
+    query: String,
+    #[serde(default)]
+    operation_name: Option<String>,
+    #[serde(default)]
+    variables: Option<Map<String, Value>>,
+    /// The server offers no request extensions, but they are part of what identifies a request
+    /// (for the response cache), and must be a map.
+    #[serde(default)]
+    extensions: Option<Map<String, Value>>,
+}
+
+/// The same parameters in a GET query string, where `variables` and `extensions` are JSON text.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+impl GetParams {
+    pub(super) fn is_empty(&self) -> bool {
+        self.query.is_none()
+            && self.operation_name.is_none()
+            && self.variables.is_none()
+            && self.extensions.is_none()
+    }
+
+    pub(super) fn into_params(self) -> Result<Params, String> {
+        let query = self
+            .query
+            .ok_or("GET /graphql needs a `query` parameter (or Accept: text/html for GraphiQL)")?;
+        let map = |name: &str, text: Option<String>| -> Result<_, String> {
+            text.filter(|text| !text.is_empty())
+                .map(|text| serde_json::from_str::<Option<Map<String, Value>>>(&text))
+                .transpose()
+                .map(Option::flatten)
+                .map_err(|err| format!("`{name}` must be a JSON object: {err}"))
+        };
+        Ok(Params {
+            variables: map("variables", self.variables)?,
+            extensions: map("extensions", self.extensions)?,
+            query,
+            operation_name: self.operation_name,
+        })
+    }
+}
+
+impl Params {
+    /// A POST body: a JSON object with the fields above.
+    pub(super) fn from_json_body(body: &[u8]) -> Result<Self, String> {
+        // An object first: serde would also read a struct from a JSON array (a batch we don't
+        // take).
+        serde_json::from_slice::<Map<String, Value>>(body)
+            .and_then(|object| Self::deserialize(Value::Object(object)))
+            .map_err(|err| format!("malformed GraphQL request: {err}"))
+    }
+
+    /// What identifies this request to the response cache.
+    pub(super) fn response_key(&self) -> ResponseKey {
+        ResponseKey::new(
+            &self.query,
+            self.operation_name.as_deref(),
+            self.variables.as_ref(),
+            self.extensions.as_ref(),
+        )
+    }
+
+    /// The request async-graphql runs, with the bearer token (if any) for the mutations' guard.
+    pub(super) fn into_request(self, headers: &HeaderMap) -> async_graphql::Request {
+        let mut request = async_graphql::Request::new(self.query);
+        if let Some(name) = self.operation_name {
+            request = request.operation_name(name);
+        }
+        if let Some(variables) = self.variables {
+            request = request.variables(Variables::from_json(Value::Object(variables)));
+        }
+        let token = PresentedToken::from_authorization(
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok()),
+        );
+        request.data(token)
+    }
+}
+
+/// POST bodies must be JSON in UTF-8 (the only encoding JSON may use between systems).
+pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
+    let expected = "POST /graphql needs `Content-Type: application/json`";
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .ok_or(expected)?;
+    let mut parts = value.split(';');
+    let media = parts.next().unwrap_or_default().trim();
+    if !media.eq_ignore_ascii_case("application/json") {
+        return Err(format!("{expected}, not {media:?}"));
+    }
+    for param in parts {
+        if let Some((name, charset)) = param.split_once('=')
+            && name.trim().eq_ignore_ascii_case("charset")
+            && !charset
+                .trim()
+                .trim_matches('"')
+                .eq_ignore_ascii_case("utf-8")
+        {
+            return Err(format!("the body must be UTF-8, not {}", charset.trim()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn content_type_must_be_json_in_utf8() {
+        let check = |value: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(value) = value {
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(value).unwrap());
+            }
+            check_content_type(&headers)
+        };
+        assert!(check(Some("application/json")).is_ok());
+        assert!(check(Some("Application/JSON; charset=UTF-8")).is_ok());
+        assert!(check(Some("application/json;charset=\"utf-8\"")).is_ok());
+        assert!(check(None).is_err());
+        assert!(check(Some("text/plain")).is_err());
+        assert!(check(Some("application/graphql")).is_err());
+        assert!(check(Some("application/x-www-form-urlencoded")).is_err());
+        assert!(check(Some("application/json; charset=utf-16")).is_err());
+    }
+}

@@ -1,0 +1,145 @@
+//! Writing GraphQL responses: the one serializer (whose bytes the response cache stores), and
+//! the headers each kind of answer gets.
+
+use std::collections::BTreeMap;
+
+use async_graphql::ServerError;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::caching::{self, QueryCaching};
+use super::negotiate::{self, MediaType};
+use super::response_cache::StoredResponse;
+use crate::graphql;
+
+/// A GraphQL response as JSON. A request error (nothing was executed) has no `data` entry, as
+/// the GraphQL specification asks; an execution that failed has `"data": null`.
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a async_graphql::Value>,
+    #[serde(skip_serializing_if = "<[ServerError]>::is_empty")]
+    errors: &'a [ServerError],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    extensions: &'a BTreeMap<String, async_graphql::Value>,
+}
+
+/// A serialized GraphQL response.
+pub(super) struct Encoded {
+    pub status: StatusCode,
+    pub body: Bytes,
+    /// No errors: the answer is complete, and a GET may be reused by browsers and CDNs.
+    pub complete: bool,
+}
+
+/// The status and body of a GraphQL response: the bytes a stored response must equal.
+pub(super) fn encode(media: MediaType, response: &async_graphql::Response) -> Encoded {
+    let request_error = graphql::is_request_error(response);
+    let status = if request_error && media == MediaType::GraphqlResponseJson {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let body = Body {
+        data: (!request_error).then_some(&response.data),
+        errors: &response.errors,
+        extensions: &response.extensions,
+    };
+    match serde_json::to_vec(&body) {
+        Ok(body) => Encoded {
+            status,
+            body: Bytes::from(body),
+            complete: response.errors.is_empty(),
+        },
+        Err(err) => {
+            tracing::error!(error = %err, "could not serialize a GraphQL response");
+            Encoded {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                body: Bytes::from_static(
+                    br#"{"errors":[{"message":"internal server error; the server log has details","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}"#,
+                ),
+                complete: false,
+            }
+        }
+    }
+}
+
+/// How the request came, which decides the caching headers.
+#[derive(Clone, Copy)]
+pub(super) enum Delivery<'a> {
+    /// A POST, or a refused request: nobody may keep the answer.
+    NoStore,
+    /// A GET query: a complete answer gets `Cache-Control` from the configuration and an `ETag`
+    /// (`If-None-Match` then gets 304).
+    Get {
+        caching: QueryCaching,
+        request: &'a HeaderMap,
+    },
+}
+
+/// Sends `encoded` as `media`. When it is the body of `stored`, that entry's `ETag` is reused
+/// rather than computed again.
+pub(super) fn send(
+    media: MediaType,
+    encoded: Encoded,
+    delivery: Delivery<'_>,
+    stored: Option<&StoredResponse>,
+) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, media.content_type());
+    headers.insert(header::VARY, HeaderValue::from_static("accept"));
+    match delivery {
+        // Only a complete answer may be reused: an error may be gone on the next try.
+        Delivery::Get { caching, request } if encoded.complete => {
+            headers.insert(header::CACHE_CONTROL, caching.cache_control());
+            if caching.uses_etag() {
+                let etag = match stored {
+                    Some(stored) => stored.etag(media),
+                    None => caching::etag(media, &encoded.body),
+                };
+                let not_modified = caching::not_modified(request, &etag);
+                headers.insert(header::ETAG, etag);
+                if not_modified {
+                    headers.remove(header::CONTENT_TYPE);
+                    return (StatusCode::NOT_MODIFIED, headers).into_response();
+                }
+            }
+        }
+        _ => {
+            headers.insert(header::CACHE_CONTROL, caching::no_store());
+        }
+    }
+    (encoded.status, headers, encoded.body).into_response()
+}
+
+/// Serializes and sends a response that was just executed.
+pub(super) fn respond(
+    media: MediaType,
+    response: &async_graphql::Response,
+    delivery: Delivery<'_>,
+) -> Response {
+    send(media, encode(media, response), delivery, None)
+}
+
+/// A request that is not a GraphQL request (or not allowed as sent): a GraphQL error with code
+/// `BAD_REQUEST`, in the media type the client accepts (JSON if none), with `status`.
+pub(super) fn refuse(headers: &HeaderMap, status: StatusCode, message: String) -> Response {
+    let media = negotiate::response_media_type(headers).unwrap_or(MediaType::Json);
+    let mut response = respond(media, &graphql::bad_request(message), Delivery::NoStore);
+    *response.status_mut() = status;
+    response
+}
+
+pub(super) fn not_acceptable() -> Response {
+    let mut response = respond(
+        MediaType::Json,
+        &graphql::bad_request(
+            "Accept must allow application/graphql-response+json or application/json",
+        ),
+        Delivery::NoStore,
+    );
+    *response.status_mut() = StatusCode::NOT_ACCEPTABLE;
+    response
+}

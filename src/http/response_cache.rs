@@ -1,0 +1,244 @@
+//! A cache of whole GraphQL responses at the HTTP edge, in front of parsing, validation and
+//! execution.
+//!
+//! The plan cache takes the database off the read path; then the GraphQL work itself (parse,
+//! validate, execute, serialize) dominates a hit. This cache stores the exact response bytes of a
+//! successful query, so a repeated request costs a hash lookup. It is looked up first by the exact
+//! request bytes (a POST body, a GET query string: no parsing at all on a hit), then by the
+//! request's normalized [`ResponseKey`], which catches other spellings and then remembers their
+//! bytes too. GET and POST of the same request share the normalized entry: the body is the same.
+//!
+//! It never serves anything the plan cache would not: each entry keeps the [`ReadSet`] it was
+//! built from, and is served only while [`GraphqlApi::is_current`] holds for it and none of its
+//! lists has expired. So a write's precise invalidation drops exactly the responses built from
+//! the keys it touched, with the same fence guarantee.
+//!
+//! Stored: responses without errors, extensions or HTTP headers, of documents that hold only
+//! queries, where nothing consulted the caller's credential. Never mutations.
+
+mod key;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use async_graphql::Response;
+use axum::http::HeaderValue;
+use bytes::Bytes;
+use prometheus::{IntCounter, Registry};
+
+pub use key::ResponseKey;
+
+use super::caching;
+use super::negotiate::MediaType;
+use crate::graphql::{GraphqlApi, ReadSet};
+use crate::telemetry::register_counter;
+
+/// A response larger than this counts as one more entry per started block, so the entry bound
+/// also bounds memory: about `max_entries` x 4 KiB, however the responses are sized.
+const BYTES_PER_ENTRY: usize = 4 * 1024;
+
+/// Sizing of a [`ResponseCache`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseCacheSettings {
+    /// Bound on cached responses (a response over 4 KiB counts once per started 4 KiB); 0 turns
+    /// the cache off.
+    pub max_entries: u64,
+    /// Upper bound on an entry's life; entries also expire with the plan lists they came from.
+    pub ttl: Duration,
+}
+
+/// The exact bytes a request arrived as.
+#[derive(Clone, Copy)]
+pub enum RawRequest<'a> {
+    /// A POST body.
+    Body(&'a Bytes),
+    /// A GET query string.
+    Query(&'a str),
+}
+
+/// A stored response: the body bytes, what they were built from, and their validators.
+pub struct StoredResponse {
+    body: Bytes,
+    reads: ReadSet,
+    expires_at: Instant,
+    /// `ETag`s of the body, one per media type, computed on the first GET that needs one.
+    etags: [OnceLock<HeaderValue>; 2],
+}
+
+impl StoredResponse {
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The body's `ETag` when sent as `media`.
+    pub fn etag(&self, media: MediaType) -> HeaderValue {
+        let slot = match media {
+            MediaType::GraphqlResponseJson => &self.etags[0],
+            MediaType::Json => &self.etags[1],
+        };
+        slot.get_or_init(|| caching::etag(media, &self.body))
+            .clone()
+    }
+}
+
+/// Expires each entry when the first plan list it was built from expires.
+struct ExpiresWithItsReads;
+
+impl<K> moka::Expiry<K, Arc<StoredResponse>> for ExpiresWithItsReads {
+    fn expire_after_create(
+        &self,
+        _key: &K,
+        value: &Arc<StoredResponse>,
+        created_at: Instant,
+    ) -> Option<Duration> {
+        Some(value.expires_at.saturating_duration_since(created_at))
+    }
+}
+
+/// Entries a response of `bytes` counts as against the bound.
+fn weight(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(BYTES_PER_ENTRY).max(1)).unwrap_or(u32::MAX)
+}
+
+type Store<K> = moka::sync::Cache<K, Arc<StoredResponse>>;
+
+fn store<K>(
+    settings: ResponseCacheSettings,
+    weigher: impl Fn(&K) -> usize + Send + Sync + 'static,
+) -> Store<K>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+{
+    moka::sync::Cache::builder()
+        .max_capacity(settings.max_entries)
+        .weigher(move |key: &K, _: &Arc<StoredResponse>| weight(weigher(key)))
+        .expire_after(ExpiresWithItsReads)
+        .build()
+}
+
+/// See the module documentation.
+pub struct ResponseCache {
+    by_body: Store<Bytes>,
+    by_query_string: Store<Box<str>>,
+    /// Each entry's body is counted here; the raw maps count only their request bytes.
+    by_key: moka::sync::Cache<ResponseKey, Arc<StoredResponse>>,
+    api: GraphqlApi,
+    ttl: Duration,
+    hits: IntCounter,
+    misses: IntCounter,
+}
+
+impl ResponseCache {
+    /// `None` when the settings turn it off, or when plan lists are not cached (then every read
+    /// must reach the database, and so must every response).
+    pub fn new(
+        settings: ResponseCacheSettings,
+        api: GraphqlApi,
+        registry: &Registry,
+    ) -> prometheus::Result<Option<Self>> {
+        if settings.max_entries == 0 || settings.ttl.is_zero() || !api.caches_plan_lists() {
+            return Ok(None);
+        }
+        let by_key = moka::sync::Cache::builder()
+            .max_capacity(settings.max_entries)
+            .weigher(|key: &ResponseKey, value: &Arc<StoredResponse>| {
+                weight(key.len() + value.body.len())
+            })
+            .expire_after(ExpiresWithItsReads)
+            .build();
+        Ok(Some(Self {
+            by_body: store::<Bytes>(settings, Bytes::len),
+            by_query_string: store::<Box<str>>(settings, |query| query.len()),
+            by_key,
+            api,
+            ttl: settings.ttl,
+            hits: register_counter(
+                registry,
+                "graphql_response_cache_hits_total",
+                "GraphQL requests answered with stored response bytes.",
+            )?,
+            misses: register_counter(
+                registry,
+                "graphql_response_cache_misses_total",
+                "Cacheable-looking GraphQL requests that had to be executed.",
+            )?,
+        }))
+    }
+
+    /// The stored response to a request that arrived as exactly these bytes, if still current.
+    pub fn get_raw(&self, raw: RawRequest<'_>) -> Option<Arc<StoredResponse>> {
+        let entry = match raw {
+            RawRequest::Body(body) => self.by_body.get(body.as_ref())?,
+            RawRequest::Query(query) => self.by_query_string.get(query)?,
+        };
+        if self.api.is_current(&entry.reads) {
+            self.hits.inc();
+            return Some(entry);
+        }
+        // A write overtook it: make room, never serve it again.
+        match raw {
+            RawRequest::Body(body) => self.by_body.invalidate(body.as_ref()),
+            RawRequest::Query(query) => self.by_query_string.invalidate(query),
+        }
+        None
+    }
+
+    /// The stored response to the request with this normalized key, if still current; it is
+    /// then also remembered under `raw`. Counts a miss otherwise.
+    pub fn get(&self, key: &ResponseKey, raw: RawRequest<'_>) -> Option<Arc<StoredResponse>> {
+        if let Some(entry) = self.by_key.get(key) {
+            if self.api.is_current(&entry.reads) {
+                self.hits.inc();
+                self.remember(raw, entry.clone());
+                return Some(entry);
+            }
+            self.by_key.invalidate(key);
+        }
+        self.misses.inc();
+        None
+    }
+
+    /// Keeps `body`, the serialized `response`, if it may be given to anyone who sends the same
+    /// request and the plan lists it was built from are still current. Returns whether it was
+    /// kept.
+    pub fn store(
+        &self,
+        key: ResponseKey,
+        raw: RawRequest<'_>,
+        response: &Response,
+        reads: &ReadSet,
+        body: &Bytes,
+    ) -> bool {
+        let reusable = reads.is_reusable()
+            && response.errors.is_empty()
+            && response.extensions.is_empty()
+            && response.http_headers.is_empty()
+            && response.cache_control.value().is_none();
+        if !reusable {
+            return false;
+        }
+        let now = Instant::now();
+        let expires_at = reads.expires_at(now + self.ttl);
+        if expires_at <= now || !self.api.is_current(reads) {
+            return false;
+        }
+        let entry = Arc::new(StoredResponse {
+            body: body.clone(),
+            reads: reads.clone(),
+            expires_at,
+            etags: Default::default(),
+        });
+        self.by_key.insert(key, entry.clone());
+        self.remember(raw, entry);
+        true
+    }
+
+    /// Indexes `entry` under the request's exact bytes too. Copied, so the key does not pin the
+    /// buffer the request was read into.
+    fn remember(&self, raw: RawRequest<'_>, entry: Arc<StoredResponse>) {
+        match raw {
+            RawRequest::Body(body) => self.by_body.insert(Bytes::copy_from_slice(body), entry),
+            RawRequest::Query(query) => self.by_query_string.insert(query.into(), entry),
+        }
+    }
+}
