@@ -46,7 +46,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     local_addr: SocketAddr,
-    state: AppState,
+    accepting_requests: Arc<AtomicBool>,
     plans: Arc<PlanService>,
     /// Keeps the PostgreSQL change listener running as long as the server.
     _change_feed: Option<ChangeFeed>,
@@ -135,7 +135,8 @@ impl Application {
             max_request_bytes: config.max_request_bytes(),
             cors_origins: cors_origins(&config.cors_allowed_origins),
         };
-        let router = http::router(state.clone(), &http_settings);
+        let accepting_requests = state.accepting_requests.clone();
+        let router = http::router(state, &http_settings);
 
         let listener = TcpListener::bind(config.bind_addr)
             .await
@@ -151,7 +152,7 @@ impl Application {
             listener,
             router,
             local_addr,
-            state,
+            accepting_requests,
             plans,
             _change_feed: change_feed,
         })
@@ -177,7 +178,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         info!(addr = %self.local_addr, "plans-api listening; GraphiQL at http://{}/graphql", self.local_addr);
-        let accepting_requests = self.state.accepting_requests.clone();
+        let accepting_requests = self.accepting_requests.clone();
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
                 shutdown.await;

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::routing::get;
@@ -47,8 +48,11 @@ pub trait Probes: Send + Sync {
     async fn refresh_metrics(&self);
 }
 
-/// Everything a handler needs; cheap to clone (Arcs inside).
-#[derive(Clone)]
+/// What the handlers get: one `Arc`, so handing it to a request touches one reference count
+/// (every request clones it, on whichever core it runs).
+type SharedState = Arc<AppState>;
+
+/// Everything a handler needs.
 pub struct AppState {
     pub api: GraphqlApi,
     /// `None` when off (`RESPONSE_CACHE_MAX_ENTRIES=0` or `PLAN_CACHE_TTL=0`).
@@ -69,33 +73,42 @@ pub struct AppState {
 /// the kernel for random bytes on every request (a syscall on the hot path).
 #[derive(Clone)]
 struct MakeRequestId {
-    prefix: u64,
+    /// `xxxxxxxx-xxxx-xxxx-`: the random prefix, formatted once.
+    prefix: [u8; 19],
     counter: Arc<AtomicU64>,
 }
 
 impl MakeRequestId {
     fn new() -> Self {
+        let mut prefix = [b'-'; 19];
+        let random: u64 = rand::random();
+        write_hex(random >> 32, &mut prefix[0..8]);
+        write_hex(random >> 16, &mut prefix[9..13]);
+        write_hex(random, &mut prefix[14..18]);
         Self {
-            prefix: rand::random(),
+            prefix,
             counter: Arc::new(AtomicU64::new(0)),
         }
+    }
+}
+
+/// Writes the low `out.len()` hex digits of `value` into `out`, most significant first.
+fn write_hex(mut value: u64, out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in out.iter_mut().rev() {
+        *byte = DIGITS[(value & 0xf) as usize];
+        value >>= 4;
     }
 }
 
 impl tower_http::request_id::MakeRequestId for MakeRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let id = format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            self.prefix >> 32,
-            (self.prefix >> 16) & 0xffff,
-            self.prefix & 0xffff,
-            (n >> 48) & 0xffff,
-            n & 0xffff_ffff_ffff
-        );
-        axum::http::HeaderValue::from_str(&id)
-            .ok()
-            .map(RequestId::new)
+        let mut id = [b'-'; 36];
+        id[..19].copy_from_slice(&self.prefix);
+        write_hex(n >> 48, &mut id[19..23]);
+        write_hex(n, &mut id[24..36]);
+        HeaderValue::from_bytes(&id).ok().map(RequestId::new)
     }
 }
 
@@ -121,8 +134,33 @@ pub enum CorsOrigins {
     Any,
 }
 
+/// The routes and, around them, the middleware, as one stack: axum boxes a layer added to a
+/// `Router` per route and clones the box per request, so the whole stack goes on in one piece.
 pub fn router(state: AppState, settings: &HttpSettings) -> Router {
-    let routes = Router::new()
+    // The access log (one line per request, in a span carrying the request id) is an INFO
+    // event: when the log filter drops it, the layer is left out rather than run for nothing.
+    let access_log = tracing::enabled!(Level::INFO)
+        || tracing::enabled!(target: "tower_http::trace::on_response", Level::INFO);
+    let middleware = ServiceBuilder::new()
+        // Outermost, so every response carries the request id: CORS preflights, timeouts, 404s.
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestId::new()))
+        .option_layer(access_log.then(|| {
+            ServiceBuilder::new()
+                .map_response(|response: axum::http::Response<_>| response.map(Body::new))
+                .layer(access_log_layer())
+        }))
+        .map_response(|response: axum::http::Response<_>| response.map(Body::new))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .option_layer(cors(&settings.cors_origins))
+        // gzip or br, as the client accepts; small bodies (< 32 bytes) stay as they are.
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout,
+        ))
+        // Over the limit, the GraphQL handler answers 413 with a GraphQL error.
+        .layer(DefaultBodyLimit::max(settings.max_request_bytes));
+    Router::new()
         .route(
             "/graphql",
             get(endpoint::get)
@@ -133,46 +171,32 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::scrape))
-        .with_state(state)
-        // Over the limit, the GraphQL handler answers 413 with a GraphQL error.
-        .layer(DefaultBodyLimit::max(settings.max_request_bytes))
-        .layer(
-            ServiceBuilder::new()
-                // gzip or br, as the client accepts; small bodies (< 32 bytes) stay as they are.
-                .layer(CompressionLayer::new())
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    settings.request_timeout,
-                )),
-        );
-    let routes = match cors(&settings.cors_origins) {
-        Some(cors) => routes.layer(cors),
-        None => routes,
-    };
-    // Outermost, so every response carries the request id: CORS preflights, timeouts, 404s too.
-    routes.layer(
-        ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestId::new()))
-            .layer(
-                TraceLayer::new_for_http()
-                    .make_span_with(|request: &axum::http::Request<_>| {
-                        let request_id = request
-                            .headers()
-                            .get(REQUEST_ID)
-                            .and_then(|value| value.to_str().ok())
-                            .unwrap_or("-");
-                        tracing::info_span!(
-                            "request",
-                            method = %request.method(),
-                            path = %request.uri().path(),
-                            request_id,
-                        )
-                    })
-                    // One access-log line per request, inside the span: it carries the request id.
-                    .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        .with_state(Arc::new(state))
+        .layer(middleware)
+}
+
+/// A span per request carrying its id, and one access-log line per request inside it.
+fn access_log_layer() -> TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    impl Fn(&axum::http::Request<Body>) -> tracing::Span + Clone,
+    tower_http::trace::DefaultOnRequest,
+    DefaultOnResponse,
+> {
+    TraceLayer::new_for_http()
+        .make_span_with(|request: &axum::http::Request<Body>| {
+            let request_id = request
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!(
+                "request",
+                method = %request.method(),
+                path = %request.uri().path(),
+                request_id,
             )
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
-    )
+        })
+        .on_response(DefaultOnResponse::new().level(Level::INFO))
 }
 
 /// CORS for the configured origins; none at all (browsers refuse cross-origin calls) by default.

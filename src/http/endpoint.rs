@@ -15,12 +15,11 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawQuery, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
+use super::SharedState;
 use super::graphiql;
 use super::negotiate::{self, MediaType};
 use super::params::{GetParams, Params, check_content_type};
@@ -29,12 +28,11 @@ use super::response_cache::{RawRequest, StoredResponse};
 use crate::graphql;
 
 /// `GET /graphql`: runs a query from the query string, or shows GraphiQL to a browser.
-pub(super) async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(raw_query): RawQuery,
-) -> Response {
-    let raw_query = raw_query.unwrap_or_default();
+pub(super) async fn get(State(state): State<SharedState>, request: Request) -> Response {
+    // Taken apart rather than extracted: the `HeaderMap` extractor would copy the headers.
+    let (parts, _) = request.into_parts();
+    let headers = parts.headers;
+    let raw_query = parts.uri.query().unwrap_or_default();
     let delivery = Delivery::Get {
         caching: state.query_caching,
         request: &headers,
@@ -42,14 +40,14 @@ pub(super) async fn get(
     // Only queries that ran without errors are stored, so a hit is never GraphiQL's page, a
     // mutation or a malformed request.
     if let Some(cache) = state.responses.as_deref()
-        && let Some(stored) = cache.get_raw(RawRequest::Query(&raw_query))
+        && let Some(stored) = cache.get_raw(RawRequest::Query(raw_query))
     {
         let Some(media) = negotiate::response_media_type(&headers) else {
             return not_acceptable();
         };
         return send_stored(media, &stored, delivery);
     }
-    let params = match serde_urlencoded::from_str::<GetParams>(&raw_query) {
+    let params = match serde_urlencoded::from_str::<GetParams>(raw_query) {
         Ok(params) => params,
         Err(err) => {
             return refuse(
@@ -74,7 +72,7 @@ pub(super) async fn get(
     };
     let key = state.responses.as_ref().map(|_| params.response_key());
     if let (Some(cache), Some(key)) = (state.responses.as_deref(), &key)
-        && let Some(stored) = cache.get(key, RawRequest::Query(&raw_query))
+        && let Some(stored) = cache.get(key, RawRequest::Query(raw_query))
     {
         return send_stored(media, &stored, delivery);
     }
@@ -95,7 +93,7 @@ pub(super) async fn get(
     if let (Some(cache), Some(key)) = (state.responses.as_deref(), key) {
         cache.store(
             key,
-            RawRequest::Query(&raw_query),
+            RawRequest::Query(raw_query),
             &executed.response,
             &executed.reads,
             &encoded.body,
@@ -105,18 +103,18 @@ pub(super) async fn get(
 }
 
 /// `POST /graphql`: runs any operation from an `application/json` body.
-pub(super) async fn post(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+pub(super) async fn post(State(state): State<SharedState>, request: Request) -> Response {
+    // Taken apart rather than extracted: the `HeaderMap` extractor would copy the headers.
+    let (mut parts, body) = request.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
     let Some(media) = negotiate::response_media_type(&headers) else {
         return not_acceptable();
     };
     if let Err(message) = check_content_type(&headers) {
         return refuse(&headers, StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
     }
-    let body = match body {
+    // Read through the extractor, which applies the body limit (`DefaultBodyLimit`).
+    let body = match Bytes::from_request(Request::from_parts(parts, body), &()).await {
         Ok(body) => body,
         Err(rejection) => {
             let status = rejection.status();

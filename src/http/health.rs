@@ -3,7 +3,7 @@ use std::sync::atomic::Ordering;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::AppState;
+use super::SharedState;
 
 /// `GET /health/live`: the process is up.
 pub(super) async fn live() -> &'static str {
@@ -13,7 +13,7 @@ pub(super) async fn live() -> &'static str {
 /// `GET /health/ready`: start-up finished (migrated, cache warmed), shutdown has not begun, and
 /// the database answers. (The listener is bound only after start-up, so before it nothing
 /// answers at all.)
-pub(super) async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
+pub(super) async fn ready(State(state): State<SharedState>) -> (StatusCode, &'static str) {
     if !state.accepting_requests.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
