@@ -7,10 +7,13 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::backend_tests;
 use serde_json::json;
 
-use crate::helpers::{AppOptions, Backend, TestApp, assert_no_errors, spawn_app_with};
+use crate::backend_tests;
+use crate::helpers::{
+    AppOptions, Backend, TestApp, assert_no_errors, assert_no_violations, finish_race, plan_ids_of,
+    spawn_app_with,
+};
 
 backend_tests!(
     no_read_that_starts_after_a_write_misses_it,
@@ -156,13 +159,7 @@ async fn plan_ids_respelled(app: &TestApp, user: Option<i32>, kind: Option<&str>
             json!({ "type": kind, "userId": user }),
         )
         .await;
-    assert_no_errors(&body);
-    body["data"]["plans"]
-        .as_array()
-        .expect("plans list")
-        .iter()
-        .map(|plan| plan["id"].as_str().expect("id").to_owned())
-        .collect()
+    plan_ids_of(&body)
 }
 
 async fn no_read_that_starts_after_a_write_misses_it(backend: Backend) {
@@ -201,14 +198,7 @@ async fn race(backend: Backend, options: AppOptions) {
     let writers: Vec<_> = (0..WRITERS)
         .map(|seed| tokio::spawn(writer(app.clone(), log.clone(), seed)))
         .collect();
-    for writer in writers {
-        writer.await.unwrap();
-    }
-    done.store(true, Ordering::SeqCst);
-    let mut violations = Vec::new();
-    for reader in readers {
-        violations.extend(reader.await.unwrap());
-    }
+    let violations = finish_race(writers, &done, readers).await;
     let reads = reads.load(Ordering::SeqCst);
     eprintln!(
         "{backend:?}: {reads} reads raced {} writes; {} violations",
@@ -219,11 +209,7 @@ async fn race(backend: Backend, options: AppOptions) {
         reads > WRITERS * WRITES_PER_WRITER * 5,
         "readers did not race the writers ({reads} reads)"
     );
-    assert!(
-        violations.is_empty(),
-        "stale reads: {:#?}",
-        &violations[..violations.len().min(20)]
-    );
+    assert_no_violations("stale reads", &violations);
     // The caches were really in play: most reads were hits of one or the other.
     let response_hits = app.metric("graphql_response_cache_hits_total").await;
     let plan_hits = app.metric("plan_cache_hits_total").await;
