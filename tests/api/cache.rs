@@ -75,6 +75,14 @@ async fn concurrent_cold_reads_make_one_database_load(backend: Backend) {
     );
 }
 
+/// Keys a write of user 1's HOTSPOT plan does not touch.
+const OTHER_KEYS: [(Option<i32>, Option<&str>); 4] = [
+    (Some(2), None),
+    (Some(2), Some("PPPOE")),
+    (None, Some("PPPOE")),
+    (None, Some("STATIC")),
+];
+
 async fn a_write_leaves_other_tenants_warm(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_ok(1, "HOTSPOT", "one").await;
@@ -85,12 +93,7 @@ async fn a_write_leaves_other_tenants_warm(backend: Backend) {
     if feed {
         app.wait_for_notifications(2).await;
     }
-    for (user, kind) in [
-        (Some(2), None),
-        (Some(2), Some("PPPOE")),
-        (None, Some("PPPOE")),
-        (None, Some("STATIC")),
-    ] {
+    for (user, kind) in OTHER_KEYS {
         app.plan_ids(user, kind).await;
     }
     let invalidations_before = app.metric("plan_cache_invalidations_total").await;
@@ -107,12 +110,7 @@ async fn a_write_leaves_other_tenants_warm(backend: Backend) {
     );
 
     let misses_before = app.metric("plan_cache_misses_total").await;
-    for (user, kind) in [
-        (Some(2), None),
-        (Some(2), Some("PPPOE")),
-        (None, Some("PPPOE")),
-        (None, Some("STATIC")),
-    ] {
+    for (user, kind) in OTHER_KEYS {
         app.plan_ids(user, kind).await;
     }
     assert_eq!(

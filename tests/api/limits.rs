@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::backend_tests;
@@ -41,23 +41,23 @@ async fn query_shape_limits_are_enforced_before_execution(backend: Backend) {
     let app = spawn_app(backend).await; // defaults: 10 root fields, 20 aliases
     let roots: String = (0..11).map(|i| format!("p{i}: plans {{ id }} ")).collect();
     let body = app.query(&format!("{{ {roots} }}")).await;
-    assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("root fields")
-    );
+    assert_refused_for(&body, "root fields");
     let aliases: String = (0..21).map(|i| format!("a{i}: id ")).collect();
     let body = app.query(&format!("{{ plans {{ {aliases} }} }}")).await;
-    assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+    assert_refused_for(&body, "aliases");
+    assert!(body["data"].is_null());
+}
+
+/// Asserts a query was refused by validation, with a message that names `limit`.
+fn assert_refused_for(body: &Value, limit: &str) {
+    assert_eq!(error_code(body), "GRAPHQL_VALIDATION_FAILED", "{body}");
     assert!(
         body["errors"][0]["message"]
             .as_str()
             .unwrap()
-            .contains("aliases")
+            .contains(limit),
+        "{body}"
     );
-    assert!(body["data"].is_null());
 }
 
 async fn introspection_and_graphiql_can_be_turned_off(backend: Backend) {

@@ -124,7 +124,8 @@ pub fn plain_trial(module: &str, name: &str, test: fn()) -> Trial {
     })
 }
 
-const HOW_TO_RUN: &str = "Run them with a PostgreSQL database to create schemas in, e.g. \
+const HOW_TO_RUN: &str = "To run the PostgreSQL tests, set TEST_DATABASE_URL to a database \
+     they may create schemas in, e.g. \
      TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo test --test api";
 
 /// Runs the trials as `cargo test` asked (filters, `--list`, `--ignored`, `--include-ignored`,
