@@ -29,10 +29,8 @@ mod shrinking;
 mod system;
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::time::Duration;
 
-use plans_api::cache::STRIPES;
 use plans_api::plans::{ConnectionType, PlanFilter, PlanId, PlanKey};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -70,7 +68,6 @@ fn config() -> Config {
 /// of keys or hashing makes two share one, pick other user ids.
 #[test]
 fn the_model_keys_do_not_share_fence_slots() {
-    let hasher = BuildHasherDefault::<DefaultHasher>::default();
     let mut slots = HashSet::new();
     let mut keys = 0;
     for user_id in std::iter::once(None).chain(USERS.map(Some)) {
@@ -79,7 +76,7 @@ fn the_model_keys_do_not_share_fence_slots() {
                 user_id,
                 connection_type,
             });
-            slots.insert(hasher.hash_one(key) as usize % STRIPES);
+            slots.insert(plans_api::cache::fence_slot(&key));
             keys += 1;
         }
     }
