@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::ConnectionTrait;
-
 use crate::backend_tests;
 use crate::helpers::{AppOptions, Backend, TestDatabase, spawn_app, spawn_app_on, spawn_app_with};
 
@@ -17,18 +15,6 @@ backend_tests!(
     zero_ttl_reads_the_database_every_time,
     warming_respects_the_entry_bound,
 );
-
-/// Inserts a plan with plain SQL, behind the server's back.
-async fn insert_behind_the_back(database: &TestDatabase, user_id: i32, kind: &str) {
-    let db = database.connect().await;
-    db.execute_unprepared(&format!(
-        "INSERT INTO plans (user_id, name, connection_type, price_cents, duration_minutes, created_at) \
-         VALUES ({user_id}, 'behind the back', '{kind}', 500, 30, '2026-01-01T00:00:00Z')"
-    ))
-    .await
-    .expect("insert");
-    db.close().await.ok();
-}
 
 async fn plans_present_at_start_are_served_without_a_miss(backend: Backend) {
     let database = Arc::new(TestDatabase::new(backend).await);
@@ -62,7 +48,7 @@ async fn concurrent_cold_reads_make_one_database_load(backend: Backend) {
     };
     let app = Arc::new(spawn_app_with(backend, options).await);
     // User 42 had no plans at warm-up, so its key is cold.
-    insert_behind_the_back(&app.database, 42, "hotspot").await;
+    app.database.insert_behind_the_back(42, "hotspot").await;
     let loads_before = app.metric("plan_cache_db_loads_total").await;
 
     let readers: Vec<_> = (0..64)
@@ -89,6 +75,14 @@ async fn concurrent_cold_reads_make_one_database_load(backend: Backend) {
     );
 }
 
+/// Keys a write of user 1's HOTSPOT plan does not touch.
+const OTHER_KEYS: [(Option<i32>, Option<&str>); 4] = [
+    (Some(2), None),
+    (Some(2), Some("PPPOE")),
+    (None, Some("PPPOE")),
+    (None, Some("STATIC")),
+];
+
 async fn a_write_leaves_other_tenants_warm(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_ok(1, "HOTSPOT", "one").await;
@@ -99,12 +93,7 @@ async fn a_write_leaves_other_tenants_warm(backend: Backend) {
     if feed {
         app.wait_for_notifications(2).await;
     }
-    for (user, kind) in [
-        (Some(2), None),
-        (Some(2), Some("PPPOE")),
-        (None, Some("PPPOE")),
-        (None, Some("STATIC")),
-    ] {
+    for (user, kind) in OTHER_KEYS {
         app.plan_ids(user, kind).await;
     }
     let invalidations_before = app.metric("plan_cache_invalidations_total").await;
@@ -121,12 +110,7 @@ async fn a_write_leaves_other_tenants_warm(backend: Backend) {
     );
 
     let misses_before = app.metric("plan_cache_misses_total").await;
-    for (user, kind) in [
-        (Some(2), None),
-        (Some(2), Some("PPPOE")),
-        (None, Some("PPPOE")),
-        (None, Some("STATIC")),
-    ] {
+    for (user, kind) in OTHER_KEYS {
         app.plan_ids(user, kind).await;
     }
     assert_eq!(
@@ -153,7 +137,7 @@ async fn entries_expire_after_the_ttl(backend: Backend) {
     .await;
     app.create_ok(3, "STATIC", "cached").await;
     assert_eq!(app.plan_ids(Some(3), None).await.len(), 1);
-    insert_behind_the_back(&app.database, 3, "static").await;
+    app.database.insert_behind_the_back(3, "static").await;
     // Cached: the change made behind the server's back is not seen yet...
     assert_eq!(app.plan_ids(Some(3), None).await.len(), 1);
     tokio::time::sleep(Duration::from_millis(1300)).await;
@@ -162,17 +146,10 @@ async fn entries_expire_after_the_ttl(backend: Backend) {
 }
 
 async fn zero_ttl_reads_the_database_every_time(backend: Backend) {
-    let app = spawn_app_with(
-        backend,
-        AppOptions {
-            ttl_seconds: 0,
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let app = spawn_app_with(backend, AppOptions::uncached()).await;
     app.create_ok(3, "STATIC", "x").await;
     assert_eq!(app.plan_ids(Some(3), None).await.len(), 1);
-    insert_behind_the_back(&app.database, 3, "static").await;
+    app.database.insert_behind_the_back(3, "static").await;
     assert_eq!(app.plan_ids(Some(3), None).await.len(), 2);
     assert_eq!(app.metric("plan_cache_hits_total").await, 0.0);
     assert_eq!(app.metric("plan_cache_db_loads_total").await, 2.0);

@@ -1,12 +1,12 @@
 //! Bad input gets a clear, coded error and changes nothing; failures reveal no internals.
 
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::helpers::http::{json_of, post_body};
 use crate::helpers::{
-    AppOptions, Backend, TOKEN, TestApp, assert_clean_internal_error, error_code, spawn_app,
-    spawn_app_with,
+    AppOptions, Backend, TOKEN, assert_clean_internal_error, assert_coded_error, error_code,
+    spawn_app, spawn_app_with,
 };
 
 backend_tests!(
@@ -26,25 +26,10 @@ fn valid_input() -> Value {
     })
 }
 
-async fn row_count(app: &TestApp) -> i64 {
-    let db = app.database.connect().await;
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM plans",
-        ))
-        .await
-        .expect("count")
-        .expect("row");
-    let count: i64 = row.try_get("", "n").expect("n");
-    db.close().await.ok();
-    count
-}
-
 async fn every_invalid_input_is_refused_and_writes_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_ok(1, "HOTSPOT", "existing").await;
-    let rows_before = row_count(&app).await;
+    let rows_before = app.database.ids_in_table().await.len();
     let cases: [(&str, Value, &str); 9] = [
         ("name", json!(""), "input.name"),
         ("name", json!("   \t "), "input.name"),
@@ -73,7 +58,7 @@ async fn every_invalid_input_is_refused_and_writes_nothing(backend: Backend) {
     assert_eq!(error_code(&body), "BAD_USER_INPUT");
 
     assert_eq!(
-        row_count(&app).await,
+        app.database.ids_in_table().await.len(),
         rows_before,
         "a refused request wrote a row"
     );
@@ -98,12 +83,10 @@ async fn malformed_ids_are_bad_user_input(backend: Backend) {
 async fn malformed_requests_get_coded_errors(backend: Backend) {
     let app = spawn_app(backend).await;
     // Not GraphQL.
-    let (_, body) = app.post_graphql_as(None, "{ plans { id ", json!({})).await;
+    let body = app.query("{ plans { id ").await;
     assert_eq!(error_code(&body), "GRAPHQL_PARSE_FAILED");
     // Unknown field.
-    let (_, body) = app
-        .post_graphql_as(None, "{ plans { price } }", json!({}))
-        .await;
+    let body = app.query("{ plans { price } }").await;
     assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
     // Wrong variable type, and an enum value that does not exist.
     let (_, body) = app
@@ -113,26 +96,13 @@ async fn malformed_requests_get_coded_errors(backend: Backend) {
             json!({ "u": "one" }),
         )
         .await;
-    assert!(
-        body["errors"][0]["extensions"]["code"].is_string(),
-        "{body}"
-    );
-    let (_, body) = app
-        .post_graphql_as(None, "{ plans(connectionType: WIFI) { id } }", json!({}))
-        .await;
+    assert_coded_error(&body);
+    let body = app.query("{ plans(connectionType: WIFI) { id } }").await;
     assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED");
     // Not JSON at all.
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let response = post_body(&app, Some("application/json"), "{not json", &[]).await;
     assert_eq!(response.status(), 400);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(error_code(&body), "BAD_REQUEST");
+    assert_eq!(error_code(&json_of(response).await), "BAD_REQUEST");
     // The server is still fine.
     assert_eq!(app.get_status("/health/ready").await, 200);
 }
@@ -140,20 +110,9 @@ async fn malformed_requests_get_coded_errors(backend: Backend) {
 /// The table disappears behind the server's back: every operation fails cleanly, the message
 /// names no SQL, table, host or credential, and the server keeps answering.
 async fn database_failures_are_internal_and_reveal_nothing(backend: Backend) {
-    let app = spawn_app_with(
-        backend,
-        AppOptions {
-            ttl_seconds: 0,
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    let app = spawn_app_with(backend, AppOptions::uncached()).await;
     app.create_ok(1, "HOTSPOT", "x").await;
-    let db = app.database.connect().await;
-    db.execute_unprepared("DROP TABLE plans")
-        .await
-        .expect("drop");
-    db.close().await.ok();
+    app.database.execute("DROP TABLE plans").await;
 
     let operations = [
         ("{ plans { id } }", json!({})),

@@ -2,12 +2,14 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::backend_tests;
+use crate::helpers::http::{get_path, post, post_body};
 use crate::helpers::{
-    AppOptions, Backend, TOKEN, assert_clean_internal_error, error_code, spawn_app, spawn_app_with,
+    AppOptions, Backend, TOKEN, assert_clean_internal_error, assert_coded_error, assert_no_errors,
+    error_code, eventually, spawn_app, spawn_app_with,
 };
 
 backend_tests!(
@@ -19,107 +21,69 @@ backend_tests!(
 );
 
 async fn query_shape_limits_are_enforced_before_execution(backend: Backend) {
-    let options = AppOptions {
-        tweak: |config| {
-            config.graphql_max_depth = 3;
-            config.graphql_max_complexity = 5;
-        },
-        ..AppOptions::default()
-    };
+    let options = AppOptions::tweaked(|config| {
+        config.graphql_max_depth = 3;
+        config.graphql_max_complexity = 5;
+    });
     let app = spawn_app_with(backend, options).await;
-    assert!(
-        query(&app, "{ plans { id name } }")
-            .await
-            .get("errors")
-            .is_none()
-    );
+    assert_no_errors(&app.query("{ plans { id name } }").await);
     // Depth 4 > 3.
-    let body = query(&app, "{ __schema { types { fields { name } } } }").await;
+    let body = app
+        .query("{ __schema { types { fields { name } } } }")
+        .await;
     assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
     // Complexity 6 > 5.
-    let body = query(
-        &app,
-        "{ plans { id userId name connectionType priceCents } }",
-    )
-    .await;
+    let body = app
+        .query("{ plans { id userId name connectionType priceCents } }")
+        .await;
     assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
 
     let app = spawn_app(backend).await; // defaults: 10 root fields, 20 aliases
     let roots: String = (0..11).map(|i| format!("p{i}: plans {{ id }} ")).collect();
-    let (_, body) = app
-        .post_graphql_as(None, &format!("{{ {roots} }}"), json!({}))
-        .await;
-    assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("root fields")
-    );
+    let body = app.query(&format!("{{ {roots} }}")).await;
+    assert_refused_for(&body, "root fields");
     let aliases: String = (0..21).map(|i| format!("a{i}: id ")).collect();
-    let (_, body) = app
-        .post_graphql_as(None, &format!("{{ plans {{ {aliases} }} }}"), json!({}))
-        .await;
-    assert_eq!(error_code(&body), "GRAPHQL_VALIDATION_FAILED", "{body}");
+    let body = app.query(&format!("{{ plans {{ {aliases} }} }}")).await;
+    assert_refused_for(&body, "aliases");
+    assert!(body["data"].is_null());
+}
+
+/// Asserts a query was refused by validation, with a message that names `limit`.
+fn assert_refused_for(body: &Value, limit: &str) {
+    assert_eq!(error_code(body), "GRAPHQL_VALIDATION_FAILED", "{body}");
     assert!(
         body["errors"][0]["message"]
             .as_str()
             .unwrap()
-            .contains("aliases")
+            .contains(limit),
+        "{body}"
     );
-    assert!(body["data"].is_null());
 }
 
 async fn introspection_and_graphiql_can_be_turned_off(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (_, body) = app
-        .post_graphql_as(None, "{ __schema { queryType { name } } }", json!({}))
-        .await;
+    let body = app.query("{ __schema { queryType { name } } }").await;
     assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
 
-    let options = AppOptions {
-        tweak: |config| {
-            config.graphql_introspection = false;
-            config.graphiql = false;
-        },
-        ..AppOptions::default()
-    };
+    let options = AppOptions::tweaked(|config| {
+        config.graphql_introspection = false;
+        config.graphiql = false;
+    });
     let app = spawn_app_with(backend, options).await;
-    let (_, body) = app
-        .post_graphql_as(None, "{ __schema { queryType { name } } }", json!({}))
-        .await;
-    assert!(
-        body["errors"][0]["extensions"]["code"].is_string(),
-        "{body}"
-    );
+    let body = app.query("{ __schema { queryType { name } } }").await;
+    assert_coded_error(&body);
     assert!(body["data"]["__schema"].is_null(), "{body}");
-    let page = app
-        .client
-        .get(app.url("/graphql"))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let page = get_path(&app, "/graphql", &[("accept", "text/html")]).await;
     assert_eq!(page.status(), 404);
     // Ordinary queries still work.
-    let (_, body) = app
-        .post_graphql_as(None, "{ plans { id } }", json!({}))
-        .await;
-    assert!(body.get("errors").is_none(), "{body}");
+    assert_no_errors(&app.query("{ plans { id } }").await);
 }
 
 async fn oversized_bodies_get_413(backend: Backend) {
     let app = spawn_app(backend).await;
     let padding = " ".repeat(70 * 1024);
     let big = json!({ "query": format!("{{ plans {{ id }} {padding}}}") }).to_string();
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header("content-type", "application/json")
-        .body(big.clone())
-        .send()
-        .await
-        .unwrap();
+    let response = post_body(&app, Some("application/json"), big.clone(), &[]).await;
     assert_eq!(response.status(), 413);
 
     // Without a Content-Length (chunked), the limit cuts the stream instead.
@@ -148,40 +112,31 @@ async fn oversized_bodies_get_413(backend: Backend) {
 /// A write blocked past the request timeout answers 408; the write itself runs to completion
 /// (commit *and* invalidation), so when it lands the cache shows it.
 async fn a_slow_request_gets_408_and_its_write_still_invalidates(backend: Backend) {
-    let options = AppOptions {
-        tweak: |config| {
-            config.request_timeout = 1;
-            config.database_timeout = 5;
-        },
-        ..AppOptions::default()
-    };
+    let options = AppOptions::tweaked(|config| {
+        config.request_timeout = 1;
+        config.database_timeout = 5;
+    });
     let app = spawn_app_with(backend, options).await;
     assert!(app.plan_ids(Some(9), None).await.is_empty()); // cached: empty
 
     let (db, lock) = app.database.lock_plans().await;
     let started = Instant::now();
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .bearer_auth(TOKEN)
-        .json(&json!({ "query": "mutation { createPlan(input: {userId: 9, name: \"late\", connectionType: STATIC, priceCents: 5, durationMinutes: 5}) { id } }" }))
-        .send()
-        .await
-        .unwrap();
+    let bearer = format!("Bearer {TOKEN}");
+    let late = json!({ "query": "mutation { createPlan(input: {userId: 9, name: \"late\", connectionType: STATIC, priceCents: 5, durationMinutes: 5}) { id } }" });
+    let response = post(&app, late, &[("authorization", &bearer)]).await;
     assert_eq!(response.status(), 408);
     assert!(started.elapsed() < Duration::from_secs(3));
     lock.commit().await.unwrap();
     db.close().await.ok();
 
     // The abandoned write now commits and invalidates: the cached empty list must not survive.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.plan_ids(Some(9), None).await.is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the write that timed out never became visible"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        "the write that timed out to become visible",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        async || !app.plan_ids(Some(9), None).await.is_empty(),
+    )
+    .await;
 }
 
 /// With one connection held by a write blocked on a lock, another request waits at most
@@ -189,13 +144,12 @@ async fn a_slow_request_gets_408_and_its_write_still_invalidates(backend: Backen
 /// up on the lock itself after `DATABASE_TIMEOUT`, so there the blocked write is what fails.)
 async fn a_busy_pool_fails_fast_and_cleanly(backend: Backend) {
     let options = AppOptions {
-        ttl_seconds: 0,
         listen: false,
         tweak: |config| {
             config.database_max_connections = 1;
             config.database_timeout = 1;
         },
-        ..AppOptions::default()
+        ..AppOptions::uncached()
     };
     let app = std::sync::Arc::new(spawn_app_with(backend, options).await);
     let (db, lock) = app.database.lock_plans().await;
@@ -209,9 +163,7 @@ async fn a_busy_pool_fails_fast_and_cleanly(backend: Backend) {
     });
     let refused = if backend == Backend::Postgres {
         tokio::time::sleep(Duration::from_millis(200)).await; // the write holds the connection
-        app.post_graphql_as(None, "{ plans { id } }", json!({}))
-            .await
-            .1
+        app.query("{ plans { id } }").await
     } else {
         writer.await.unwrap()
     };
@@ -224,12 +176,6 @@ async fn a_busy_pool_fails_fast_and_cleanly(backend: Backend) {
 
     drop(lock);
     db.close().await.ok();
-    let (_, body) = app
-        .post_graphql_as(None, "{ plans { id } }", json!({}))
-        .await;
+    let body = app.query("{ plans { id } }").await;
     assert!(body.get("errors").is_none(), "recovered: {body}");
-}
-
-async fn query(app: &crate::helpers::TestApp, query: &str) -> serde_json::Value {
-    app.post_graphql_as(None, query, json!({})).await.1
 }

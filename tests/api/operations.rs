@@ -1,6 +1,7 @@
 //! The operational surface: health, metrics, GraphiQL, request ids.
 
 use crate::backend_tests;
+use crate::helpers::http::{content_type, get_path, header};
 use crate::helpers::{Backend, spawn_app};
 
 backend_tests!(health_metrics_and_playground_answer);
@@ -10,7 +11,7 @@ async fn health_metrics_and_playground_answer(backend: Backend) {
     assert_eq!(app.get_status("/health/live").await, 200);
     assert_eq!(app.get_status("/health/ready").await, 200);
 
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap();
+    let metrics = get_path(&app, "/metrics", &[]).await;
     assert_eq!(metrics.status(), 200);
     let text = metrics.text().await.unwrap();
     for name in [
@@ -26,22 +27,12 @@ async fn health_metrics_and_playground_answer(backend: Backend) {
         );
     }
 
-    let page = app.client.get(app.url("/graphql")).send().await.unwrap();
+    let page = get_path(&app, "/graphql", &[]).await;
     assert_eq!(page.status(), 200);
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(content_type(&page).starts_with("text/html"));
     let html = page.text().await.unwrap();
     assert!(html.to_lowercase().contains("graphiql"));
 
-    let response = app
-        .client
-        .get(app.url("/health/live"))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.headers().contains_key("x-request-id"));
+    let response = get_path(&app, "/health/live", &[]).await;
+    assert!(header(&response, "x-request-id").is_some());
 }

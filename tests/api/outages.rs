@@ -6,15 +6,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+use crate::backend_tests;
 use crate::helpers::{
-    AppOptions, Backend, TOKEN, TestApp, TestDatabase, assert_clean_internal_error, postgres_url,
+    AppOptions, Backend, TestApp, TestDatabase, assert_clean_internal_error, postgres_url,
     spawn_app_at, spawn_app_with,
 };
+
+backend_tests!(
+    postgres_only: cut_off_and_restored;
+    sqlite_only: locked_and_released;
+);
 
 /// A TCP proxy in front of PostgreSQL that the test can cut and restore, so the shared server and
 /// the other tests are untouched.
@@ -75,53 +80,31 @@ impl Drop for TcpProxy {
     }
 }
 
-async fn ids_in_database(database: &TestDatabase) -> Vec<String> {
-    let db = database.connect().await;
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT id FROM plans ORDER BY id",
-        ))
-        .await
-        .unwrap();
-    db.close().await.ok();
-    rows.iter()
-        .map(|row| row.try_get::<i32>("", "id").unwrap().to_string())
-        .collect()
-}
-
 async fn all_plans(app: &TestApp) -> Value {
-    app.post_graphql_as(None, "{ plans { id } }", json!({}))
-        .await
-        .1
+    app.query("{ plans { id } }").await
 }
 
 async fn create(app: &TestApp) -> Value {
-    app.post_graphql_as(
-        Some(TOKEN),
+    app.graphql(
         "mutation { createPlan(input: {userId: 1, name: \"during outage\", connectionType: HOTSPOT, priceCents: 1, durationMinutes: 1}) { id } }",
         json!({}),
     )
     .await
-    .1
 }
 
-async fn eventually(what: &str, mut condition: impl AsyncFnMut() -> bool) {
-    let start = Instant::now();
-    while !condition().await {
-        assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Waits (up to 15 s) for the server to recover.
+async fn eventually(what: &str, condition: impl AsyncFnMut() -> bool) {
+    crate::helpers::eventually(
+        what,
+        Duration::from_secs(15),
+        Duration::from_millis(50),
+        condition,
+    )
+    .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_cut_off_and_restored() {
-    let Some(admin_url) = postgres_url() else {
-        return;
-    };
+async fn cut_off_and_restored() {
+    let admin_url = postgres_url().expect("TEST_DATABASE_URL");
     let database = Arc::new(TestDatabase::new(Backend::Postgres).await);
     let upstream = {
         let url = reqwest::Url::parse(&admin_url).unwrap();
@@ -134,10 +117,7 @@ async fn postgres_cut_off_and_restored() {
     let mut via_proxy = reqwest::Url::parse(&database.url).unwrap();
     via_proxy.set_host(Some("127.0.0.1")).unwrap();
     via_proxy.set_port(Some(proxy.addr.port())).unwrap();
-    let options = AppOptions {
-        tweak: |config| config.database_timeout = 1,
-        ..AppOptions::default()
-    };
+    let options = AppOptions::tweaked(|config| config.database_timeout = 1);
     let app = spawn_app_at(via_proxy.to_string(), database.clone(), options).await;
     let kept = app.create_ok(1, "HOTSPOT", "kept").await;
     assert_eq!(
@@ -159,14 +139,7 @@ async fn postgres_cut_off_and_restored() {
     assert_eq!(app.metric("plan_cache_listener_connected").await, 0.0);
 
     // Meanwhile someone changes the database directly.
-    let db = database.connect().await;
-    db.execute_unprepared(
-        "INSERT INTO plans (user_id, name, connection_type, price_cents, duration_minutes, created_at) \
-         VALUES (1, 'added during the outage', 'hotspot', 1, 1, now())",
-    )
-    .await
-    .unwrap();
-    db.close().await.ok();
+    database.insert_behind_the_back(1, "hotspot").await;
 
     proxy.restore();
     eventually("ready again", async || {
@@ -178,7 +151,7 @@ async fn postgres_cut_off_and_restored() {
     })
     .await;
     // The failed writes left nothing; the direct change is served; nothing stale.
-    let truth = ids_in_database(&database).await;
+    let truth = database.ids_in_table().await;
     assert_eq!(
         truth.len(),
         2,
@@ -195,12 +168,8 @@ async fn postgres_cut_off_and_restored() {
 /// SQLite has no connection to cut, and file permissions do not stop root; what does happen is
 /// another process holding the write lock (a backup, a long migration, a stuck job). Writes fail
 /// cleanly after `DATABASE_TIMEOUT`; reads still work (WAL), so the server stays ready.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_locked_and_released() {
-    let options = AppOptions {
-        tweak: |config| config.database_timeout = 1,
-        ..AppOptions::default()
-    };
+async fn locked_and_released() {
+    let options = AppOptions::tweaked(|config| config.database_timeout = 1);
     let app = spawn_app_with(Backend::Sqlite, options).await;
     let kept = app.create_ok(1, "HOTSPOT", "kept").await;
     let (db, lock) = app.database.lock_plans().await;
@@ -223,7 +192,7 @@ async fn sqlite_locked_and_released() {
         app.get_status("/health/ready").await == 200
     })
     .await;
-    assert_eq!(ids_in_database(&app.database).await, vec![kept.clone()]);
+    assert_eq!(app.database.ids_in_table().await, vec![kept.clone()]);
     let created = app.create_ok(2, "PPPOE", "after").await;
     assert_eq!(app.plan_ids(None, None).await, vec![kept, created]);
 }

@@ -1,23 +1,29 @@
 //! Several replicas on one PostgreSQL database stay coherent through LISTEN/NOTIFY.
-//! PostgreSQL only: skipped (loudly) without `TEST_DATABASE_URL`, failed in CI without it.
+//! PostgreSQL only: ignored without `TEST_DATABASE_URL`, failed in CI without it.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use sea_orm::ConnectionTrait;
-
+use crate::backend_tests;
 use crate::helpers::{
-    AppOptions, Backend, TestApp, TestDatabase, assert_no_errors, postgres_url, spawn_app_on,
+    AppOptions, Backend, TestApp, TestDatabase, assert_no_errors, assert_no_violations,
+    finish_race, spawn_app_on,
 };
 
-async fn two_replicas() -> Option<(Arc<TestDatabase>, Arc<TestApp>, Arc<TestApp>)> {
-    postgres_url()?;
+backend_tests!(
+    postgres_only: a_write_on_one_replica_is_seen_on_the_other,
+        plain_sql_changes_are_seen_by_both_replicas,
+        a_killed_listener_reconnects_and_serves_nothing_stale,
+        readers_on_both_replicas_never_miss_a_delivered_write,
+);
+
+async fn two_replicas() -> (Arc<TestDatabase>, Arc<TestApp>, Arc<TestApp>) {
     let database = Arc::new(TestDatabase::new(Backend::Postgres).await);
     let a = spawn_app_on(database.clone(), AppOptions::default()).await;
     let b = spawn_app_on(database.clone(), AppOptions::default()).await;
-    Some((database, Arc::new(a), Arc::new(b)))
+    (database, Arc::new(a), Arc::new(b))
 }
 
 /// Polls until `condition` holds on the ids `app` serves for the filter; returns how long it took.
@@ -45,11 +51,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_write_on_one_replica_is_seen_on_the_other() {
-    let Some((_db, a, b)) = two_replicas().await else {
-        return;
-    };
+    let (_db, a, b) = two_replicas().await;
     let mut delays = Vec::new();
     let mut created: Vec<String> = Vec::new();
     for i in 0..200 {
@@ -77,11 +80,8 @@ async fn a_write_on_one_replica_is_seen_on_the_other() {
     assert!(p99 < Duration::from_millis(250), "p99 propagation {p99:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn plain_sql_changes_are_seen_by_both_replicas() {
-    let Some((database, a, b)) = two_replicas().await else {
-        return;
-    };
+    let (database, a, b) = two_replicas().await;
     let id = a.create_ok(1, "HOTSPOT", "seed").await;
     let keys: [(Option<i32>, Option<&str>); 6] = [
         (None, None),
@@ -98,16 +98,10 @@ async fn plain_sql_changes_are_seen_by_both_replicas() {
             }
         }
     };
-    let db = database.connect().await;
 
     // INSERT
     warm().await;
-    db.execute_unprepared(
-        "INSERT INTO plans (user_id, name, connection_type, price_cents, duration_minutes, created_at) \
-         VALUES (2, 'by sql', 'static', 100, 10, now())",
-    )
-    .await
-    .unwrap();
+    database.insert_behind_the_back(2, "static").await;
     for app in [&a, &b] {
         wait_until(app, Some(2), Some("STATIC"), |ids| ids.len() == 1).await;
         wait_until(app, None, None, |ids| ids.len() == 2).await;
@@ -115,11 +109,11 @@ async fn plain_sql_changes_are_seen_by_both_replicas() {
 
     // UPDATE that moves the seed plan to another user and type: both old and new keys change.
     warm().await;
-    db.execute_unprepared(&format!(
-        "UPDATE plans SET user_id = 2, connection_type = 'static' WHERE id = {id}"
-    ))
-    .await
-    .unwrap();
+    database
+        .execute(&format!(
+            "UPDATE plans SET user_id = 2, connection_type = 'static' WHERE id = {id}"
+        ))
+        .await;
     for app in [&a, &b] {
         wait_until(app, Some(1), None, |ids| ids.is_empty()).await;
         wait_until(app, Some(1), Some("HOTSPOT"), |ids| ids.is_empty()).await;
@@ -129,9 +123,9 @@ async fn plain_sql_changes_are_seen_by_both_replicas() {
 
     // DELETE
     warm().await;
-    db.execute_unprepared(&format!("DELETE FROM plans WHERE id = {id}"))
-        .await
-        .unwrap();
+    database
+        .execute(&format!("DELETE FROM plans WHERE id = {id}"))
+        .await;
     for app in [&a, &b] {
         wait_until(app, Some(2), None, |ids| !ids.contains(&id)).await;
         wait_until(app, None, None, |ids| ids.len() == 1).await;
@@ -139,39 +133,31 @@ async fn plain_sql_changes_are_seen_by_both_replicas() {
 
     // TRUNCATE drops everything.
     warm().await;
-    db.execute_unprepared("TRUNCATE plans").await.unwrap();
+    database.execute("TRUNCATE plans").await;
     for app in [&a, &b] {
         wait_until(app, None, None, |ids| ids.is_empty()).await;
     }
-    db.close().await.ok();
 }
 
 /// Terminates the change-feed connections of this test's schema.
 async fn kill_listeners(database: &TestDatabase) -> u64 {
-    let db = database.connect().await;
     let schema = database
         .url
         .rsplit("search_path%3D")
         .next()
         .unwrap()
         .to_owned();
-    let result = db
-        .execute_unprepared(&format!(
+    database
+        .execute(&format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE application_name = 'plans-api change feed' \
              AND query LIKE '%plans_changed:{schema}%'"
         ))
         .await
-        .unwrap();
-    db.close().await.ok();
-    result.rows_affected()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_listener_reconnects_and_serves_nothing_stale() {
-    let Some((database, a, b)) = two_replicas().await else {
-        return;
-    };
+    let (database, a, b) = two_replicas().await;
     let completed: Arc<RwLock<Vec<String>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn({
@@ -258,11 +244,8 @@ struct Completed {
     deleted: bool,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn readers_on_both_replicas_never_miss_a_delivered_write() {
-    let Some((_db, a, b)) = two_replicas().await else {
-        return;
-    };
+    let (_db, a, b) = two_replicas().await;
     let replicas = [a, b];
     let log: Arc<RwLock<Vec<Completed>>> = Arc::default();
     let deleting: Arc<RwLock<HashSet<String>>> = Arc::default();
@@ -350,22 +333,11 @@ async fn readers_on_both_replicas_never_miss_a_delivered_write() {
         })
         .collect();
 
-    for writer in writers {
-        writer.await.unwrap();
-    }
-    done.store(true, Ordering::SeqCst);
-    let mut violations = Vec::new();
-    for reader in readers {
-        violations.extend(reader.await.unwrap());
-    }
+    let violations = finish_race(writers, &done, readers).await;
     eprintln!(
         "{} reads on 2 replicas raced 160 writes on both; {} violations",
         reads.load(Ordering::SeqCst),
         violations.len()
     );
-    assert!(
-        violations.is_empty(),
-        "{:#?}",
-        &violations[..violations.len().min(20)]
-    );
+    assert_no_violations("missed writes", &violations);
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::helpers::http::{content_type, get, header, json_of, post_body};
 use crate::helpers::{
     AppOptions, Backend, TOKEN, TestApp, TestDatabase, assert_no_errors, error_code, spawn_app,
     spawn_app_on,
@@ -15,25 +16,16 @@ backend_tests!(
     stored_responses_are_byte_identical_to_executed_ones,
     a_write_drops_exactly_the_responses_built_from_its_keys,
     mutations_and_errors_are_never_stored,
+    get_queries_are_answered_from_the_response_cache_with_etags,
 );
 
 const PLANS_OF_USER: &str = "query Plans($userId: Int, $type: ConnectionType) { plans(userId: $userId, connectionType: $type) { id userId name connectionType priceCents durationMinutes createdAt } }";
 
 /// POSTs a raw body; returns (content type, body bytes).
 async fn post_raw(app: &TestApp, body: &str) -> (String, Vec<u8>) {
-    let response = app
-        .client
-        .post(app.url("/graphql"))
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("request sent");
+    let response = post_body(app, Some("application/json"), body.to_owned(), &[]).await;
     assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let content_type = content_type(&response).to_owned();
     (content_type, response.bytes().await.unwrap().to_vec())
 }
 
@@ -143,17 +135,11 @@ async fn mutations_and_errors_are_never_stored(backend: Backend) {
         "mutation { createPlan(input: { userId: 5, name: \"x\", connectionType: STATIC, priceCents: 1, durationMinutes: 1 }) { userId } }",
         json!(null),
     );
+    let bearer = format!("Bearer {TOKEN}");
     for _ in 0..2 {
-        let response = app
-            .client
-            .post(app.url("/graphql"))
-            .bearer_auth(TOKEN)
-            .header("content-type", "application/json")
-            .body(create.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_no_errors(&response.json().await.unwrap());
+        let headers = [("authorization", bearer.as_str())];
+        let response = post_body(&app, Some("application/json"), create.clone(), &headers).await;
+        assert_no_errors(&json_of(response).await);
     }
     assert_eq!(
         app.plan_ids(Some(5), None).await.len(),
@@ -163,13 +149,11 @@ async fn mutations_and_errors_are_never_stored(backend: Backend) {
 
     // The unauthenticated attempt is an error, and so not kept either.
     for _ in 0..2 {
-        let (_, refused) = app.post_graphql_as(None, &create_query(), json!({})).await;
+        let refused = app.query(&create_query()).await;
         assert_eq!(error_code(&refused), "UNAUTHENTICATED");
     }
     for _ in 0..2 {
-        let (_, invalid) = app
-            .post_graphql_as(None, "{ plans(userId: 0) { id } }", json!({}))
-            .await;
+        let invalid = app.query("{ plans(userId: 0) { id } }").await;
         assert_eq!(error_code(&invalid), "BAD_USER_INPUT");
     }
     assert_eq!(app.metric("graphql_response_cache_hits_total").await, 0.0);
@@ -178,4 +162,67 @@ async fn mutations_and_errors_are_never_stored(backend: Backend) {
 
 fn create_query() -> String {
     "mutation { createPlan(input: { userId: 5, name: \"y\", connectionType: STATIC, priceCents: 1, durationMinutes: 1 }) { id } }".to_owned()
+}
+
+/// GET queries go through the response cache too: the second GET is a hit (by its exact query
+/// string), a POST of the same request is a hit on the normalized entry, the stored bytes are
+/// those a GET executes, `If-None-Match` on a hit gets 304, and a write drops the entry so the
+/// next GET carries the new list and a new ETag.
+async fn get_queries_are_answered_from_the_response_cache_with_etags(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_ok(5, "HOTSPOT", "first").await;
+    let variables = json!({ "userId": 5, "type": "HOTSPOT" });
+    let hits = || app.metric("graphql_response_cache_hits_total");
+
+    let first = get(&app, PLANS_OF_USER, Some(variables.clone()), None, &[]).await;
+    assert_eq!(first.status(), 200);
+    let etag = header(&first, "etag").expect("an ETag").to_owned();
+    let first_body = first.bytes().await.unwrap();
+    let hits_before = hits().await;
+
+    let again = get(&app, PLANS_OF_USER, Some(variables.clone()), None, &[]).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(header(&again, "etag"), Some(etag.as_str()));
+    assert_eq!(header(&again, "cache-control"), Some("no-cache"));
+    assert_eq!(again.bytes().await.unwrap(), first_body);
+    assert_eq!(hits().await, hits_before + 1.0, "the second GET is a hit");
+
+    let revalidated = get(
+        &app,
+        PLANS_OF_USER,
+        Some(variables.clone()),
+        None,
+        &[("if-none-match", &etag)],
+    )
+    .await;
+    assert_eq!(revalidated.status(), 304);
+    assert_eq!(hits().await, hits_before + 2.0, "a revalidation is a hit");
+
+    // The same request by POST shares the entry (and is answered with the same bytes).
+    let (_, posted) = post_raw(&app, &body(PLANS_OF_USER, variables.clone())).await;
+    assert_eq!(posted, first_body.to_vec());
+    assert_eq!(
+        hits().await,
+        hits_before + 3.0,
+        "POST finds the GET's entry"
+    );
+
+    app.create_ok(5, "HOTSPOT", "second").await;
+    let after_write = get(
+        &app,
+        PLANS_OF_USER,
+        Some(variables),
+        None,
+        &[("if-none-match", &etag)],
+    )
+    .await;
+    assert_eq!(
+        after_write.status(),
+        200,
+        "a write changes the list and its ETag"
+    );
+    assert_ne!(header(&after_write, "etag"), Some(etag.as_str()));
+    let plans = json_of(after_write).await;
+    assert_no_errors(&plans);
+    assert_eq!(plans["data"]["plans"].as_array().unwrap().len(), 2);
 }

@@ -1,6 +1,9 @@
 //! The committed `schema.graphql` (what SDKs are generated from) equals what the server runs.
 
-#[test]
+use crate::backend_tests;
+
+backend_tests!(plain: schema_file_matches_print_schema, schema_contains_the_contract);
+
 fn schema_file_matches_print_schema() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_plans-api"))
         .arg("print-schema")
@@ -17,7 +20,6 @@ fn schema_file_matches_print_schema() {
     );
 }
 
-#[test]
 fn schema_contains_the_contract() {
     let sdl = plans_api::graphql::sdl();
     for line in [
