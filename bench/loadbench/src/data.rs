@@ -16,12 +16,7 @@ use crate::workload::Requests;
 pub const PG_SCHEMA: &str = "plans_bench";
 
 /// Runs `plans-api seed-demo`; returns how long it took.
-pub fn seed(
-    plans_api: &Path,
-    url: &str,
-    users: u32,
-    plans_per_user: u32,
-) -> io::Result<Duration> {
+pub fn seed(plans_api: &Path, url: &str, users: u32, plans_per_user: u32) -> io::Result<Duration> {
     let started = Instant::now();
     let status = Command::new(plans_api)
         .args([

@@ -6,17 +6,22 @@
 //! the ceiling (a bare axum handler answering with precomputed bytes identical to plans-api's),
 //! then measures each in interleaved rounds with its own load generator and reports requests/s,
 //! p50/p99 latency, errors and peak RSS, every figure as a ratio to the ceiling measured in the
-//! same run. Writes `docs/load-benchmark.md` and `docs/load-benchmark.svg`.
+//! same run; and, on one keep-alive connection, the latency of the ceiling and plans-api cached
+//! (hot-only mix), p50 and p99 as ratios to the ceiling's. Writes `docs/load-benchmark.md` and
+//! `docs/load-benchmark.svg`. `--quick`: hot-only at 64 and 1 connection, plans-api cached on
+//! SQLite against the ceiling, printed only.
 //!
 //! Modules: `cli` (arguments), `run` (the run: servers, ceiling, report), `rounds` (warm-up and
 //! the interleaved measurement rounds), `data` (seeding, PostgreSQL schema, expected responses),
 //! `client` (the load generator), `workload` (requests and mixes), `servers` (processes),
-//! `ceiling`, `report` (tables, targets, chart), `machine` (what the run ran on).
+//! `ceiling`, `report` (tables, targets, chart), `document` (the Markdown report), `machine`
+//! (what the run ran on).
 
 mod ceiling;
 mod cli;
 mod client;
 mod data;
+mod document;
 mod machine;
 mod report;
 mod rounds;

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use crate::cli::RunArgs;
 use crate::client::{self, Load};
 use crate::data::{self, PG_SCHEMA};
+use crate::document::{self, Facts};
 use crate::machine::{machine, machine_short};
 use crate::report::{self, CEILING};
 use crate::rounds::{self, Plan, Target};
@@ -26,6 +27,8 @@ struct ServerSpec {
     database_url: String,
     /// Environment beyond the defaults.
     env: Vec<(&'static str, String)>,
+    /// With both caches on: measured at one connection too.
+    cached: bool,
 }
 
 impl ServerSpec {
@@ -35,16 +38,20 @@ impl ServerSpec {
             label,
             database_url: database_url.to_owned(),
             env: Vec::new(),
+            cached: true,
         }
     }
 
-    fn with(mut self, name: &'static str, value: &str) -> Self {
+    /// A server with one of its caches off.
+    fn uncached(mut self, name: &'static str, value: &str) -> Self {
         self.env.push((name, value.to_owned()));
+        self.cached = false;
         self
     }
 }
 
 pub async fn run(args: RunArgs) -> io::Result<()> {
+    let levels = args.levels().map_err(io::Error::other)?;
     let root = workspace_root();
     let target_dir =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
@@ -69,17 +76,23 @@ pub async fn run(args: RunArgs) -> io::Result<()> {
     }
     let work = std::env::temp_dir().join(format!("loadbench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    let result = run_in(&args, &root, &plans_api, &work).await;
+    let result = run_in(&args, &levels, &root, &plans_api, &work).await;
     let _ = std::fs::remove_dir_all(&work);
     result
 }
 
-async fn run_in(args: &RunArgs, root: &Path, plans_api: &Path, work: &Path) -> io::Result<()> {
+async fn run_in(
+    args: &RunArgs,
+    levels: &[usize],
+    root: &Path,
+    plans_api: &Path,
+    work: &Path,
+) -> io::Result<()> {
     let machine = machine();
     let sqlite_url = format!("sqlite://{}?mode=rwc", work.join("bench.db").display());
     let seeded = data::seed(plans_api, &sqlite_url, args.users, args.plans_per_user)?;
     note(format!("seeded SQLite in {seeded:.2?}"));
-    let postgres_url = if args.no_postgres {
+    let postgres_url = if !args.postgres() {
         None
     } else {
         match data::prepare_postgres(&args.postgres_url).await {
@@ -104,13 +117,13 @@ async fn run_in(args: &RunArgs, root: &Path, plans_api: &Path, work: &Path) -> i
             "plans-api, response cache off, SQLite",
             &sqlite_url,
         )
-        .with("RESPONSE_CACHE_MAX_ENTRIES", "0"),
+        .uncached("RESPONSE_CACHE_MAX_ENTRIES", "0"),
         ServerSpec::new(
             "sqlite-uncached",
             "plans-api PLAN_CACHE_TTL=0, SQLite",
             &sqlite_url,
         )
-        .with("PLAN_CACHE_TTL", "0"),
+        .uncached("PLAN_CACHE_TTL", "0"),
     ];
     if let Some(url) = &postgres_url {
         specs.push(ServerSpec::new(
@@ -120,12 +133,18 @@ async fn run_in(args: &RunArgs, root: &Path, plans_api: &Path, work: &Path) -> i
         ));
         specs.push(
             ServerSpec::new("pg-uncached", "plans-api PLAN_CACHE_TTL=0, PostgreSQL", url)
-                .with("PLAN_CACHE_TTL", "0"),
+                .uncached("PLAN_CACHE_TTL", "0"),
         );
     }
+    // The servers without caches are measured only at more than one connection.
+    let all = args.all_servers() && document::throughput_level(levels).is_some();
     let mut servers = Vec::new();
-    for spec in specs {
-        servers.push((start(plans_api, &spec, work).await?, spec.label));
+    for spec in specs.into_iter().filter(|spec| all || spec.cached) {
+        servers.push((
+            start(plans_api, &spec, work).await?,
+            spec.label,
+            spec.cached,
+        ));
     }
 
     let requests = Arc::new(Requests::new(args.users));
@@ -136,9 +155,9 @@ async fn run_in(args: &RunArgs, root: &Path, plans_api: &Path, work: &Path) -> i
     let sqlite_expected = Arc::new(data::fetch_all(servers[0].0.addr, &requests).await?);
     let pg_expected = match servers
         .iter()
-        .find(|(server, _)| server.name == "pg-cached")
+        .find(|(server, ..)| server.name == "pg-cached")
     {
-        Some((server, _)) => Some(Arc::new(data::fetch_all(server.addr, &requests).await?)),
+        Some((server, ..)) => Some(Arc::new(data::fetch_all(server.addr, &requests).await?)),
         None => None,
     };
     let biggest = sqlite_expected.iter().map(Bytes::len).max().unwrap_or(0);
@@ -149,8 +168,9 @@ async fn run_in(args: &RunArgs, root: &Path, plans_api: &Path, work: &Path) -> i
         server: ceiling,
         label: "ceiling: bare axum, precomputed bytes",
         expected: sqlite_expected.clone(),
+        single: true,
     }];
-    for (server, label) in servers {
+    for (server, label, cached) in servers {
         let expected = if server.name.starts_with("pg-") {
             pg_expected
                 .clone()
@@ -162,13 +182,15 @@ async fn run_in(args: &RunArgs, root: &Path, plans_api: &Path, work: &Path) -> i
             server,
             label,
             expected,
+            single: cached,
         });
     }
 
     let plan = Plan {
         rounds: args.rounds,
         seconds: args.seconds,
-        connections: args.connections,
+        levels: levels.to_vec(),
+        mixes: args.mixes(),
         requests: requests.clone(),
         zipf: Arc::new(Zipf::new(args.users, args.zipf_s)),
     };
@@ -189,49 +211,36 @@ async fn run_in(args: &RunArgs, root: &Path, plans_api: &Path, work: &Path) -> i
         note(format!("could not drop schema {PG_SCHEMA}: {err}"));
     }
 
-    let plans = u64::from(args.users) * u64::from(args.plans_per_user);
-    let command = "cargo run --release -p loadbench";
-    let markdown = format!(
-        "Measured with `{command}` ({rounds} interleaved rounds x {seconds} s per server and mix, \
-{connections} keep-alive connections, loopback; {measuring:.0?} of load in total).\n\n\
-Machine: {machine}.\n\n\
-Data: {users} operators x {per_user} plans = {plans} plans (`plans-api seed-demo`). Requests pick \
-an operator from a Zipf distribution (s = {s}; the hottest gets {hottest:.1}% of requests); realistic mix = 90% `plans(userId, connectionType: \
-HOTSPOT)` ({hot_size} bytes for the hottest operator), 9% `plans(userId)`, 1% `plans` (all \
-{plans}, {biggest} bytes); hot-only mix = 100% the hotspot query. Every response is compared \
-byte for byte with the expected one (a difference counts as an error). Servers run with \
-`RUST_LOG=warn` and `PLAN_CACHE_TTL=3600` (cached) or `0` (uncached); peak RSS is `VmHWM` at the \
-end of the run.\n\n{table}\n{targets}",
-        rounds = args.rounds,
-        seconds = args.seconds,
-        connections = args.connections,
-        users = args.users,
-        per_user = args.plans_per_user,
-        s = args.zipf_s,
-        hottest = plan.zipf.probability(0) * 100.0,
-        table = report::table(&cells),
-        targets = report::targets(&cells),
-    );
+    let facts = Facts {
+        machine,
+        measuring,
+        hottest: plan.zipf.probability(0),
+        hot_size,
+        biggest,
+    };
+    let markdown = document::markdown(args, levels, &facts, &cells);
     println!("\n{markdown}");
-    let out = root.join(&args.out);
+    let Some(out) = args.out() else {
+        return Ok(());
+    };
+    let out = root.join(out);
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("load-benchmark.md"), &markdown)?;
-    std::fs::write(
-        out.join("load-benchmark.svg"),
-        report::chart(
-            &cells,
-            &format!(
-                "plans-api throughput as a ratio to the ceiling ({} connections, {})",
-                args.connections,
-                machine_short()
-            ),
-        ),
-    )?;
-    note(format!(
-        "wrote {} and {}",
-        out.join("load-benchmark.md").display(),
-        out.join("load-benchmark.svg").display()
-    ));
+    note(format!("wrote {}", out.join("load-benchmark.md").display()));
+    if let Some(connections) = document::throughput_level(levels) {
+        let title = format!(
+            "plans-api throughput as a ratio to the ceiling ({connections} connections, {})",
+            machine_short()
+        );
+        std::fs::write(
+            out.join("load-benchmark.svg"),
+            report::chart(&cells, connections, &title),
+        )?;
+        note(format!(
+            "wrote {}",
+            out.join("load-benchmark.svg").display()
+        ));
+    }
     Ok(())
 }
 
@@ -263,11 +272,7 @@ async fn start(plans_api: &Path, spec: &ServerSpec, work: &Path) -> io::Result<S
 }
 
 /// Starts the ceiling (this binary's `ceiling` subcommand) with the expected responses.
-async fn start_ceiling(
-    requests: &Requests,
-    expected: &[Bytes],
-    work: &Path,
-) -> io::Result<Server> {
+async fn start_ceiling(requests: &Requests, expected: &[Bytes], work: &Path) -> io::Result<Server> {
     let pairs: Vec<(Bytes, Bytes)> = requests
         .bodies
         .iter()
@@ -306,22 +311,26 @@ pub async fn load_one(args: RunArgs, addr: SocketAddr, realistic: bool) -> io::R
     } else {
         Mix::HotOnly
     };
-    let load = Arc::new(Load {
-        addr,
-        requests,
-        expected,
-        mix,
-        zipf: Arc::new(Zipf::new(args.users, args.zipf_s)),
-    });
-    let measured = client::run(load, args.connections, Duration::from_secs(args.seconds), 1).await;
-    println!(
-        "{} {}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
-        addr,
-        mix.label(),
-        measured.requests as f64 / measured.elapsed.as_secs_f64(),
-        measured.latency.value_at_quantile(0.5) as f64 / 1_000.0,
-        measured.latency.value_at_quantile(0.99) as f64 / 1_000.0,
-        measured.errors
-    );
+    let zipf = Arc::new(Zipf::new(args.users, args.zipf_s));
+    for connections in args.levels().map_err(io::Error::other)? {
+        let load = Arc::new(Load {
+            addr,
+            requests: requests.clone(),
+            expected: expected.clone(),
+            mix,
+            zipf: zipf.clone(),
+        });
+        let measured = client::run(load, connections, Duration::from_secs(args.seconds), 1).await;
+        println!(
+            "{} {} x{}: {:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, {} errors",
+            addr,
+            mix.label(),
+            connections,
+            measured.requests as f64 / measured.elapsed.as_secs_f64(),
+            measured.latency.value_at_quantile(0.5) as f64 / 1_000.0,
+            measured.latency.value_at_quantile(0.99) as f64 / 1_000.0,
+            measured.errors
+        );
+    }
     Ok(())
 }
