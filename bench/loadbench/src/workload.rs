@@ -92,7 +92,7 @@ impl Requests {
 }
 
 /// The request mixes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mix {
     /// 90% `Hotspot`, 9% `User`, 1% `All`.
     Realistic,

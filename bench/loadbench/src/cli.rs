@@ -1,0 +1,156 @@
+//! The command line: subcommands and the knobs of a run.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::workload::Mix;
+
+#[derive(Parser)]
+#[command(
+    about = "Load benchmark of plans-api against the HTTP stack's ceiling",
+    after_help = "Quick form (hot-only at 64 and at 1 connection, plans-api cached on SQLite vs \
+the ceiling; prints the report, writes nothing): loadbench --quick [--rounds 3 --seconds 2]"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Subcommand)]
+pub enum Sub {
+    /// Run the benchmark (the default).
+    Run,
+    /// Load one already running server (e.g. to profile it): fetches the expected responses from
+    /// it, then runs one mix for --seconds at each of --connections and prints the figures.
+    Load {
+        /// Address of the server, e.g. 127.0.0.1:8000; it must hold the demo data set.
+        #[arg(long)]
+        addr: SocketAddr,
+        /// Run the realistic mix instead of the hot-only one.
+        #[arg(long)]
+        realistic: bool,
+    },
+    /// Internal: serve precomputed responses (the ceiling), until killed.
+    Ceiling {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        responses: PathBuf,
+    },
+}
+
+/// Which plans-api servers a run starts.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Servers {
+    /// Cached, response cache off, and uncached (`PLAN_CACHE_TTL=0`), on each database.
+    All,
+    /// Only plans-api cached, on each database.
+    Cached,
+}
+
+#[derive(Args, Clone)]
+pub struct RunArgs {
+    /// Measured rounds; every server, mix and connection count is measured once per round,
+    /// interleaved. (Short cells in many rounds average out other processes on a shared machine.)
+    #[arg(long, default_value_t = 5)]
+    pub rounds: u32,
+    /// Seconds of load per server, mix, connection count and round.
+    #[arg(long, default_value_t = 3)]
+    pub seconds: u64,
+    /// Keep-alive connection counts to measure, comma-separated. A count above 1 measures every
+    /// server with every --mixes mix (throughput); 1 measures one connection, closed loop,
+    /// hot-only mix, on the ceiling and plans-api cached (latency).
+    #[arg(long, value_delimiter = ',', default_value = "64,1")]
+    pub connections: Vec<usize>,
+    /// Mixes measured at more than one connection, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "hot-only,realistic"
+    )]
+    pub mixes: Vec<Mix>,
+    /// Which plans-api servers to start.
+    #[arg(long, value_enum, default_value_t = Servers::All)]
+    pub servers: Servers,
+    /// The quick form: --mixes hot-only --servers cached --no-postgres, and nothing written
+    /// unless --out is given. With the default --connections: hot-only at 64 and at 1
+    /// connection, plans-api cached on SQLite against the ceiling.
+    #[arg(long)]
+    pub quick: bool,
+    /// Operators in the data set; requests pick one from a Zipf distribution.
+    #[arg(long, default_value_t = 2_000)]
+    pub users: u32,
+    /// Plans per operator.
+    #[arg(long, default_value_t = 10)]
+    pub plans_per_user: u32,
+    /// Zipf exponent.
+    #[arg(long, default_value_t = 1.1)]
+    pub zipf_s: f64,
+    /// PostgreSQL database to create the `plans_bench` schema in (dropped afterwards).
+    #[arg(
+        long,
+        env = "BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pub postgres_url: String,
+    /// Measure SQLite only.
+    #[arg(long)]
+    pub no_postgres: bool,
+    /// Use the plans-api binary already in target/release instead of building it.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Where to write load-benchmark.md and load-benchmark.svg (relative to the workspace)
+    /// [default: docs; with --quick, nothing is written unless this is given].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl RunArgs {
+    /// The connection counts, largest first, each once.
+    pub fn levels(&self) -> Result<Vec<usize>, String> {
+        let mut levels = self.connections.clone();
+        if levels.is_empty() || levels.contains(&0) {
+            return Err("--connections: give counts of at least 1".to_owned());
+        }
+        levels.sort_unstable_by(|a, b| b.cmp(a));
+        levels.dedup();
+        Ok(levels)
+    }
+
+    /// The mixes measured at more than one connection, hot-only first, each once.
+    pub fn mixes(&self) -> Vec<Mix> {
+        [Mix::HotOnly, Mix::Realistic]
+            .into_iter()
+            .filter(|mix| {
+                if self.quick {
+                    *mix == Mix::HotOnly
+                } else {
+                    self.mixes.contains(mix)
+                }
+            })
+            .collect()
+    }
+
+    /// Whether to start the servers without caches too.
+    pub fn all_servers(&self) -> bool {
+        !self.quick && self.servers == Servers::All
+    }
+
+    pub fn postgres(&self) -> bool {
+        !self.quick && !self.no_postgres
+    }
+
+    /// Where to write the report, if anywhere.
+    pub fn out(&self) -> Option<PathBuf> {
+        match (&self.out, self.quick) {
+            (Some(out), _) => Some(out.clone()),
+            (None, true) => None,
+            (None, false) => Some(PathBuf::from("docs")),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The data behind a run: seeding the demo data set, the PostgreSQL schema it lives in, and the
+//! expected response of every request.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sea_orm::{ConnectionTrait, Database};
+
+use crate::client::Connection;
+use crate::workload::Requests;
+
+pub const PG_SCHEMA: &str = "plans_bench";
+
+/// Runs `plans-api seed-demo`; returns how long it took.
+pub fn seed(plans_api: &Path, url: &str, users: u32, plans_per_user: u32) -> io::Result<Duration> {
+    let started = Instant::now();
+    let status = Command::new(plans_api)
+        .args([
+            "seed-demo",
+            "--users",
+            &users.to_string(),
+            "--plans-per-user",
+            &plans_per_user.to_string(),
+        ])
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .status()?;
+    if !status.success() {
+        return Err(io::Error::other("plans-api seed-demo failed"));
+    }
+    Ok(started.elapsed())
+}
+
+/// Creates a fresh `plans_bench` schema; returns the URL that uses it.
+pub async fn prepare_postgres(url: &str) -> Result<String, sea_orm::DbErr> {
+    let db = Database::connect(url).await?;
+    db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        .await?;
+    db.execute_unprepared(&format!("CREATE SCHEMA {PG_SCHEMA}"))
+        .await?;
+    db.close().await?;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Ok(format!(
+        "{url}{separator}options=-c%20search_path%3D{PG_SCHEMA}"
+    ))
+}
+
+pub async fn drop_postgres_schema(url: &str) -> Result<(), sea_orm::DbErr> {
+    let db = Database::connect(url).await?;
+    db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        .await?;
+    db.close().await
+}
+
+/// Sends every request once and keeps the responses (which must be successful).
+pub async fn fetch_all(addr: SocketAddr, requests: &Requests) -> io::Result<Vec<Bytes>> {
+    let mut connection = Connection::open(addr).await?;
+    let mut body = Vec::new();
+    let mut responses = Vec::with_capacity(requests.len());
+    for request in &requests.http {
+        let status = connection.round_trip(request, &mut body).await?;
+        if status != 200 || !body.starts_with(b"{\"data\":{\"plans\":[") {
+            return Err(io::Error::other(format!(
+                "unexpected response {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            )));
+        }
+        responses.push(Bytes::from(body.clone()));
+    }
+    Ok(responses)
+}
