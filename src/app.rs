@@ -41,12 +41,17 @@ pub enum StartupError {
     Metrics(#[from] prometheus::Error),
 }
 
+/// How often the timer pacer ticks (see [`http::spawn_timer_pacer`]); shorter than any request
+/// timeout it serves.
+const TIMER_PACER_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A started server: migrated, warmed and bound, but not yet serving.
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     local_addr: SocketAddr,
     accepting_requests: Arc<AtomicBool>,
+    request_timeout: std::time::Duration,
     plans: Arc<PlanService>,
     /// Keeps the PostgreSQL change listener running as long as the server.
     _change_feed: Option<ChangeFeed>,
@@ -153,6 +158,7 @@ impl Application {
             router,
             local_addr,
             accepting_requests,
+            request_timeout: config.request_timeout(),
             plans,
             _change_feed: change_feed,
         })
@@ -178,14 +184,17 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         info!(addr = %self.local_addr, "plans-api listening; GraphiQL at http://{}/graphql", self.local_addr);
+        let pacer = http::spawn_timer_pacer(TIMER_PACER_PERIOD.min(self.request_timeout / 2));
         let accepting_requests = self.accepting_requests.clone();
-        axum::serve(self.listener, self.router)
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 accepting_requests.store(false, Ordering::SeqCst);
                 info!("shutting down: finishing requests in progress");
             })
-            .await
+            .await;
+        pacer.abort();
+        served
     }
 }
 

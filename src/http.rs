@@ -199,6 +199,25 @@ fn access_log_layer() -> TraceLayer<
         .on_response(DefaultOnResponse::new().level(Level::INFO))
 }
 
+/// Keeps the runtime's timer driver from sleeping longer than `period`, for as long as the
+/// returned task runs.
+///
+/// Every request arms a timer (the request timeout). Tokio wakes its parked timer driver (a
+/// futex and an eventfd write) whenever a timer is armed that expires before the driver's next
+/// deadline; with no other timer pending, that is every request's. A ticker whose period is
+/// shorter than the request timeout keeps that deadline nearer, so arming a request's timer
+/// never wakes anyone: measured at one connection, the server's futex calls fell from 2.1 to 0.3
+/// per request (`strace -c`). The ticker itself costs one wake-up per period.
+pub fn spawn_timer_pacer(period: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+        }
+    })
+}
+
 /// CORS for the configured origins; none at all (browsers refuse cross-origin calls) by default.
 fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
     let allow_origin = match origins {
