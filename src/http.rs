@@ -3,6 +3,7 @@
 //! (health, metrics) comes through [`Probes`].
 
 mod caching;
+mod compression;
 mod endpoint;
 mod graphiql;
 mod health;
@@ -22,7 +23,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::routing::get;
 use tower::ServiceBuilder;
-use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -153,7 +153,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .option_layer(cors(&settings.cors_origins))
         // gzip or br, as the client accepts; small bodies (< 32 bytes) stay as they are.
-        .layer(CompressionLayer::new())
+        .layer(compression::CompressWhenAcceptedLayer)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,
