@@ -47,10 +47,8 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = Either<
-        MapOk<<Compression<S> as Service<Request<Body>>>::Future, Boxed>,
-        S::Future,
-    >;
+    type Future =
+        Either<MapOk<<Compression<S> as Service<Request<Body>>>::Future, Boxed>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // Both wrap clones of one service; it is ready when both are.

@@ -81,47 +81,40 @@ impl StoredResponse {
     }
 }
 
-/// Expires each entry when the first plan list it was built from expires.
-struct ExpiresWithItsReads;
+/// Entries a request or response of `bytes` counts as against the bound.
+fn weight(bytes: usize) -> u64 {
+    bytes.div_ceil(BYTES_PER_ENTRY).max(1) as u64
+}
 
-impl<K> moka::Expiry<K, Arc<StoredResponse>> for ExpiresWithItsReads {
-    fn expire_after_create(
-        &self,
-        _key: &K,
-        value: &Arc<StoredResponse>,
-        created_at: Instant,
-    ) -> Option<Duration> {
-        Some(value.expires_at.saturating_duration_since(created_at))
+/// Weighs an entry by its key's bytes, plus its body's when `with_body` (the normalized map,
+/// which owns the bodies; the raw maps only add their request bytes).
+#[derive(Clone, Copy)]
+struct Weigh {
+    with_body: bool,
+}
+
+impl<K: AsRef<[u8]>> quick_cache::Weighter<K, Arc<StoredResponse>> for Weigh {
+    fn weight(&self, key: &K, value: &Arc<StoredResponse>) -> u64 {
+        let body = if self.with_body { value.body.len() } else { 0 };
+        weight(key.as_ref().len() + body)
     }
 }
 
-/// Entries a response of `bytes` counts as against the bound.
-fn weight(bytes: usize) -> u32 {
-    u32::try_from(bytes.div_ceil(BYTES_PER_ENTRY).max(1)).unwrap_or(u32::MAX)
-}
+/// A bounded map of stored responses. quick_cache (S3-FIFO): a hit is one sharded read lock and
+/// a flag, with no bookkeeping queued for later, which matters on the path a hit takes.
+type Store<K> = quick_cache::sync::Cache<K, Arc<StoredResponse>, Weigh>;
 
-type Store<K> = moka::sync::Cache<K, Arc<StoredResponse>>;
-
-fn store<K>(
-    settings: ResponseCacheSettings,
-    weigher: impl Fn(&K) -> usize + Send + Sync + 'static,
-) -> Store<K>
-where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
-{
-    moka::sync::Cache::builder()
-        .max_capacity(settings.max_entries)
-        .weigher(move |key: &K, _: &Arc<StoredResponse>| weight(weigher(key)))
-        .expire_after(ExpiresWithItsReads)
-        .build()
+fn store<K: Eq + std::hash::Hash + AsRef<[u8]>>(max_entries: u64, with_body: bool) -> Store<K> {
+    let items = usize::try_from(max_entries).unwrap_or(usize::MAX);
+    quick_cache::sync::Cache::with_weighter(items, max_entries, Weigh { with_body })
 }
 
 /// See the module documentation.
 pub struct ResponseCache {
     by_body: Store<Bytes>,
-    by_query_string: Store<Box<str>>,
+    by_query_string: Store<Box<[u8]>>,
     /// Each entry's body is counted here; the raw maps count only their request bytes.
-    by_key: moka::sync::Cache<ResponseKey, Arc<StoredResponse>>,
+    by_key: Store<ResponseKey>,
     api: GraphqlApi,
     ttl: Duration,
     hits: IntCounter,
@@ -139,17 +132,10 @@ impl ResponseCache {
         if settings.max_entries == 0 || settings.ttl.is_zero() || !api.caches_plan_lists() {
             return Ok(None);
         }
-        let by_key = moka::sync::Cache::builder()
-            .max_capacity(settings.max_entries)
-            .weigher(|key: &ResponseKey, value: &Arc<StoredResponse>| {
-                weight(key.len() + value.body.len())
-            })
-            .expire_after(ExpiresWithItsReads)
-            .build();
         Ok(Some(Self {
-            by_body: store::<Bytes>(settings, Bytes::len),
-            by_query_string: store::<Box<str>>(settings, |query| query.len()),
-            by_key,
+            by_body: store(settings.max_entries, false),
+            by_query_string: store(settings.max_entries, false),
+            by_key: store(settings.max_entries, true),
             api,
             ttl: settings.ttl,
             hits: register_counter(
@@ -169,17 +155,21 @@ impl ResponseCache {
     pub fn get_raw(&self, raw: RawRequest<'_>) -> Option<Arc<StoredResponse>> {
         let entry = match raw {
             RawRequest::Body(body) => self.by_body.get(body.as_ref())?,
-            RawRequest::Query(query) => self.by_query_string.get(query)?,
+            RawRequest::Query(query) => self.by_query_string.get(query.as_bytes())?,
         };
-        if self.api.is_current(&entry.reads) {
+        if self.is_servable(&entry) {
             self.hits.inc();
             return Some(entry);
         }
-        // A write overtook it: make room, never serve it again.
+        // A write overtook it, or it expired: make room, never serve it again.
         match raw {
-            RawRequest::Body(body) => self.by_body.invalidate(body.as_ref()),
-            RawRequest::Query(query) => self.by_query_string.invalidate(query),
-        }
+            RawRequest::Body(body) => {
+                self.by_body.remove(body.as_ref());
+            }
+            RawRequest::Query(query) => {
+                self.by_query_string.remove(query.as_bytes());
+            }
+        };
         None
     }
 
@@ -187,12 +177,12 @@ impl ResponseCache {
     /// then also remembered under `raw`. Counts a miss otherwise.
     pub fn get(&self, key: &ResponseKey, raw: RawRequest<'_>) -> Option<Arc<StoredResponse>> {
         if let Some(entry) = self.by_key.get(key) {
-            if self.api.is_current(&entry.reads) {
+            if self.is_servable(&entry) {
                 self.hits.inc();
                 self.remember(raw, entry.clone());
                 return Some(entry);
             }
-            self.by_key.invalidate(key);
+            self.by_key.remove(key);
         }
         self.misses.inc();
         None
@@ -233,12 +223,18 @@ impl ResponseCache {
         true
     }
 
+    /// Whether `entry` may be served now: unexpired, and every plan list it was built from still
+    /// current.
+    fn is_servable(&self, entry: &StoredResponse) -> bool {
+        entry.expires_at > Instant::now() && self.api.is_current(&entry.reads)
+    }
+
     /// Indexes `entry` under the request's exact bytes too. Copied, so the key does not pin the
     /// buffer the request was read into.
     fn remember(&self, raw: RawRequest<'_>, entry: Arc<StoredResponse>) {
         match raw {
             RawRequest::Body(body) => self.by_body.insert(Bytes::copy_from_slice(body), entry),
-            RawRequest::Query(query) => self.by_query_string.insert(query.into(), entry),
+            RawRequest::Query(query) => self.by_query_string.insert(query.as_bytes().into(), entry),
         }
     }
 }

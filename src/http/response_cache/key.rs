@@ -41,9 +41,11 @@ impl ResponseKey {
         push_part(&mut key, json.as_bytes());
         Self(key.into_boxed_slice())
     }
+}
 
-    pub(super) fn len(&self) -> usize {
-        self.0.len()
+impl AsRef<[u8]> for ResponseKey {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
     }
 }
 
