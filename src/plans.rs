@@ -14,7 +14,7 @@ mod validation;
 pub use crate::entities::plan::ConnectionType;
 pub use demo::{demo_plan, demo_plans};
 pub use key::PlanKey;
-pub use model::{NewPlan, Plan, PlanFilter, PlanId, PlanList};
+pub use model::{NewPlan, Plan, PlanChanges, PlanFilter, PlanId, PlanList};
 pub use reads::{PlanRead, Served};
 pub use service::{PlanError, PlanOwner, PlanService, WarmUpReport};
 pub use validation::{InvalidInput, MAX_DURATION_MINUTES, MAX_NAME_CHARS, parse_plan_id};

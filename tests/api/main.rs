@@ -20,6 +20,7 @@ mod replicas;
 mod response_cache;
 mod schema_sync;
 mod seed;
+mod update;
 
 fn main() {
     let trials = [
@@ -40,6 +41,7 @@ fn main() {
         response_cache::trials(),
         schema_sync::trials(),
         seed::trials(),
+        update::trials(),
     ];
     helpers::harness::run(trials.into_iter().flatten().collect());
 }
