@@ -8,7 +8,10 @@ use tracing::{info, instrument, warn};
 use super::reads::{PlanRead, Served};
 use super::repo::PlanRepo;
 use super::validation::{self, InvalidInput};
-use super::{ConnectionType, NewPlan, Plan, PlanChanges, PlanFilter, PlanId, PlanKey, PlanList};
+use super::{
+    ConnectionType, NewPlan, Page, PageRequest, Plan, PlanChanges, PlanFilter, PlanId, PlanKey,
+    PlanList,
+};
 use crate::cache::{Cache, CacheMetrics, CacheSettings};
 
 /// Rows per INSERT statement in [`PlanService::import`]: 7 bind parameters a row stays far below
@@ -84,6 +87,19 @@ impl PlanService {
                 expires_at: fetched.expires_at,
             },
         })
+    }
+
+    /// One page of the plans matching `filter`, cut from the same (cached) list [`Self::list`]
+    /// serves, with the read that vouches for it: no database query when the key is cached.
+    pub async fn page(
+        &self,
+        filter: PlanFilter,
+        request: PageRequest,
+    ) -> Result<Served<Page>, PlanError> {
+        request.check()?;
+        let served = self.list(filter).await?;
+        let page = request.cut(&served.value)?;
+        Ok(served.map(|_| page))
     }
 
     /// Whether every list in `reads` is still what the cache would serve now: none of their keys

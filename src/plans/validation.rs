@@ -14,7 +14,7 @@ pub struct InvalidInput {
     pub message: String,
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> InvalidInput {
+pub(super) fn invalid(field: &'static str, message: impl Into<String>) -> InvalidInput {
     InvalidInput {
         field,
         message: message.into(),
@@ -32,6 +32,21 @@ pub(super) fn check_filter(filter: &PlanFilter) -> Result<(), InvalidInput> {
     filter
         .user_id
         .map_or(Ok(()), |user_id| check_user_id("userId", user_id))
+}
+
+/// A page size (`first`, `last`): 1 to `max`.
+pub(super) fn check_page_size(
+    field: &'static str,
+    size: i32,
+    max: i32,
+) -> Result<(), InvalidInput> {
+    if !(1..=max).contains(&size) {
+        return Err(invalid(
+            field,
+            format!("must be between 1 and {max}, got {size}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Parses a GraphQL `ID` into a plan id: a positive decimal integer.

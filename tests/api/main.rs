@@ -16,6 +16,7 @@ mod http_get_post;
 mod limits;
 mod operations;
 mod outages;
+mod pagination;
 mod replicas;
 mod response_cache;
 mod schema_sync;
@@ -37,6 +38,7 @@ fn main() {
         limits::trials(),
         operations::trials(),
         outages::trials(),
+        pagination::trials(),
         replicas::trials(),
         response_cache::trials(),
         schema_sync::trials(),
