@@ -169,7 +169,8 @@ impl PlanRepo {
 /// An update that failed, perhaps after it committed (a connection lost during `COMMIT`).
 #[derive(Debug)]
 pub(super) struct UpdateFailed {
-    /// The plan as its locked row was read, if the update got that far.
+    /// The plan as its locked row was read, if the update got that far. `None`: it failed at
+    /// `BEGIN` or while reading the row, before its transaction wrote anything.
     pub(super) before: Option<Plan>,
     pub(super) error: DbErr,
 }

@@ -259,19 +259,18 @@ impl PlanService {
                 }
                 Ok(None) => Ok(None),
                 Err(failed) => {
-                    // It may have committed before the error (a connection lost during COMMIT).
-                    // With the old row known, the keys it was in and would move to are dropped;
-                    // without it, nothing can be pinned down: everything is.
-                    match failed.before {
-                        Some(before) => {
-                            let after = changes.applied_to(&before);
-                            let keys = keys_changed([owner_of(&before), owner_of(&after)]);
-                            cache.invalidate(&keys).await;
-                        }
-                        None => {
-                            warn!(plan_id = id, "update failed; dropping the whole plan cache");
-                            cache.invalidate_all().await;
-                        }
+                    // Once its row was read, the update may have committed before the error (a
+                    // connection lost during COMMIT): the keys it was in and would have moved to
+                    // are dropped anyway. Before that, its transaction had written nothing.
+                    if let Some(before) = failed.before {
+                        let after = changes.applied_to(&before);
+                        let keys = keys_changed([owner_of(&before), owner_of(&after)]);
+                        cache.invalidate(&keys).await;
+                        warn!(
+                            plan_id = id,
+                            keys = %join_keys(&keys),
+                            "update failed after reading its row; its keys were dropped"
+                        );
                     }
                     Err(failed.error.into())
                 }
