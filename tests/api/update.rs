@@ -277,7 +277,7 @@ async fn another_replica_sees_a_move() {
     wait(1, "HOTSPOT", false).await;
     wait(2, "PPPOE", true).await;
     assert!(b.plan_ids(Some(1), None).await.is_empty());
-    assert_eq!(b.plan_ids(Some(2), None).await, [id.clone()]);
+    assert_eq!(b.plan_ids(Some(2), None).await, std::slice::from_ref(&id));
     assert!(b.plan_ids(None, Some("HOTSPOT")).await.is_empty());
     let renamed = update_ok(&a, &id, json!({ "name": "renamed" })).await;
     let start = Instant::now();
