@@ -2,7 +2,7 @@
 //! demo data set. Requests go through the server's own router (`Application::router`, driven with
 //! `tower::ServiceExt::oneshot`, no socket), so each figure is the code that serves that request:
 //! a response-cache hit by POST and by GET, a plan-cache hit (response cache off), a plan-cache
-//! miss (`PLAN_CACHE_TTL=0`), a mutation with its invalidation; plus the response cache's key
+//! miss (`PLAN_CACHE_TTL=0`), mutations (createPlan, updatePlan) with their invalidation; plus the response cache's key
 //! normalization and warming 100,000 plans.
 
 use std::time::{Duration, Instant};
@@ -149,6 +149,30 @@ fn queries(c: &mut Criterion) {
         |b| {
             b.to_async(&rt)
                 .iter(|| serve(&cached, post(&create, Some(TOKEN))));
+        },
+    );
+
+    // The same plan each time: a price change (its four keys), or a move between two operators
+    // and types (seven keys), back and forth.
+    let reprice = json!({ "query": "mutation { updatePlan(id: \"171\", input: { priceCents: 150 }) { id } }" }).to_string();
+    group.bench_function(
+        "POST updatePlan + invalidation of its 4 keys (SQLite)",
+        |b| {
+            b.to_async(&rt)
+                .iter(|| serve(&cached, post(&reprice, Some(TOKEN))));
+        },
+    );
+    let moves = [(17, "HOTSPOT"), (18, "PPPOE")].map(|(user, kind)| {
+        json!({ "query": format!("mutation {{ updatePlan(id: \"171\", input: {{ userId: {user}, connectionType: {kind} }}) {{ id }} }}") }).to_string()
+    });
+    let mut next = 0;
+    group.bench_function(
+        "POST updatePlan moving the plan + invalidation of 7 keys (SQLite)",
+        |b| {
+            b.to_async(&rt).iter(|| {
+                next += 1;
+                serve(&cached, post(&moves[next % 2], Some(TOKEN)))
+            });
         },
     );
     group.finish();

@@ -4,6 +4,7 @@
 
 mod api;
 mod auth;
+mod connection;
 mod errors;
 mod limits;
 mod mutation;

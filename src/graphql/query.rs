@@ -2,10 +2,11 @@ use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object, Result};
 
+use super::connection::{PlanConnection, decode_cursor};
 use super::errors::{IntoGraphql, plan_service};
 use super::reads::record;
 use super::types::{ConnectionType, Plan, PlanItems};
-use crate::plans::{PlanFilter, parse_plan_id};
+use crate::plans::{PageRequest, PlanFilter, parse_plan_id};
 
 #[derive(Default)]
 pub struct QueryRoot;
@@ -26,6 +27,47 @@ impl QueryRoot {
         let served = plan_service(ctx)?.list(filter).await.into_graphql()?;
         record(ctx, served.read);
         Ok(PlanItems(served.value))
+    }
+
+    /// The same lists as plans (same filters, ordered by id ascending), a page at a time: Relay cursor connections; `first`/`last` 1 to 100, default `first: 50`; cursors stay valid across creates and deletes.
+    //
+    // Complexity: what one plan selects times the page size (the wrappers count nothing).
+    #[graphql(complexity = "1 + PageRequest::requested_size(first, last) * child_complexity")]
+    #[allow(clippy::too_many_arguments)]
+    async fn plans_connection(
+        &self,
+        ctx: &Context<'_>,
+        user_id: Option<i32>,
+        connection_type: Option<ConnectionType>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<PlanConnection> {
+        let filter = PlanFilter {
+            user_id,
+            connection_type: connection_type.map(Into::into),
+        };
+        let request = PageRequest {
+            first,
+            after: after
+                .as_deref()
+                .map(|cursor| decode_cursor("after", cursor))
+                .transpose()
+                .into_graphql()?,
+            last,
+            before: before
+                .as_deref()
+                .map(|cursor| decode_cursor("before", cursor))
+                .transpose()
+                .into_graphql()?,
+        };
+        let served = plan_service(ctx)?
+            .page(filter, request)
+            .await
+            .into_graphql()?;
+        record(ctx, served.read);
+        Ok(PlanConnection(served.value))
     }
 
     /// One plan by id, or null if there is none.

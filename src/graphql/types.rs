@@ -143,3 +143,30 @@ impl From<CreatePlanInput> for plans::NewPlan {
         }
     }
 }
+
+/// Changes to a plan: at least one field; each follows the same rule as in `CreatePlanInput`.
+/// A field left out (or null) stays as it is.
+#[derive(InputObject, Debug)]
+pub struct UpdatePlanInput {
+    /// Moves the plan to another operator; at least 1.
+    pub user_id: Option<i32>,
+    /// 1 to 100 characters after trimming.
+    pub name: Option<String>,
+    pub connection_type: Option<ConnectionType>,
+    /// Price in minor currency units; not negative.
+    pub price_cents: Option<i32>,
+    /// 1 to 527040 (one year).
+    pub duration_minutes: Option<i32>,
+}
+
+impl From<UpdatePlanInput> for plans::PlanChanges {
+    fn from(input: UpdatePlanInput) -> Self {
+        Self {
+            user_id: input.user_id,
+            name: input.name,
+            connection_type: input.connection_type.map(Into::into),
+            price_cents: input.price_cents,
+            duration_minutes: input.duration_minutes,
+        }
+    }
+}

@@ -62,3 +62,34 @@ pub struct NewPlan {
     pub price_cents: i32,
     pub duration_minutes: i32,
 }
+
+/// The changes an update makes to a plan: every field is optional, and at least one must be
+/// given. [`super::validation`] checks the given fields by the same rules as a new plan's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanChanges {
+    /// Moves the plan to another operator.
+    pub user_id: Option<i32>,
+    pub name: Option<String>,
+    pub connection_type: Option<ConnectionType>,
+    pub price_cents: Option<i32>,
+    pub duration_minutes: Option<i32>,
+}
+
+impl PlanChanges {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// `plan` with these changes made (its id and creation time unchanged).
+    pub fn applied_to(&self, plan: &Plan) -> Plan {
+        Plan {
+            id: plan.id,
+            user_id: self.user_id.unwrap_or(plan.user_id),
+            name: self.name.clone().unwrap_or_else(|| plan.name.clone()),
+            connection_type: self.connection_type.unwrap_or(plan.connection_type),
+            price_cents: self.price_cents.unwrap_or(plan.price_cents),
+            duration_minutes: self.duration_minutes.unwrap_or(plan.duration_minutes),
+            created_at: plan.created_at,
+        }
+    }
+}

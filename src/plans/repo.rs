@@ -3,12 +3,13 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::TryStreamExt;
 use sea_orm::{
+    ActiveModelTrait,
     ActiveValue::{NotSet, Set},
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
-use super::{NewPlan, Plan, PlanFilter, PlanId};
+use super::{NewPlan, Plan, PlanChanges, PlanFilter, PlanId};
 use crate::entities::plan;
 
 #[derive(Clone)]
@@ -94,6 +95,64 @@ impl PlanRepo {
             .map(Plan::from))
     }
 
+    /// Changes a plan in one transaction that first locks and reads its row, so the caller learns
+    /// what it was as well as what it became, and no concurrent write (a delete, another update)
+    /// can land between the two: `Ok(None)` if there is no plan with that id (nothing written).
+    /// On failure, [`UpdateFailed::before`] says what the plan was if its row had been read.
+    pub(super) async fn update(
+        &self,
+        id: PlanId,
+        changes: &PlanChanges,
+    ) -> Result<Option<(Plan, Plan)>, UpdateFailed> {
+        let failed = |before: Option<&plan::Model>| {
+            let before = before.cloned().map(Plan::from);
+            move |error| UpdateFailed { before, error }
+        };
+        // SQLite: take the write lock at BEGIN (a read that later upgrades to a write fails at
+        // once if another writer committed in between). PostgreSQL: the row lock below.
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        let transaction = self
+            .db
+            .begin_with_options(options)
+            .await
+            .map_err(failed(None))?;
+        let Some(row) = plan::Entity::find_by_id(id)
+            .lock_exclusive()
+            .one(&transaction)
+            .await
+            .map_err(failed(None))?
+        else {
+            // Nothing was written; a failed rollback changes nothing either.
+            let _ = transaction.rollback().await;
+            return Ok(None);
+        };
+        let mut changed: plan::ActiveModel = row.clone().into();
+        if let Some(user_id) = changes.user_id {
+            changed.user_id = Set(user_id);
+        }
+        if let Some(name) = &changes.name {
+            changed.name = Set(name.clone());
+        }
+        if let Some(connection_type) = changes.connection_type {
+            changed.connection_type = Set(connection_type);
+        }
+        if let Some(price_cents) = changes.price_cents {
+            changed.price_cents = Set(price_cents);
+        }
+        if let Some(duration_minutes) = changes.duration_minutes {
+            changed.duration_minutes = Set(duration_minutes);
+        }
+        let after = changed
+            .update(&transaction)
+            .await
+            .map_err(failed(Some(&row)))?;
+        transaction.commit().await.map_err(failed(Some(&row)))?;
+        Ok(Some((row.into(), after.into())))
+    }
+
     /// Reads the plans table (not just `SELECT 1`): a locked or missing table is not "up".
     pub(super) async fn ping(&self) -> Result<(), DbErr> {
         plan::Entity::find()
@@ -105,6 +164,15 @@ impl PlanRepo {
             .await
             .map(|_| ())
     }
+}
+
+/// An update that failed, perhaps after it committed (a connection lost during `COMMIT`).
+#[derive(Debug)]
+pub(super) struct UpdateFailed {
+    /// The plan as its locked row was read, if the update got that far. `None`: it failed at
+    /// `BEGIN` or while reading the row, before its transaction wrote anything.
+    pub(super) before: Option<Plan>,
+    pub(super) error: DbErr,
 }
 
 fn active_model(new: NewPlan, created_at: DateTime<Utc>) -> plan::ActiveModel {

@@ -8,7 +8,10 @@ use tracing::{info, instrument, warn};
 use super::reads::{PlanRead, Served};
 use super::repo::PlanRepo;
 use super::validation::{self, InvalidInput};
-use super::{ConnectionType, NewPlan, Plan, PlanFilter, PlanId, PlanKey, PlanList};
+use super::{
+    ConnectionType, NewPlan, Page, PageRequest, Plan, PlanChanges, PlanFilter, PlanId, PlanKey,
+    PlanList,
+};
 use crate::cache::{Cache, CacheMetrics, CacheSettings};
 
 /// Rows per INSERT statement in [`PlanService::import`]: 7 bind parameters a row stays far below
@@ -84,6 +87,19 @@ impl PlanService {
                 expires_at: fetched.expires_at,
             },
         })
+    }
+
+    /// One page of the plans matching `filter`, cut from the same (cached) list [`Self::list`]
+    /// serves, with the read that vouches for it: no database query when the key is cached.
+    pub async fn page(
+        &self,
+        filter: PlanFilter,
+        request: PageRequest,
+    ) -> Result<Served<Page>, PlanError> {
+        request.check()?;
+        let served = self.list(filter).await?;
+        let page = request.cut(&served.value)?;
+        Ok(served.map(|_| page))
     }
 
     /// Whether every list in `reads` is still what the cache would serve now: none of their keys
@@ -216,6 +232,53 @@ impl PlanService {
         .await
     }
 
+    /// Changes the given fields of a plan (validated as for a new plan; at least one), then
+    /// invalidates the keys of the plan before *and* after the change: the same four when owner
+    /// and type stay, up to seven when it moves. `Ok(None)` if there is no plan with that id.
+    /// Its id and creation time never change.
+    #[instrument(skip(self, changes))]
+    pub async fn update(
+        &self,
+        id: PlanId,
+        changes: PlanChanges,
+    ) -> Result<Option<Plan>, PlanError> {
+        let changes = validation::check_changes(changes)?;
+        let (repo, cache) = (self.repo.clone(), self.cache.clone());
+        run_to_completion(async move {
+            match repo.update(id, &changes).await {
+                Ok(Some((before, after))) => {
+                    let keys = keys_changed([owner_of(&before), owner_of(&after)]);
+                    cache.invalidate(&keys).await;
+                    info!(
+                        plan_id = id,
+                        change = "updated",
+                        keys = %join_keys(&keys),
+                        "Plan cache invalidated"
+                    );
+                    Ok(Some(after))
+                }
+                Ok(None) => Ok(None),
+                Err(failed) => {
+                    // Once its row was read, the update may have committed before the error (a
+                    // connection lost during COMMIT): the keys it was in and would have moved to
+                    // are dropped anyway. Before that, its transaction had written nothing.
+                    if let Some(before) = failed.before {
+                        let after = changes.applied_to(&before);
+                        let keys = keys_changed([owner_of(&before), owner_of(&after)]);
+                        cache.invalidate(&keys).await;
+                        warn!(
+                            plan_id = id,
+                            keys = %join_keys(&keys),
+                            "update failed after reading its row; its keys were dropped"
+                        );
+                    }
+                    Err(failed.error.into())
+                }
+            }
+        })
+        .await
+    }
+
     /// Loads every plan with one query and fills the whole keyspace from it, most general keys
     /// first, up to the cache's capacity.
     pub async fn warm_up(&self, max_entries: u64) -> Result<WarmUpReport, PlanError> {
@@ -299,18 +362,11 @@ impl PlanService {
     /// A change made anywhere (another replica, plain SQL), as announced by the change feed:
     /// drops the keys of the plan's owner and type before and after the change.
     pub async fn apply_external_change(&self, before: Option<PlanOwner>, after: Option<PlanOwner>) {
-        let mut keys: Vec<PlanKey> = Vec::with_capacity(8);
-        for owner in before.into_iter().chain(after) {
-            for key in PlanKey::affected_by(owner.user_id, owner.connection_type) {
-                if !keys.contains(&key) {
-                    keys.push(key);
-                }
-            }
-        }
+        let keys = keys_changed(before.into_iter().chain(after));
         self.cache.invalidate(&keys).await;
         info!(
             source = "change feed",
-            keys = %keys.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            keys = %join_keys(&keys),
             "Plan cache invalidated"
         );
     }
@@ -343,6 +399,34 @@ async fn run_to_completion<T: Send + 'static>(
     }
 }
 
+fn owner_of(plan: &Plan) -> PlanOwner {
+    PlanOwner {
+        user_id: plan.user_id,
+        connection_type: plan.connection_type,
+    }
+}
+
+/// The keys of every owner in `owners`, each once: for a change from one owner and type to
+/// another, `plans` and the old and new owner, type and owner-type keys (at most seven).
+fn keys_changed(owners: impl IntoIterator<Item = PlanOwner>) -> Vec<PlanKey> {
+    let mut keys: Vec<PlanKey> = Vec::with_capacity(8);
+    for owner in owners {
+        for key in PlanKey::affected_by(owner.user_id, owner.connection_type) {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    keys
+}
+
+fn join_keys(keys: &[PlanKey]) -> String {
+    keys.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 async fn invalidate_for(cache: &Cache<PlanKey, PlanList>, plan: &Plan, change: &'static str) {
     let keys = PlanKey::affected_by(plan.user_id, plan.connection_type);
     cache.invalidate(&keys).await;
@@ -352,4 +436,57 @@ async fn invalidate_for(cache: &Cache<PlanKey, PlanList>, plan: &Plan, change: &
         keys = %keys.map(|key| key.to_string()).join(","),
         "Plan cache invalidated"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(user_id: i32, connection_type: ConnectionType) -> PlanOwner {
+        PlanOwner {
+            user_id,
+            connection_type,
+        }
+    }
+
+    fn keys(owners: &[PlanOwner]) -> Vec<String> {
+        keys_changed(owners.iter().copied())
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_change_touches_the_keys_before_and_after_each_once() {
+        let hotspot_1 = owner(1, ConnectionType::Hotspot);
+        assert_eq!(keys(&[hotspot_1, hotspot_1]).len(), 4);
+        assert_eq!(
+            keys(&[hotspot_1, owner(2, ConnectionType::Hotspot)]),
+            [
+                "plans",
+                "plans:user_1",
+                "plans:type_hotspot",
+                "plans:user_1:type_hotspot",
+                "plans:user_2",
+                "plans:user_2:type_hotspot",
+            ]
+        );
+        assert_eq!(
+            keys(&[hotspot_1, owner(1, ConnectionType::Static)]).len(),
+            6
+        );
+        // A move to another owner and type: the most a change touches.
+        assert_eq!(
+            keys(&[hotspot_1, owner(2, ConnectionType::Pppoe)]),
+            [
+                "plans",
+                "plans:user_1",
+                "plans:type_hotspot",
+                "plans:user_1:type_hotspot",
+                "plans:user_2",
+                "plans:type_pppoe",
+                "plans:user_2:type_pppoe",
+            ]
+        );
+    }
 }

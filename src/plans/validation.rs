@@ -1,6 +1,6 @@
 //! Input rules of the contract, checked before anything touches the database.
 
-use super::{NewPlan, PlanFilter, PlanId};
+use super::{NewPlan, PlanChanges, PlanFilter, PlanId};
 
 pub const MAX_NAME_CHARS: usize = 100;
 /// One year (366 days) in minutes.
@@ -14,7 +14,7 @@ pub struct InvalidInput {
     pub message: String,
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> InvalidInput {
+pub(super) fn invalid(field: &'static str, message: impl Into<String>) -> InvalidInput {
     InvalidInput {
         field,
         message: message.into(),
@@ -34,6 +34,21 @@ pub(super) fn check_filter(filter: &PlanFilter) -> Result<(), InvalidInput> {
         .map_or(Ok(()), |user_id| check_user_id("userId", user_id))
 }
 
+/// A page size (`first`, `last`): 1 to `max`.
+pub(super) fn check_page_size(
+    field: &'static str,
+    size: i32,
+    max: i32,
+) -> Result<(), InvalidInput> {
+    if !(1..=max).contains(&size) {
+        return Err(invalid(
+            field,
+            format!("must be between 1 and {max}, got {size}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses a GraphQL `ID` into a plan id: a positive decimal integer.
 pub fn parse_plan_id(raw: &str) -> Result<PlanId, InvalidInput> {
     match raw.parse::<PlanId>() {
@@ -45,7 +60,39 @@ pub fn parse_plan_id(raw: &str) -> Result<PlanId, InvalidInput> {
 /// Checks a new plan and returns it normalised (name trimmed).
 pub(super) fn check_new_plan(plan: NewPlan) -> Result<NewPlan, InvalidInput> {
     check_user_id("input.userId", plan.user_id)?;
-    let name = plan.name.trim();
+    let name = check_name(&plan.name)?.to_owned();
+    check_price(plan.price_cents)?;
+    check_duration(plan.duration_minutes)?;
+    Ok(NewPlan { name, ..plan })
+}
+
+/// Checks an update's changes, each given field by the same rule as a new plan's, and returns
+/// them normalised (name trimmed). Changing nothing is refused too.
+pub(super) fn check_changes(changes: PlanChanges) -> Result<PlanChanges, InvalidInput> {
+    if changes.is_empty() {
+        return Err(invalid("input", "must change at least one field"));
+    }
+    if let Some(user_id) = changes.user_id {
+        check_user_id("input.userId", user_id)?;
+    }
+    let name = changes
+        .name
+        .as_deref()
+        .map(check_name)
+        .transpose()?
+        .map(str::to_owned);
+    if let Some(price_cents) = changes.price_cents {
+        check_price(price_cents)?;
+    }
+    if let Some(duration_minutes) = changes.duration_minutes {
+        check_duration(duration_minutes)?;
+    }
+    Ok(PlanChanges { name, ..changes })
+}
+
+/// A name is 1 to 100 characters after trimming, without control characters; returns it trimmed.
+fn check_name(name: &str) -> Result<&str, InvalidInput> {
+    let name = name.trim();
     if name.is_empty() {
         return Err(invalid("input.name", "must not be empty"));
     }
@@ -59,25 +106,27 @@ pub(super) fn check_new_plan(plan: NewPlan) -> Result<NewPlan, InvalidInput> {
     if name.chars().any(char::is_control) {
         return Err(invalid("input.name", "must not contain control characters"));
     }
-    if plan.price_cents < 0 {
+    Ok(name)
+}
+
+fn check_price(price_cents: i32) -> Result<(), InvalidInput> {
+    if price_cents < 0 {
         return Err(invalid(
             "input.priceCents",
-            format!("must not be negative, got {}", plan.price_cents),
+            format!("must not be negative, got {price_cents}"),
         ));
     }
-    if !(1..=MAX_DURATION_MINUTES).contains(&plan.duration_minutes) {
+    Ok(())
+}
+
+fn check_duration(duration_minutes: i32) -> Result<(), InvalidInput> {
+    if !(1..=MAX_DURATION_MINUTES).contains(&duration_minutes) {
         return Err(invalid(
             "input.durationMinutes",
-            format!(
-                "must be between 1 and {MAX_DURATION_MINUTES}, got {}",
-                plan.duration_minutes
-            ),
+            format!("must be between 1 and {MAX_DURATION_MINUTES}, got {duration_minutes}"),
         ));
     }
-    Ok(NewPlan {
-        name: name.to_owned(),
-        ..plan
-    })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -136,6 +185,35 @@ mod tests {
         );
         assert_eq!(
             field_of(with(|p| p.duration_minutes = MAX_DURATION_MINUTES + 1)),
+            "input.durationMinutes"
+        );
+    }
+
+    #[test]
+    fn changes_are_checked_field_by_field_and_must_not_be_empty() {
+        let field = |changes: PlanChanges| check_changes(changes).unwrap_err().field;
+        assert_eq!(field(PlanChanges::default()), "input");
+        let name = check_changes(PlanChanges {
+            name: Some(" Day ".into()),
+            ..PlanChanges::default()
+        });
+        assert_eq!(name.unwrap().name.as_deref(), Some("Day"));
+        let changes = |f: fn(&mut PlanChanges)| {
+            let mut changes = PlanChanges {
+                price_cents: Some(0),
+                ..PlanChanges::default()
+            };
+            f(&mut changes);
+            changes
+        };
+        assert_eq!(field(changes(|c| c.user_id = Some(0))), "input.userId");
+        assert_eq!(field(changes(|c| c.name = Some(" ".into()))), "input.name");
+        assert_eq!(
+            field(changes(|c| c.price_cents = Some(-1))),
+            "input.priceCents"
+        );
+        assert_eq!(
+            field(changes(|c| c.duration_minutes = Some(0))),
             "input.durationMinutes"
         );
     }

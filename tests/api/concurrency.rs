@@ -1,9 +1,11 @@
-//! Read-your-writes under real concurrency: many readers race creates and deletes over HTTP, and
-//! no read that *started* after a mutation returned may miss it. Run with the response cache (the
+//! Read-your-writes under real concurrency: many readers race creates, updates (also moves to
+//! another owner and type) and deletes over HTTP, and no read that *started* after a mutation
+//! returned may miss it. Some readers page through a list with `plansConnection` while the
+//! writers change it: a plan no write touched during the walk is served exactly once. Run with the response cache (the
 //! readers repeat the same few documents, in two spellings, so most reads are response-cache
 //! hits) and without it (every read executes against the plan cache).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -27,63 +29,130 @@ const WRITERS: usize = 2;
 const WRITES_PER_WRITER: usize = 60;
 const READERS: usize = 48;
 
-#[derive(Clone, Copy)]
-enum Change {
-    Created,
-    Deleted,
-}
+/// Where a plan is: its owner and type, or `None` once deleted.
+type State = Option<(i32, &'static str)>;
 
-/// What the writers have done: mutations that returned, and ids whose delete has been sent (a
-/// read overlapping a delete may or may not see the plan).
+/// What the writers have done, per plan id: how many operations (after its create) were sent,
+/// and how many returned with the state the last one left. A read can be held to a plan's state
+/// only if no operation on it was in flight at any point of the read (those are compared after
+/// the read: every operation sent before it ended is counted).
 #[derive(Default)]
 struct Log {
-    completed: RwLock<Vec<Completed>>,
-    deleting: RwLock<HashSet<String>>,
+    completed: RwLock<HashMap<String, (usize, State)>>,
+    sent: RwLock<HashMap<String, usize>>,
 }
 
-/// A mutation that has returned to its caller.
-#[derive(Clone)]
-struct Completed {
-    id: String,
-    user: i32,
-    kind: &'static str,
-    change: Change,
+impl Log {
+    fn sending(&self, id: &str) {
+        *self.sent.write().unwrap().entry(id.to_owned()).or_default() += 1;
+    }
+
+    /// A create returned (its id was not known before, so nothing was sent on it).
+    fn created(&self, id: &str, state: State) {
+        self.completed
+            .write()
+            .unwrap()
+            .insert(id.to_owned(), (0, state));
+    }
+
+    /// An update or delete sent with [`Log::sending`] returned.
+    fn returned(&self, id: &str, state: State) {
+        let mut completed = self.completed.write().unwrap();
+        let entry = completed.get_mut(id).expect("a plan this writer created");
+        entry.0 += 1;
+        entry.1 = state;
+    }
 }
 
-fn matches(event: &Completed, user: Option<i32>, kind: Option<&str>) -> bool {
-    user.is_none_or(|user| user == event.user) && kind.is_none_or(|kind| kind == event.kind)
+fn matches(state: State, user: Option<i32>, kind: Option<&str>) -> bool {
+    state.is_some_and(|(plan_user, plan_kind)| {
+        user.is_none_or(|user| user == plan_user) && kind.is_none_or(|kind| kind == plan_kind)
+    })
+}
+
+async fn update_plan(app: &TestApp, id: &str, user: i32, kind: &str, price: usize) {
+    let body = app
+        .graphql(
+            "mutation($id: ID!, $input: UpdatePlanInput!) { updatePlan(id: $id, input: $input) { id userId connectionType } }",
+            json!({ "id": id, "input": { "userId": user, "connectionType": kind, "priceCents": price } }),
+        )
+        .await;
+    assert_no_errors(&body);
+    assert_eq!(body["data"]["updatePlan"]["userId"], user, "{body}");
 }
 
 async fn writer(app: Arc<TestApp>, log: Arc<Log>, seed: usize) {
     let mut mine: Vec<(String, i32, &'static str)> = Vec::new();
     for i in 0..WRITES_PER_WRITER {
         let n = seed * 1000 + i;
-        // Two creates for every delete, so lists keep changing in both directions.
-        if i % 3 == 2 && !mine.is_empty() {
-            let (id, user, kind) = mine.remove(n % mine.len());
-            log.deleting.write().unwrap().insert(id.clone());
-            let body = app.delete_plan(&id).await;
-            assert_no_errors(&body);
-            assert_eq!(body["data"]["deletePlan"], true);
-            log.completed.write().unwrap().push(Completed {
-                id,
-                user,
-                kind,
-                change: Change::Deleted,
-            });
-        } else {
-            let user = (n % USERS as usize) as i32 + 1;
-            let kind = KINDS[(n / 7) % KINDS.len()];
-            let id = app.create_ok(user, kind, &format!("w{seed}-{i}")).await;
-            mine.push((id.clone(), user, kind));
-            log.completed.write().unwrap().push(Completed {
-                id,
-                user,
-                kind,
-                change: Change::Created,
-            });
+        // Two creates, then an update (a move to another owner and/or type, or a price change
+        // only), then a delete: lists keep changing in every direction.
+        match i % 4 {
+            2 if !mine.is_empty() => {
+                let index = n % mine.len();
+                let (id, user, kind) = mine[index].clone();
+                let (user, kind) = match n % 3 {
+                    0 => (user, kind),
+                    1 => (user % USERS + 1, kind),
+                    _ => (user % USERS + 1, KINDS[(n / 3) % KINDS.len()]),
+                };
+                log.sending(&id);
+                update_plan(&app, &id, user, kind, n).await;
+                log.returned(&id, Some((user, kind)));
+                mine[index] = (id, user, kind);
+            }
+            3 if !mine.is_empty() => {
+                let (id, _, _) = mine.remove(n % mine.len());
+                log.sending(&id);
+                let body = app.delete_plan(&id).await;
+                assert_no_errors(&body);
+                assert_eq!(body["data"]["deletePlan"], true);
+                log.returned(&id, None);
+            }
+            _ => {
+                let user = (n % USERS as usize) as i32 + 1;
+                let kind = KINDS[(n / 7) % KINDS.len()];
+                let id = app.create_ok(user, kind, &format!("w{seed}-{i}")).await;
+                log.created(&id, Some((user, kind)));
+                mine.push((id, user, kind));
+            }
         }
     }
+}
+
+/// Checks ids served for `user`/`kind` by reads that ran between the two snapshots of the log:
+/// ascending (so nothing repeated), and for every plan no operation touched meanwhile, present
+/// exactly when its state matches.
+fn check(
+    served: &[String],
+    (user, kind): (Option<i32>, Option<&str>),
+    before: &HashMap<String, (usize, State)>,
+    sent: &HashMap<String, usize>,
+    what: &str,
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    let numeric: Vec<i64> = served.iter().map(|id| id.parse().unwrap()).collect();
+    if !numeric.windows(2).all(|pair| pair[0] < pair[1]) {
+        violations.push(format!("{what}: not ascending by id: {served:?}"));
+    }
+    for (id, (done, state)) in before {
+        if sent.get(id).copied().unwrap_or(0) > *done {
+            continue; // in flight during the read: either answer is right
+        }
+        let present = served.contains(id);
+        let expected = matches(*state, user, kind);
+        if present != expected {
+            violations.push(format!(
+                "{what} {user:?}/{kind:?}: plan {id} ({state:?}) {}",
+                if present {
+                    "served but should not be"
+                } else {
+                    "missed"
+                }
+            ));
+        }
+    }
+    violations
 }
 
 async fn reader(
@@ -108,47 +177,56 @@ async fn reader(
             k => Some(KINDS[k - 1]),
         };
         // Everything in the log returned before this read starts.
-        let before: Vec<Completed> = log.completed.read().unwrap().clone();
-        let served = match (n >> 50) % 3 {
-            0 => app.plan_ids(user, kind).await,
-            1 => plan_ids_respelled(&app, user, kind).await,
-            _ => plan_ids_by_get(&app, user, kind).await,
+        let before = log.completed.read().unwrap().clone();
+        let (served, what) = match (n >> 50) % 4 {
+            0 => (app.plan_ids(user, kind).await, "plans"),
+            1 => (
+                plan_ids_respelled(&app, user, kind).await,
+                "plans (respelled)",
+            ),
+            2 => (plan_ids_by_get(&app, user, kind).await, "plans by GET"),
+            // Every page of the list, one after the other: a plan no write touched while the
+            // pages were read is served exactly once; nothing is served twice.
+            _ => (
+                plan_ids_paged(&app, user, kind, (n >> 20) % 4 + 2).await,
+                "plansConnection pages",
+            ),
         };
         reads.fetch_add(1, Ordering::SeqCst);
-        let deleting = log.deleting.read().unwrap().clone();
-
-        let numeric: Vec<i64> = served.iter().map(|id| id.parse().unwrap()).collect();
-        if !numeric.windows(2).all(|pair| pair[0] < pair[1]) {
-            violations.push(format!("not ordered by id: {served:?}"));
-        }
-        let mut deleted = HashSet::new();
-        for event in before.iter().rev().filter(|e| matches(e, user, kind)) {
-            let present = served.contains(&event.id);
-            match event.change {
-                Change::Deleted => {
-                    deleted.insert(event.id.clone());
-                    if present {
-                        violations.push(format!(
-                            "{user:?}/{kind:?} served deleted plan {}",
-                            event.id
-                        ));
-                    }
-                }
-                Change::Created
-                    if !present
-                        && !deleted.contains(&event.id)
-                        && !deleting.contains(&event.id) =>
-                {
-                    violations.push(format!(
-                        "{user:?}/{kind:?} missed created plan {}",
-                        event.id
-                    ));
-                }
-                Change::Created => {}
-            }
-        }
+        let sent = log.sent.read().unwrap().clone();
+        violations.extend(check(&served, (user, kind), &before, &sent, what));
     }
     violations
+}
+
+/// The whole list read page by page (`first: size`, each after the last page's end cursor).
+async fn plan_ids_paged(
+    app: &TestApp,
+    user: Option<i32>,
+    kind: Option<&str>,
+    size: usize,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let body = app
+            .graphql(
+                "query($userId: Int, $type: ConnectionType, $first: Int, $after: String) { plansConnection(userId: $userId, connectionType: $type, first: $first, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } }",
+                json!({ "userId": user, "type": kind, "first": size, "after": after }),
+            )
+            .await;
+        assert_no_errors(&body);
+        let connection = &body["data"]["plansConnection"];
+        for edge in connection["edges"].as_array().unwrap() {
+            ids.push(edge["node"]["id"].as_str().unwrap().to_owned());
+        }
+        if connection["pageInfo"]["hasNextPage"] != true {
+            return ids;
+        }
+        after = connection["pageInfo"]["endCursor"]
+            .as_str()
+            .map(str::to_owned);
+    }
 }
 
 /// The same request as [`TestApp::plan_ids`], spelled differently (whitespace, commas, a comment,

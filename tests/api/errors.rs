@@ -125,6 +125,11 @@ async fn database_failures_are_internal_and_reveal_nothing(backend: Backend) {
             "mutation($input: CreatePlanInput!) { createPlan(input: $input) { id } }",
             json!({ "input": valid_input() }),
         ),
+        (
+            "mutation { updatePlan(id: \"1\", input: { priceCents: 5 }) { id } }",
+            json!({}),
+        ),
+        ("{ plansConnection(first: 5) { totalCount } }", json!({})),
     ];
     for (query, variables) in operations {
         let (status, body) = app.post_graphql_as(Some(TOKEN), query, variables).await;

@@ -2,9 +2,12 @@
 
 use crate::backend_tests;
 use crate::helpers::http::{content_type, get_path, header};
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, assert_no_errors, spawn_app};
 
-backend_tests!(graphiql_is_served_with_its_own_assets);
+backend_tests!(
+    graphiql_is_served_with_its_own_assets,
+    graphiql_default_query_shows_a_page
+);
 
 async fn graphiql_is_served_with_its_own_assets(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -49,4 +52,36 @@ async fn graphiql_is_served_with_its_own_assets(backend: Backend) {
     }
     assert_eq!(app.get_status("/graphql/assets/nope.js").await, 404);
     assert_eq!(app.get_status("/graphql/assets/..%2FCargo.toml").await, 404);
+}
+
+/// The query GraphiQL opens with (in `graphiql-start.js`) runs as it is, without a token, and
+/// shows a page of `plansConnection`.
+async fn graphiql_default_query_shows_a_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for i in 0..12 {
+        app.create_ok(1, "HOTSPOT", &format!("p{i}")).await;
+    }
+    let script = get_path(&app, "/graphql/assets/graphiql-start.js", &[])
+        .await
+        .text()
+        .await
+        .unwrap();
+    let start = script.find("var DEFAULT_QUERY = [").expect("DEFAULT_QUERY");
+    let end = start + script[start..].find("].join").expect("its end");
+    // One single-quoted JavaScript string per line.
+    let query: String = script[start..end]
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let line = line.trim().strip_suffix(',')?;
+            Some(line.strip_prefix('\'')?.strip_suffix('\'')?.to_owned() + "\n")
+        })
+        .collect();
+    assert!(query.contains("plansConnection"), "{query}");
+    let body = app.query(&query).await;
+    assert_no_errors(&body);
+    let page = &body["data"]["plansConnection"];
+    assert_eq!(page["totalCount"], 12);
+    assert_eq!(page["nodes"].as_array().unwrap().len(), 10);
+    assert_eq!(page["pageInfo"]["hasNextPage"], true);
 }

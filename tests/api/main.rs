@@ -16,10 +16,12 @@ mod http_get_post;
 mod limits;
 mod operations;
 mod outages;
+mod pagination;
 mod replicas;
 mod response_cache;
 mod schema_sync;
 mod seed;
+mod update;
 
 fn main() {
     let trials = [
@@ -36,10 +38,12 @@ fn main() {
         limits::trials(),
         operations::trials(),
         outages::trials(),
+        pagination::trials(),
         replicas::trials(),
         response_cache::trials(),
         schema_sync::trials(),
         seed::trials(),
+        update::trials(),
     ];
     helpers::harness::run(trials.into_iter().flatten().collect());
 }

@@ -177,14 +177,26 @@ async fn locked_and_released() {
     let started = Instant::now();
     assert_clean_internal_error(&create(&app).await);
     assert_clean_internal_error(&app.delete_plan(&kept).await);
+    // An update cannot even begin its transaction: it wrote nothing and drops nothing. (The
+    // failed delete dropped everything: whether it committed is unknown. Reads fill it again.)
+    assert_eq!(app.plan_ids(None, None).await, vec![kept.clone()]);
+    let misses = app.metric("plan_cache_misses_total").await;
+    assert_clean_internal_error(
+        &app.graphql(
+            "mutation($id: ID!) { updatePlan(id: $id, input: { name: \"renamed\" }) { id } }",
+            json!({ "id": kept }),
+        )
+        .await,
+    );
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(6),
         "{:?}",
         started.elapsed()
     );
     assert_eq!(app.get_status("/health/ready").await, 200);
     // Nothing changed, so the cached list is still the truth and is still served.
     assert_eq!(app.plan_ids(None, None).await, vec![kept.clone()]);
+    assert_eq!(app.metric("plan_cache_misses_total").await, misses);
 
     drop(lock);
     db.close().await.ok();

@@ -19,6 +19,9 @@ backend_tests!(
     get_queries_are_answered_from_the_response_cache_with_etags,
 );
 
+const PAGE_OF_USER: &str = "query Page($userId: Int, $first: Int, $after: String, $last: Int, $before: String) { plansConnection(userId: $userId, first: $first, after: $after, last: $last, before: $before) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { id userId name connectionType priceCents durationMinutes createdAt } } nodes { id name } } }";
+/// The cursor of plan 1 (base64url of `plan:1`), as a page gives it out.
+const CURSOR_OF_PLAN_1: &str = "cGxhbjox";
 const PLANS_OF_USER: &str = "query Plans($userId: Int, $type: ConnectionType) { plans(userId: $userId, connectionType: $type) { id userId name connectionType priceCents durationMinutes createdAt } }";
 
 /// POSTs a raw body; returns (content type, body bytes).
@@ -58,6 +61,12 @@ async fn stored_responses_are_byte_identical_to_executed_ones(backend: Backend) 
             "{ plan(id: \"2\") { id name createdAt } missing: plan(id: \"99\") { id } }",
             json!(null),
         ),
+        body(PAGE_OF_USER, json!({ "userId": 1, "first": 2 })),
+        body(
+            PAGE_OF_USER,
+            json!({ "userId": 1, "first": 2, "after": CURSOR_OF_PLAN_1 }),
+        ),
+        body(PAGE_OF_USER, json!({ "last": 2, "before": "cGxhbjo0" })),
         body("{ __schema { queryType { name } } }", json!(null)),
     ];
     for request in &requests {
@@ -127,6 +136,54 @@ async fn a_write_drops_exactly_the_responses_built_from_its_keys(backend: Backen
     post_raw(&app, &requests[1]).await;
     post_raw(&app, &requests[2]).await;
     assert_eq!(hits().await, before + 2.0);
+
+    // Pages are stored like any response; a move drops those built from the keys before and
+    // after it, and no other.
+    app.create_ok(3, "STATIC", "four").await;
+    let feed = backend == Backend::Postgres;
+    if feed {
+        // The four creates' notifications drop their keys again: let them land first.
+        app.wait_for_notifications(4).await;
+    }
+    let pages = [1, 2, 3].map(|user| body(PAGE_OF_USER, json!({ "userId": user, "first": 5 })));
+    for page in &pages {
+        post_raw(&app, page).await;
+    }
+    let before = hits().await;
+    for page in &pages {
+        post_raw(&app, page).await;
+    }
+    assert_eq!(hits().await, before + 3.0, "pages are stored");
+    let moved = app
+        .graphql(
+            "mutation { updatePlan(id: \"1\", input: { userId: 2 }) { userId } }",
+            json!(null),
+        )
+        .await;
+    assert_eq!(moved["data"]["updatePlan"]["userId"], 2, "{moved}");
+    if feed {
+        app.wait_for_notifications(5).await;
+    }
+    let before = hits().await;
+    let total = |bytes: Vec<u8>| {
+        let page: Value = serde_json::from_slice(&bytes).unwrap();
+        page["data"]["plansConnection"]["totalCount"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        total(post_raw(&app, &pages[0]).await.1),
+        1,
+        "user 1 lost it"
+    );
+    assert_eq!(
+        total(post_raw(&app, &pages[1]).await.1),
+        2,
+        "user 2 gained it"
+    );
+    assert_eq!(hits().await, before, "stale pages were served");
+    assert_eq!(total(post_raw(&app, &pages[2]).await.1), 1);
+    assert_eq!(hits().await, before + 1.0, "user 3's page is still stored");
 }
 
 async fn mutations_and_errors_are_never_stored(backend: Backend) {

@@ -33,8 +33,61 @@ fn schema_contains_the_contract() {
         "userId: Int!",
         "connectionType: ConnectionType!",
         "id: ID!",
+        "updatePlan(id: ID!, input: UpdatePlanInput!): Plan",
+        "plansConnection(userId: Int, connectionType: ConnectionType, first: Int, after: String, last: Int, before: String): PlanConnection!",
     ] {
         assert!(sdl.contains(line), "SDL lacks {line:?}");
     }
     assert!(sdl.contains("enum ConnectionType {\n\tHOTSPOT\n\tPPPOE\n\tSTATIC\n}"));
+    // The types of the contract's additions, field by field (descriptions aside).
+    for (type_name, fields) in [
+        (
+            "input UpdatePlanInput",
+            &[
+                "userId: Int",
+                "name: String",
+                "connectionType: ConnectionType",
+                "priceCents: Int",
+                "durationMinutes: Int",
+            ][..],
+        ),
+        (
+            "type PageInfo",
+            &[
+                "hasNextPage: Boolean!",
+                "hasPreviousPage: Boolean!",
+                "startCursor: String",
+                "endCursor: String",
+            ][..],
+        ),
+        ("type PlanEdge", &["cursor: String!", "node: Plan!"][..]),
+        (
+            "type PlanConnection",
+            &[
+                "edges: [PlanEdge!]!",
+                "nodes: [Plan!]!",
+                "pageInfo: PageInfo!",
+                "totalCount: Int!",
+            ][..],
+        ),
+    ] {
+        let start = sdl
+            .find(&format!("{type_name} {{"))
+            .unwrap_or_else(|| panic!("SDL lacks {type_name}"));
+        let body = &sdl[start..start + sdl[start..].find("\n}").unwrap()];
+        let mut in_description = false;
+        let declared: Vec<&str> = body
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .filter(|line| {
+                if *line == "\"\"\"" {
+                    in_description = !in_description;
+                    return false;
+                }
+                !in_description
+            })
+            .collect();
+        assert_eq!(declared, fields, "{type_name}");
+    }
 }

@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use plans_api::plans::{NewPlan, Plan, PlanError, PlanFilter, PlanId, PlanKey};
+use plans_api::plans::{
+    NewPlan, PageRequest, Plan, PlanChanges, PlanError, PlanFilter, PlanId, PlanKey,
+};
 use proptest::test_runner::TestCaseError;
 
 use crate::SLACK;
@@ -28,7 +30,7 @@ async fn run_on(system: &System, model: &mut Model, ops: &[Op]) -> Result<(), Te
             .await
             .map_err(|why| TestCaseError::fail(format!("step {step} ({op:?}): {why}")))?;
         // Nothing but reads moves the counters, and reads checked their own deltas.
-        if !matches!(op, Op::List(..) | Op::Get(_)) {
+        if !matches!(op, Op::List(..) | Op::Get(_) | Op::Page { .. }) {
             let after = system.counts();
             if after != before {
                 return Err(TestCaseError::fail(format!(
@@ -119,6 +121,90 @@ async fn step_once(
                 expected => Err(format!(
                     "delete({id}) = {deleted}, but the plan was {expected:?}"
                 )),
+            }
+        }
+        Op::Update {
+            pick,
+            user,
+            kind,
+            valid,
+        } => {
+            let id = model.id_of(pick);
+            let changes = PlanChanges {
+                user_id: user,
+                connection_type: kind,
+                price_cents: valid.then_some(4_200),
+                name: (!valid).then(|| "   ".to_owned()),
+                ..PlanChanges::default()
+            };
+            let result = service.update(id, changes.clone()).await;
+            let before = model.truth.get(&id).cloned();
+            match (result, before, valid) {
+                (Err(PlanError::InvalidInput(_)), _, false) => Ok(()),
+                (Ok(None), None, true) => Ok(()),
+                (Ok(Some(after)), Some(before), true) => {
+                    if after != changes.applied_to(&before) {
+                        return Err(format!("update of {before:?} returned {after:?}"));
+                    }
+                    // The keys before and after the change, also when the plan moved.
+                    model.drop_keys_of(owner(&before));
+                    model.drop_keys_of(owner(&after));
+                    model.truth.insert(id, after);
+                    Ok(())
+                }
+                (other, before, valid) => Err(format!(
+                    "update({id}, valid: {valid}) of {before:?} returned {other:?}"
+                )),
+            }
+        }
+        Op::Page {
+            user,
+            kind,
+            size,
+            cursor,
+            backward,
+        } => {
+            let filter = PlanFilter {
+                user_id: user,
+                connection_type: kind,
+            };
+            let request = if backward {
+                PageRequest {
+                    last: Some(size),
+                    before: cursor,
+                    ..PageRequest::default()
+                }
+            } else {
+                PageRequest {
+                    first: Some(size),
+                    after: cursor,
+                    ..PageRequest::default()
+                }
+            };
+            let start = Instant::now();
+            let got = system
+                .page(filter, request)
+                .await
+                .map_err(|err| err.to_string())?;
+            let served = check_read(system, model, filter, (start, before), None)?;
+            let expected = reference_page(&served, request);
+            let got = (
+                ids(&got
+                    .plans
+                    .iter()
+                    .map(|plan| plan.as_ref().clone())
+                    .collect::<Vec<_>>()),
+                got.has_previous_page,
+                got.has_next_page,
+                got.total_count,
+            );
+            if got == expected {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{request:?} of {:?}: got {got:?}, expected {expected:?}",
+                    ids(&served)
+                ))
             }
         }
         Op::Sql { change, announce } => {
@@ -285,6 +371,46 @@ fn check_read(
         ));
     }
     Ok(served)
+}
+
+/// The page the Relay specification describes, computed the obvious way (filter, then take):
+/// (ids, hasPreviousPage, hasNextPage, totalCount).
+fn reference_page(list: &[Plan], request: PageRequest) -> (Vec<PlanId>, bool, bool, usize) {
+    let edges: Vec<PlanId> = ids(list)
+        .into_iter()
+        .filter(|id| request.after.is_none_or(|after| *id > after))
+        .filter(|id| request.before.is_none_or(|before| *id < before))
+        .collect();
+    let (page, trimmed) = match (request.first, request.last) {
+        (Some(first), None) => {
+            let first = first as usize;
+            (
+                edges.iter().copied().take(first).collect(),
+                edges.len() > first,
+            )
+        }
+        (None, Some(last)) => {
+            let last = last as usize;
+            let skip = edges.len().saturating_sub(last);
+            (
+                edges.iter().copied().skip(skip).collect(),
+                edges.len() > last,
+            )
+        }
+        _ => unreachable!("the model asks for first or last"),
+    };
+    let before_after = request
+        .after
+        .is_some_and(|after| list.iter().any(|plan| plan.id <= after));
+    let after_before = request
+        .before
+        .is_some_and(|before| list.iter().any(|plan| plan.id >= before));
+    (
+        page,
+        (request.last.is_some() && trimmed) || before_after,
+        (request.first.is_some() && trimmed) || after_before,
+        list.len(),
+    )
 }
 
 fn ids(plans: &[Plan]) -> Vec<PlanId> {

@@ -3,12 +3,14 @@
 //! against a model small enough to be obviously right:
 //!
 //! * the database truth: a map of plans by id;
-//! * per cache key, the snapshot the cache holds, if any: filled by a list miss and by warm-up;
-//!   dropped by a write's precise invalidation of its four keys, by a change-feed notice (the keys
-//!   before and after the change), by `invalidate_all`, by `resume_caching`, and by expiry;
+//! * per cache key, the snapshot the cache holds, if any: filled by a list (or page) miss and by
+//!   warm-up; dropped by a write's precise invalidation of its four keys (an update's keys before
+//!   and after, also when it moves the plan), by a change-feed notice (the keys before and after
+//!   the change), by `invalidate_all`, by `resume_caching`, and by expiry;
 //! * whether caching is suspended (reads then go to the database and fill nothing).
 //!
-//! Every read must return exactly what the model predicts, including a *stale* snapshot after a
+//! Every read must return exactly what the model predicts (a page: what the Relay specification
+//! cuts from the predicted list, computed naively), including a *stale* snapshot after a
 //! change made behind the service's back with plain SQL, and must be the predicted hit or miss
 //! (read from the `plan_cache_*` Prometheus counters). A divergence fails with the shrunk,
 //! shortest sequence of operations that shows it.

@@ -34,6 +34,23 @@ pub enum Op {
         valid: bool,
     },
     Delete(Pick),
+    /// `update`: moves the plan to `user` and/or `kind` when given, and changes its price;
+    /// `valid: false` sends an empty name instead of the price (refused, changes nothing).
+    Update {
+        pick: Pick,
+        user: Option<i32>,
+        kind: Option<ConnectionType>,
+        valid: bool,
+    },
+    /// `page(filter, …)`: `size` plans after the cursor at id `cursor` (or before it, with
+    /// `backward`); the id need not be a plan's (deleted, or never created).
+    Page {
+        user: Option<i32>,
+        kind: Option<ConnectionType>,
+        size: i32,
+        cursor: Option<i32>,
+        backward: bool,
+    },
     /// A change behind the service's back; with `announce`, the change feed's notice follows
     /// (`apply_external_change`), otherwise the cache may stay stale until expiry.
     Sql {
@@ -83,6 +100,27 @@ pub fn op() -> impl Strategy<Value = Op> {
         4 => (user(), kind(), proptest::bool::weighted(0.9))
             .prop_map(|(user, kind, valid)| Op::Create { user, kind, valid }),
         2 => pick().prop_map(Op::Delete),
+        3 => (
+            pick(),
+            proptest::option::weighted(0.5, user()),
+            proptest::option::weighted(0.5, kind()),
+            proptest::bool::weighted(0.9),
+        )
+            .prop_map(|(pick, user, kind, valid)| Op::Update { pick, user, kind, valid }),
+        3 => (
+            proptest::option::weighted(0.75, user()),
+            proptest::option::weighted(0.5, kind()),
+            1..=4i32,
+            proptest::option::weighted(0.7, 1..=24i32),
+            any::<bool>(),
+        )
+            .prop_map(|(user, kind, size, cursor, backward)| Op::Page {
+                user,
+                kind,
+                size,
+                cursor,
+                backward,
+            }),
         3 => (sql_change(), any::<bool>())
             .prop_map(|(change, announce)| Op::Sql { change, announce }),
         1 => Just(Op::Expire),

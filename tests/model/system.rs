@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use migration::{Migrator, MigratorTrait};
 use plans_api::cache::{CacheMetrics, CacheSettings};
 use plans_api::entities::plan as plan_row;
-use plans_api::plans::{ConnectionType, Plan, PlanError, PlanFilter, PlanId, PlanService};
+use plans_api::plans::{
+    ConnectionType, Page, PageRequest, Plan, PlanError, PlanFilter, PlanId, PlanService,
+};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{ActiveModelTrait, Database, DatabaseConnection, EntityTrait};
 
@@ -66,6 +68,11 @@ impl System {
     /// `get(id)`: the plan served.
     pub async fn get(&self, id: PlanId) -> Result<Option<Plan>, PlanError> {
         Ok(self.service.get(id).await?.value)
+    }
+
+    /// `page(filter, request)`: the page served.
+    pub async fn page(&self, filter: PlanFilter, request: PageRequest) -> Result<Page, PlanError> {
+        Ok(self.service.page(filter, request).await?.value)
     }
 
     pub fn counts(&self) -> Counts {

@@ -6,6 +6,8 @@ export {
   DeletePlanDocument,
   PlanDocument,
   PlansDocument,
+  PlansPageDocument,
+  UpdatePlanDocument,
 } from './gql/graphql.js';
 export type {
   ConnectionType,
@@ -17,6 +19,11 @@ export type {
   PlanFieldsFragment as Plan,
   PlanQuery,
   PlanQueryVariables,
+  PlansPageQuery,
+  PlansPageQueryVariables,
   PlansQuery,
   PlansQueryVariables,
+  UpdatePlanInput,
+  UpdatePlanMutation,
+  UpdatePlanMutationVariables,
 } from './gql/graphql.js';

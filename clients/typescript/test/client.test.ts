@@ -1,5 +1,6 @@
-// The generated, typed operations against a running plans-api: plans, plan, createPlan,
-// deletePlan, by POST and (queries) by GET, and the errors a caller has to handle.
+// The generated, typed operations against a running plans-api: plans, plan, plansConnection,
+// createPlan, updatePlan, deletePlan, by POST and (queries) by GET, and the errors a caller has
+// to handle.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
@@ -10,7 +11,10 @@ import {
   PlansApiClient,
   PlansApiError,
   PlansDocument,
+  PlansPageDocument,
+  UpdatePlanDocument,
   type CreatePlanInput,
+  type PlansPageQuery,
   type Plan,
 } from '../src/index.js';
 import { startServer, type Server } from './server.js';
@@ -119,5 +123,81 @@ test('errors arrive as PlansApiError with the server code', async () => {
   });
   await assert.rejects(anonymous.request(PlanDocument, { id: 'not-a-number' }), (err: unknown) => {
     return err instanceof PlansApiError && err.code === 'BAD_USER_INPUT';
+  });
+});
+
+test('plansConnection pages through a list forward and back, by POST and by GET', async () => {
+  const made: Plan[] = [];
+  for (let i = 0; i < 5; i++) {
+    made.push(await create({ ...hotspot, userId: 11, name: `Page ${i}` }));
+  }
+  for (const client of [anonymous, cached]) {
+    const seen: Plan[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const { plansConnection: page }: PlansPageQuery = await client.request(PlansPageDocument, {
+        userId: 11,
+        first: 2,
+        after,
+      });
+      assert.equal(page.totalCount, 5);
+      seen.push(...page.edges.map((edge) => edge.node));
+      assert.equal(page.pageInfo.hasPreviousPage, after !== null);
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor ?? null;
+    }
+    assert.deepEqual(seen, made);
+
+    // Back from the end.
+    const { plansConnection: last } = await client.request(PlansPageDocument, { userId: 11, last: 2 });
+    assert.deepEqual(
+      last.edges.map((edge) => edge.node),
+      made.slice(3),
+    );
+    assert.ok(last.pageInfo.hasPreviousPage && !last.pageInfo.hasNextPage);
+    const { plansConnection: previous } = await client.request(PlansPageDocument, {
+      userId: 11,
+      last: 2,
+      before: last.pageInfo.startCursor,
+    });
+    assert.deepEqual(
+      previous.edges.map((edge) => edge.node),
+      made.slice(1, 3),
+    );
+  }
+  await assert.rejects(anonymous.request(PlansPageDocument, { first: 101 }), (err: unknown) => {
+    assert.ok(err instanceof PlansApiError);
+    assert.equal(err.code, 'BAD_USER_INPUT');
+    assert.equal(err.errors[0]?.extensions.field, 'first');
+    return true;
+  });
+});
+
+test('updatePlan changes the given fields, keeps createdAt, and reads see it at once', async () => {
+  const plan = await create({ ...hotspot, userId: 12, name: 'Before' });
+  // Cached by the server before the update…
+  assert.deepEqual((await cached.request(PlansDocument, { userId: 12 })).plans, [plan]);
+  const { updatePlan } = await admin.request(UpdatePlanDocument, {
+    id: plan.id,
+    input: { name: 'After', priceCents: 1500, userId: 13, connectionType: 'PPPOE' },
+  });
+  assert.deepEqual(updatePlan, {
+    ...plan,
+    name: 'After',
+    priceCents: 1500,
+    userId: 13,
+    connectionType: 'PPPOE',
+  });
+  // …and moved right after, for both ways of asking.
+  assert.deepEqual((await cached.request(PlansDocument, { userId: 12 })).plans, []);
+  assert.deepEqual((await anonymous.request(PlansDocument, { userId: 13 })).plans, [updatePlan]);
+  assert.deepEqual((await cached.request(PlanDocument, { id: plan.id })).plan, updatePlan);
+
+  assert.equal((await admin.request(UpdatePlanDocument, { id: '999999', input: { name: 'x' } })).updatePlan, null);
+  await assert.rejects(admin.request(UpdatePlanDocument, { id: plan.id, input: {} }), (err: unknown) => {
+    return err instanceof PlansApiError && err.code === 'BAD_USER_INPUT' && err.errors[0]?.extensions.field === 'input';
+  });
+  await assert.rejects(anonymous.request(UpdatePlanDocument, { id: plan.id, input: { name: 'x' } }), (err: unknown) => {
+    return err instanceof PlansApiError && err.code === 'UNAUTHENTICATED';
   });
 });

@@ -1,7 +1,15 @@
 // Compile-time checks (`tsc --noEmit`, part of `npm test`): the generated documents type both
 // the variables a caller passes and the data it gets back. Never run; each `@ts-expect-error`
 // fails the type check if the error it expects goes away.
-import { CreatePlanDocument, DeletePlanDocument, PlanDocument, PlansApiClient, PlansDocument } from '../src/index.js';
+import {
+  CreatePlanDocument,
+  DeletePlanDocument,
+  PlanDocument,
+  PlansApiClient,
+  PlansDocument,
+  PlansPageDocument,
+  UpdatePlanDocument,
+} from '../src/index.js';
 
 export async function typeChecks(client: PlansApiClient): Promise<void> {
   const { plans } = await client.request(PlansDocument, { userId: 1, connectionType: 'PPPOE' });
@@ -27,5 +35,19 @@ export async function typeChecks(client: PlansApiClient): Promise<void> {
   // @ts-expect-error -- plan(id) may be null
   plan.name;
   const deleted: boolean = (await client.request(DeletePlanDocument, { id: '1' })).deletePlan;
-  void [price, when, asText, deleted];
+
+  // Every UpdatePlanInput field is optional; the result may be null (no such plan).
+  const { updatePlan } = await client.request(UpdatePlanDocument, { id: '1', input: { priceCents: 5 } });
+  // @ts-expect-error -- updatePlan(id) may be null
+  updatePlan.name;
+  // @ts-expect-error -- an update needs its input
+  await client.request(UpdatePlanDocument, { id: '1' });
+
+  const { plansConnection } = await client.request(PlansPageDocument, { first: 10 });
+  const next: string | null | undefined = plansConnection.pageInfo.endCursor;
+  const total: number = plansConnection.totalCount;
+  const firstName: string | undefined = plansConnection.edges[0]?.node.name;
+  // @ts-expect-error -- cursors are opaque strings, not numbers
+  await client.request(PlansPageDocument, { after: 5 });
+  void [price, when, asText, deleted, next, total, firstName];
 }

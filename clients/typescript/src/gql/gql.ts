@@ -18,11 +18,15 @@ type Documents = {
     "mutation CreatePlan($input: CreatePlanInput!) {\n  createPlan(input: $input) {\n    ...PlanFields\n  }\n}": typeof types.CreatePlanDocument,
     "mutation DeletePlan($id: ID!) {\n  deletePlan(id: $id)\n}": typeof types.DeletePlanDocument,
     "fragment PlanFields on Plan {\n  id\n  userId\n  name\n  connectionType\n  priceCents\n  durationMinutes\n  createdAt\n}\n\nquery Plans($userId: Int, $connectionType: ConnectionType) {\n  plans(userId: $userId, connectionType: $connectionType) {\n    ...PlanFields\n  }\n}\n\nquery Plan($id: ID!) {\n  plan(id: $id) {\n    ...PlanFields\n  }\n}": typeof types.PlanFieldsFragmentDoc,
+    "query PlansPage($userId: Int, $connectionType: ConnectionType, $first: Int, $after: String, $last: Int, $before: String) {\n  plansConnection(\n    userId: $userId\n    connectionType: $connectionType\n    first: $first\n    after: $after\n    last: $last\n    before: $before\n  ) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      hasPreviousPage\n      startCursor\n      endCursor\n    }\n    edges {\n      cursor\n      node {\n        ...PlanFields\n      }\n    }\n  }\n}": typeof types.PlansPageDocument,
+    "mutation UpdatePlan($id: ID!, $input: UpdatePlanInput!) {\n  updatePlan(id: $id, input: $input) {\n    ...PlanFields\n  }\n}": typeof types.UpdatePlanDocument,
 };
 const documents: Documents = {
     "mutation CreatePlan($input: CreatePlanInput!) {\n  createPlan(input: $input) {\n    ...PlanFields\n  }\n}": types.CreatePlanDocument,
     "mutation DeletePlan($id: ID!) {\n  deletePlan(id: $id)\n}": types.DeletePlanDocument,
     "fragment PlanFields on Plan {\n  id\n  userId\n  name\n  connectionType\n  priceCents\n  durationMinutes\n  createdAt\n}\n\nquery Plans($userId: Int, $connectionType: ConnectionType) {\n  plans(userId: $userId, connectionType: $connectionType) {\n    ...PlanFields\n  }\n}\n\nquery Plan($id: ID!) {\n  plan(id: $id) {\n    ...PlanFields\n  }\n}": types.PlanFieldsFragmentDoc,
+    "query PlansPage($userId: Int, $connectionType: ConnectionType, $first: Int, $after: String, $last: Int, $before: String) {\n  plansConnection(\n    userId: $userId\n    connectionType: $connectionType\n    first: $first\n    after: $after\n    last: $last\n    before: $before\n  ) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      hasPreviousPage\n      startCursor\n      endCursor\n    }\n    edges {\n      cursor\n      node {\n        ...PlanFields\n      }\n    }\n  }\n}": types.PlansPageDocument,
+    "mutation UpdatePlan($id: ID!, $input: UpdatePlanInput!) {\n  updatePlan(id: $id, input: $input) {\n    ...PlanFields\n  }\n}": types.UpdatePlanDocument,
 };
 
 /**
@@ -37,6 +41,14 @@ export function graphql(source: "mutation DeletePlan($id: ID!) {\n  deletePlan(i
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "fragment PlanFields on Plan {\n  id\n  userId\n  name\n  connectionType\n  priceCents\n  durationMinutes\n  createdAt\n}\n\nquery Plans($userId: Int, $connectionType: ConnectionType) {\n  plans(userId: $userId, connectionType: $connectionType) {\n    ...PlanFields\n  }\n}\n\nquery Plan($id: ID!) {\n  plan(id: $id) {\n    ...PlanFields\n  }\n}"): typeof import('./graphql.js').PlanFieldsFragmentDoc;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "query PlansPage($userId: Int, $connectionType: ConnectionType, $first: Int, $after: String, $last: Int, $before: String) {\n  plansConnection(\n    userId: $userId\n    connectionType: $connectionType\n    first: $first\n    after: $after\n    last: $last\n    before: $before\n  ) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      hasPreviousPage\n      startCursor\n      endCursor\n    }\n    edges {\n      cursor\n      node {\n        ...PlanFields\n      }\n    }\n  }\n}"): typeof import('./graphql.js').PlansPageDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "mutation UpdatePlan($id: ID!, $input: UpdatePlanInput!) {\n  updatePlan(id: $id, input: $input) {\n    ...PlanFields\n  }\n}"): typeof import('./graphql.js').UpdatePlanDocument;
 
 
 export function graphql(source: string) {

@@ -23,6 +23,22 @@ export type CreatePlanInput = {
   userId: number;
 };
 
+/**
+ * Changes to a plan: at least one field; each follows the same rule as in `CreatePlanInput`.
+ * A field left out (or null) stays as it is.
+ */
+export type UpdatePlanInput = {
+  connectionType?: ConnectionType | null | undefined;
+  /** 1 to 527040 (one year). */
+  durationMinutes?: number | null | undefined;
+  /** 1 to 100 characters after trimming. */
+  name?: string | null | undefined;
+  /** Price in minor currency units; not negative. */
+  priceCents?: number | null | undefined;
+  /** Moves the plan to another operator; at least 1. */
+  userId?: number | null | undefined;
+};
+
 export type CreatePlanMutationVariables = Exact<{
   input: CreatePlanInput;
 }>;
@@ -53,6 +69,26 @@ export type PlanQueryVariables = Exact<{
 
 
 export type PlanQuery = { plan: { id: string, userId: number, name: string, connectionType: ConnectionType, priceCents: number, durationMinutes: number, createdAt: string } | null };
+
+export type PlansPageQueryVariables = Exact<{
+  userId?: number | null | undefined;
+  connectionType?: ConnectionType | null | undefined;
+  first?: number | null | undefined;
+  after?: string | null | undefined;
+  last?: number | null | undefined;
+  before?: string | null | undefined;
+}>;
+
+
+export type PlansPageQuery = { plansConnection: { totalCount: number, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null }, edges: Array<{ cursor: string, node: { id: string, userId: number, name: string, connectionType: ConnectionType, priceCents: number, durationMinutes: number, createdAt: string } }> } };
+
+export type UpdatePlanMutationVariables = Exact<{
+  id: string;
+  input: UpdatePlanInput;
+}>;
+
+
+export type UpdatePlanMutation = { updatePlan: { id: string, userId: number, name: string, connectionType: ConnectionType, priceCents: number, durationMinutes: number, createdAt: string } | null };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -133,3 +169,52 @@ export const PlanDocument = new TypedDocumentString(`
   durationMinutes
   createdAt
 }`) as unknown as TypedDocumentString<PlanQuery, PlanQueryVariables>;
+export const PlansPageDocument = new TypedDocumentString(`
+    query PlansPage($userId: Int, $connectionType: ConnectionType, $first: Int, $after: String, $last: Int, $before: String) {
+  plansConnection(
+    userId: $userId
+    connectionType: $connectionType
+    first: $first
+    after: $after
+    last: $last
+    before: $before
+  ) {
+    totalCount
+    pageInfo {
+      hasNextPage
+      hasPreviousPage
+      startCursor
+      endCursor
+    }
+    edges {
+      cursor
+      node {
+        ...PlanFields
+      }
+    }
+  }
+}
+    fragment PlanFields on Plan {
+  id
+  userId
+  name
+  connectionType
+  priceCents
+  durationMinutes
+  createdAt
+}`) as unknown as TypedDocumentString<PlansPageQuery, PlansPageQueryVariables>;
+export const UpdatePlanDocument = new TypedDocumentString(`
+    mutation UpdatePlan($id: ID!, $input: UpdatePlanInput!) {
+  updatePlan(id: $id, input: $input) {
+    ...PlanFields
+  }
+}
+    fragment PlanFields on Plan {
+  id
+  userId
+  name
+  connectionType
+  priceCents
+  durationMinutes
+  createdAt
+}`) as unknown as TypedDocumentString<UpdatePlanMutation, UpdatePlanMutationVariables>;
