@@ -1,4 +1,3 @@
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -14,9 +13,9 @@ use super::{
 };
 use crate::cache::{Cache, CacheMetrics, CacheSettings};
 
-/// Rows per INSERT statement in [`PlanService::import`]: 7 bind parameters a row stays far below
-/// SQLite's (32,766) and PostgreSQL's (65,535) limits, and big batches amortise round trips.
-const IMPORT_BATCH_ROWS: usize = 1_000;
+mod bulk;
+
+pub use bulk::WarmUpReport;
 
 /// What a plan operation can fail with. Messages are for logs; the GraphQL layer decides what a
 /// client sees.
@@ -39,13 +38,6 @@ impl From<DbErr> for PlanError {
 pub struct PlanOwner {
     pub user_id: i32,
     pub connection_type: ConnectionType,
-}
-
-/// What start-up warming loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WarmUpReport {
-    pub plans: usize,
-    pub keys: usize,
 }
 
 /// The one owner of plan reads, writes and the plan cache. Reads go through the cache; writes go
@@ -182,34 +174,6 @@ impl PlanService {
         .await
     }
 
-    /// Validates every plan, then stores them all in one transaction (nothing is written if any
-    /// is invalid or an insert fails) and drops the whole cache: a bulk load touches most keys.
-    /// Returns how many plans were stored.
-    #[instrument(skip_all, fields(plans = plans.len()))]
-    pub async fn import(&self, plans: Vec<NewPlan>) -> Result<u64, PlanError> {
-        let plans = plans
-            .into_iter()
-            .enumerate()
-            .map(|(index, plan)| {
-                validation::check_new_plan(plan).map_err(|invalid| InvalidInput {
-                    message: format!("plan #{index}: {}", invalid.message),
-                    ..invalid
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let result = self.repo.insert_all(plans, IMPORT_BATCH_ROWS).await;
-        // Also after a failure: whether the commit happened before the error is unknown.
-        self.invalidate_all().await;
-        let imported = result?;
-        info!(plans = imported, "Imported plans");
-        Ok(imported)
-    }
-
-    /// How many plans the database holds (read from the database, not the cache).
-    pub async fn count(&self) -> Result<u64, PlanError> {
-        Ok(self.repo.count().await?)
-    }
-
     /// Deletes a plan; `Ok(false)` if there was none with that id.
     #[instrument(skip(self))]
     pub async fn delete(&self, id: PlanId) -> Result<bool, PlanError> {
@@ -277,70 +241,6 @@ impl PlanService {
             }
         })
         .await
-    }
-
-    /// Loads every plan with one query and fills the whole keyspace from it, most general keys
-    /// first, up to the cache's capacity.
-    pub async fn warm_up(&self, max_entries: u64) -> Result<WarmUpReport, PlanError> {
-        if !self.cache.is_enabled() {
-            info!("Plan cache is off (PLAN_CACHE_TTL=0); nothing to warm");
-            return Ok(WarmUpReport { plans: 0, keys: 0 });
-        }
-        let loaded_at = self.cache.stamp();
-
-        let mut lists: HashMap<PlanKey, Vec<Arc<Plan>>> = HashMap::new();
-        // Every type key exists even when no plan has that type: an empty list is an answer too.
-        for connection_type in [
-            ConnectionType::Hotspot,
-            ConnectionType::Pppoe,
-            ConnectionType::Static,
-        ] {
-            lists.insert(
-                PlanKey::for_filter(PlanFilter {
-                    user_id: None,
-                    connection_type: Some(connection_type),
-                }),
-                Vec::new(),
-            );
-        }
-        let plans = self
-            .repo
-            .for_each(|plan| {
-                let plan = Arc::new(plan);
-                for key in PlanKey::affected_by(plan.user_id, plan.connection_type) {
-                    lists.entry(key).or_default().push(plan.clone());
-                }
-            })
-            .await?;
-        lists
-            .entry(PlanKey::for_filter(PlanFilter::default()))
-            .or_default();
-
-        let mut lists: Vec<(PlanKey, Vec<Arc<Plan>>)> = lists.into_iter().collect();
-        // General keys serve the most requests; if the keyspace is larger than the cache, they
-        // are the ones kept. Within a shape, lower user ids first, for a deterministic result.
-        lists.sort_by_key(|(key, _)| {
-            let filter = key.filter();
-            (
-                filter.user_id.is_some(),
-                filter.connection_type.is_some() && filter.user_id.is_some(),
-                filter.user_id,
-            )
-        });
-        let capacity = usize::try_from(max_entries).unwrap_or(usize::MAX);
-        let mut keys = 0;
-        for (key, list) in lists.into_iter().take(capacity) {
-            if self.cache.insert(key, list.into(), loaded_at).await {
-                keys += 1;
-            }
-        }
-        let report = WarmUpReport { plans, keys };
-        info!(
-            plans = report.plans,
-            keys = report.keys,
-            "Plan cache warmed up"
-        );
-        Ok(report)
     }
 
     /// Whether the database answers.
