@@ -30,9 +30,9 @@ pub enum Sub {
         /// Address of the server, e.g. 127.0.0.1:8000; it must hold the demo data set.
         #[arg(long)]
         addr: SocketAddr,
-        /// Run the realistic mix instead of the hot-only one.
-        #[arg(long)]
-        realistic: bool,
+        /// The mix to send.
+        #[arg(long, value_enum, default_value_t = Mix::HotOnly)]
+        mix: Mix,
     },
     /// Internal: serve precomputed responses (the ceiling), until killed.
     Ceiling {
@@ -66,19 +66,15 @@ pub struct RunArgs {
     /// hot-only mix, on the ceiling and plans-api cached (latency).
     #[arg(long, value_delimiter = ',', default_value = "64,1")]
     pub connections: Vec<usize>,
-    /// Mixes measured at more than one connection, comma-separated.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "hot-only,realistic"
-    )]
-    pub mixes: Vec<Mix>,
+    /// Mixes measured at more than one connection, comma-separated [default: all three; with
+    /// --quick, hot-only].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub mixes: Option<Vec<Mix>>,
     /// Which plans-api servers to start.
     #[arg(long, value_enum, default_value_t = Servers::All)]
     pub servers: Servers,
-    /// The quick form: --mixes hot-only --servers cached --no-postgres, and nothing written
-    /// unless --out is given. With the default --connections: hot-only at 64 and at 1
+    /// The quick form: --mixes hot-only (unless given) --servers cached --no-postgres, and
+    /// nothing written unless --out is given. With the default --connections: hot-only at 64 and at 1
     /// connection, plans-api cached on SQLite against the ceiling.
     #[arg(long)]
     pub quick: bool,
@@ -122,16 +118,13 @@ impl RunArgs {
         Ok(levels)
     }
 
-    /// The mixes measured at more than one connection, hot-only first, each once.
+    /// The mixes measured at more than one connection, in [`Mix::ALL`]'s order, each once.
     pub fn mixes(&self) -> Vec<Mix> {
-        [Mix::HotOnly, Mix::Realistic]
+        Mix::ALL
             .into_iter()
-            .filter(|mix| {
-                if self.quick {
-                    *mix == Mix::HotOnly
-                } else {
-                    self.mixes.contains(mix)
-                }
+            .filter(|mix| match &self.mixes {
+                Some(chosen) => chosen.contains(mix),
+                None => !self.quick || *mix == Mix::HotOnly,
             })
             .collect()
     }

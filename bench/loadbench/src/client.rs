@@ -156,7 +156,9 @@ async fn connection_loop(
     let mut body = Vec::new();
     let mut connection: Option<Connection> = None;
     while tokio::time::Instant::now() < deadline {
-        let index = load.requests.index(load.mix.pick(&load.zipf, &mut rng));
+        let index = load
+            .requests
+            .index(load.mix.pick(&load.zipf, load.requests.pages, &mut rng));
         let conn = match connection.as_mut() {
             Some(conn) => conn,
             None => match tokio::time::timeout_at(deadline, Connection::open(load.addr)).await {

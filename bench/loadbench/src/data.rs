@@ -11,7 +11,7 @@ use bytes::Bytes;
 use sea_orm::{ConnectionTrait, Database};
 
 use crate::client::Connection;
-use crate::workload::Requests;
+use crate::workload::{Requests, WALK_PAGES};
 
 pub const PG_SCHEMA: &str = "plans_bench";
 
@@ -56,6 +56,35 @@ pub async fn drop_postgres_schema(url: &str) -> Result<(), sea_orm::DbErr> {
     db.close().await
 }
 
+/// Walks the whole list a page (100 plans) at a time and returns each page's `after` cursor
+/// (`None` for the first page), as a client paging through it learns them.
+pub async fn page_cursors(addr: SocketAddr) -> io::Result<Vec<Option<String>>> {
+    let mut connection = Connection::open(addr).await?;
+    let mut body = Vec::new();
+    let mut cursors = vec![None];
+    loop {
+        let after = cursors.last().cloned().flatten();
+        let request = serde_json::json!({ "query": WALK_PAGES, "variables": { "after": after } });
+        let request = request.to_string();
+        let http = format!(
+            "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{request}",
+            request.len()
+        );
+        let status = connection.round_trip(http.as_bytes(), &mut body).await?;
+        let page: serde_json::Value = serde_json::from_slice(&body).map_err(io::Error::other)?;
+        let info = &page["data"]["plansConnection"]["pageInfo"];
+        if status != 200 || !info.is_object() {
+            return Err(io::Error::other(format!(
+                "walking the pages failed: {page}"
+            )));
+        }
+        match (info["hasNextPage"].as_bool(), info["endCursor"].as_str()) {
+            (Some(true), Some(end)) => cursors.push(Some(end.to_owned())),
+            _ => return Ok(cursors),
+        }
+    }
+}
+
 /// Sends every request once and keeps the responses (which must be successful).
 pub async fn fetch_all(addr: SocketAddr, requests: &Requests) -> io::Result<Vec<Bytes>> {
     let mut connection = Connection::open(addr).await?;
@@ -63,7 +92,9 @@ pub async fn fetch_all(addr: SocketAddr, requests: &Requests) -> io::Result<Vec<
     let mut responses = Vec::with_capacity(requests.len());
     for request in &requests.http {
         let status = connection.round_trip(request, &mut body).await?;
-        if status != 200 || !body.starts_with(b"{\"data\":{\"plans\":[") {
+        let successful = body.starts_with(b"{\"data\":{\"plans")
+            && !body.windows(9).any(|window| window == b"\"errors\":");
+        if status != 200 || !successful {
             return Err(io::Error::other(format!(
                 "unexpected response {status}: {}",
                 String::from_utf8_lossy(&body[..body.len().min(300)])

@@ -54,9 +54,7 @@ fn main() -> ExitCode {
                 .build()
                 .expect("tokio runtime");
             let result = match command {
-                Sub::Load { addr, realistic } => {
-                    runtime.block_on(run::load_one(cli.run, addr, realistic))
-                }
+                Sub::Load { addr, mix } => runtime.block_on(run::load_one(cli.run, addr, mix)),
                 _ => runtime.block_on(run::run(cli.run)),
             };
             match result {

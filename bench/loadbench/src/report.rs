@@ -105,7 +105,7 @@ pub fn table(cells: &[Cell], connections: usize) -> String {
     let mut out = String::new();
     out.push_str("| server | mix | req/s | × ceiling | req/s by round | p50 ms | p99 ms | p99 × ceiling | errors | peak RSS MiB |\n");
     out.push_str("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
-    for mix in [Mix::HotOnly, Mix::Realistic] {
+    for mix in Mix::ALL {
         let Some(top) = ceiling(cells, mix, connections) else {
             continue;
         };
@@ -226,6 +226,12 @@ pub fn targets(cells: &[Cell], connections: usize, unmeasured: bool) -> String {
         ">= 0.50",
         |v| v >= 0.5,
     );
+    check(
+        "paging, cached (SQLite): throughput × ceiling",
+        rps_ratio("sqlite-cached", Mix::Paging),
+        ">= 0.70",
+        |v| v >= 0.7,
+    );
     let pg_speedup = find(cells, "pg-cached", Mix::Realistic, connections)
         .zip(find(cells, "pg-uncached", Mix::Realistic, connections))
         .map(|(cached, uncached)| cached.rps() / uncached.rps().max(f64::MIN_POSITIVE));
@@ -260,7 +266,7 @@ pub fn chart(cells: &[Cell], connections: usize, title: &str) -> String {
         .iter()
         .filter(|cell| cell.connections == connections)
         .collect();
-    let mixes: Vec<Mix> = [Mix::HotOnly, Mix::Realistic]
+    let mixes: Vec<Mix> = Mix::ALL
         .into_iter()
         .filter(|&mix| cells.iter().any(|cell| cell.mix == mix))
         .collect();

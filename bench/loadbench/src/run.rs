@@ -147,7 +147,13 @@ async fn run_in(
         ));
     }
 
-    let requests = Arc::new(Requests::new(args.users));
+    // The page requests (and their cached responses) only when the paging mix is measured.
+    let cursors = if args.mixes().contains(&Mix::Paging) {
+        Some(data::page_cursors(servers[0].0.addr).await?)
+    } else {
+        None
+    };
+    let requests = Arc::new(Requests::new(args.users, cursors.as_deref()));
     note(format!(
         "fetching the {} expected responses (this also fills the response caches)",
         requests.len()
@@ -303,14 +309,13 @@ async fn start_ceiling(requests: &Requests, expected: &[Bytes], work: &Path) -> 
 }
 
 /// `loadbench load`: loads one already running server.
-pub async fn load_one(args: RunArgs, addr: SocketAddr, realistic: bool) -> io::Result<()> {
-    let requests = Arc::new(Requests::new(args.users));
-    let expected = Arc::new(data::fetch_all(addr, &requests).await?);
-    let mix = if realistic {
-        Mix::Realistic
-    } else {
-        Mix::HotOnly
+pub async fn load_one(args: RunArgs, addr: SocketAddr, mix: Mix) -> io::Result<()> {
+    let cursors = match mix {
+        Mix::Paging => Some(data::page_cursors(addr).await?),
+        _ => None,
     };
+    let requests = Arc::new(Requests::new(args.users, cursors.as_deref()));
+    let expected = Arc::new(data::fetch_all(addr, &requests).await?);
     let zipf = Arc::new(Zipf::new(args.users, args.zipf_s));
     for connections in args.levels().map_err(io::Error::other)? {
         let load = Arc::new(Load {

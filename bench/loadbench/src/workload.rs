@@ -4,6 +4,12 @@ use bytes::Bytes;
 
 const FIELDS: &str = "id userId name connectionType priceCents durationMinutes createdAt";
 
+/// What a page request selects: what a paging dashboard needs to show a page and ask for the next.
+const PAGE: &str = "edges { cursor node { id userId name connectionType priceCents durationMinutes createdAt } } pageInfo { hasNextPage endCursor } totalCount";
+
+/// The query that walks the whole list a page at a time, to learn the cursors of [`Shape::AllPage`].
+pub const WALK_PAGES: &str = "query Walk($after: String) { plansConnection(first: 100, after: $after) { pageInfo { hasNextPage endCursor } } }";
+
 /// What a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -13,10 +19,15 @@ pub enum Shape {
     User(u32),
     /// `plans`: all of them (20,000 with the default data set).
     All,
+    /// `plansConnection(userId, first: 20)`: the first page of an operator's dashboard.
+    UserPage(u32),
+    /// `plansConnection(first: 100, after: …)`: page `n` (from 0) of the whole list.
+    AllPage(u32),
 }
 
 impl Shape {
-    fn body(self) -> String {
+    /// The request body; `cursors[n]` is the `after` of page `n` of the whole list.
+    fn body(self, cursors: &[Option<String>]) -> String {
         let (query, variables) = match self {
             Self::Hotspot(user) => (
                 format!(
@@ -34,6 +45,21 @@ impl Shape {
                 format!("query AllPlans {{ plans {{ {FIELDS} }} }}"),
                 "{}".to_owned(),
             ),
+            Self::UserPage(user) => (
+                format!(
+                    "query UserPage($userId: Int!) {{ plansConnection(userId: $userId, first: 20) {{ {PAGE} }} }}"
+                ),
+                format!("{{\"userId\":{user}}}"),
+            ),
+            Self::AllPage(page) => (
+                format!(
+                    "query AllPage($after: String) {{ plansConnection(first: 100, after: $after) {{ {PAGE} }} }}"
+                ),
+                format!(
+                    "{{\"after\":{}}}",
+                    serde_json::to_string(&cursors[page as usize]).expect("a cursor is JSON")
+                ),
+            ),
         };
         format!(
             "{{\"query\":{},\"variables\":{variables}}}",
@@ -43,9 +69,12 @@ impl Shape {
 }
 
 /// Every request the workload can send, indexed: `Hotspot(u)` at `u - 1`, `User(u)` at
-/// `users + u - 1`, `All` last.
+/// `users + u - 1`, `All` at `2 * users`, `UserPage(u)` at `2 * users + u`, then `AllPage(n)` at
+/// `3 * users + 1 + n`.
 pub struct Requests {
     pub users: u32,
+    /// Pages of the whole list (100 plans each).
+    pub pages: u32,
     /// The JSON bodies (what the ceiling server looks responses up by).
     pub bodies: Vec<Bytes>,
     /// The complete HTTP/1.1 requests, written to the socket as they are.
@@ -53,12 +82,21 @@ pub struct Requests {
 }
 
 impl Requests {
-    pub fn new(users: u32) -> Self {
+    /// `page_cursors[n]` is the `after` of page `n` of the whole list (`None` for the first);
+    /// without them (no paging mix in the run), there are no page requests.
+    pub fn new(users: u32, page_cursors: Option<&[Option<String>]>) -> Self {
+        let page_cursors = page_cursors.unwrap_or_default();
+        let pages = u32::try_from(page_cursors.len()).expect("fewer than 2^32 pages");
+        let user_pages = if page_cursors.is_empty() { 0 } else { users };
         let shapes = (1..=users)
             .map(Shape::Hotspot)
             .chain((1..=users).map(Shape::User))
-            .chain([Shape::All]);
-        let bodies: Vec<Bytes> = shapes.map(|shape| Bytes::from(shape.body())).collect();
+            .chain([Shape::All])
+            .chain((1..=user_pages).map(Shape::UserPage))
+            .chain((0..pages).map(Shape::AllPage));
+        let bodies: Vec<Bytes> = shapes
+            .map(|shape| Bytes::from(shape.body(page_cursors)))
+            .collect();
         let http = bodies
             .iter()
             .map(|body| {
@@ -73,16 +111,20 @@ impl Requests {
             .collect();
         Self {
             users,
+            pages,
             bodies,
             http,
         }
     }
 
     pub fn index(&self, shape: Shape) -> usize {
+        let users = self.users as usize;
         match shape {
             Shape::Hotspot(user) => user as usize - 1,
-            Shape::User(user) => (self.users + user) as usize - 1,
-            Shape::All => 2 * self.users as usize,
+            Shape::User(user) => users + user as usize - 1,
+            Shape::All => 2 * users,
+            Shape::UserPage(user) => 2 * users + user as usize,
+            Shape::AllPage(page) => 3 * users + 1 + page as usize,
         }
     }
 
@@ -98,17 +140,24 @@ pub enum Mix {
     Realistic,
     /// 100% `Hotspot`.
     HotOnly,
+    /// A paging dashboard: 50% `UserPage` (Zipf operator), 50% `AllPage` (any page, uniformly).
+    Paging,
 }
 
 impl Mix {
+    /// Every mix, in the order runs measure and report them.
+    pub const ALL: [Self; 3] = [Self::HotOnly, Self::Realistic, Self::Paging];
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Realistic => "realistic",
             Self::HotOnly => "hot-only",
+            Self::Paging => "paging",
         }
     }
 
-    pub fn pick(self, zipf: &Zipf, rng: &mut Rng) -> Shape {
+    /// The next request; `pages` is how many pages the whole list has.
+    pub fn pick(self, zipf: &Zipf, pages: u32, rng: &mut Rng) -> Shape {
         let user = zipf.sample(rng.unit()) as u32 + 1;
         match self {
             Self::HotOnly => Shape::Hotspot(user),
@@ -117,6 +166,8 @@ impl Mix {
                 90..99 => Shape::User(user),
                 _ => Shape::All,
             },
+            Self::Paging if pages == 0 || rng.next().is_multiple_of(2) => Shape::UserPage(user),
+            Self::Paging => Shape::AllPage((rng.next() % u64::from(pages)) as u32),
         }
     }
 }
@@ -203,10 +254,11 @@ mod tests {
         let mut rng = Rng::new(1);
         let mut counts = [0usize; 3];
         for _ in 0..100_000 {
-            counts[match Mix::Realistic.pick(&zipf, &mut rng) {
+            counts[match Mix::Realistic.pick(&zipf, 0, &mut rng) {
                 Shape::Hotspot(_) => 0,
                 Shape::User(_) => 1,
                 Shape::All => 2,
+                other => panic!("not in the realistic mix: {other:?}"),
             }] += 1;
         }
         assert!((89_000..91_000).contains(&counts[0]), "{counts:?}");
@@ -215,9 +267,48 @@ mod tests {
     }
 
     #[test]
+    fn the_paging_mix_pages_users_and_the_whole_list_evenly() {
+        let zipf = Zipf::new(100, 1.1);
+        let mut rng = Rng::new(3);
+        let mut user_pages = 0;
+        let mut seen_pages = [0usize; 4];
+        for _ in 0..10_000 {
+            match Mix::Paging.pick(&zipf, 4, &mut rng) {
+                Shape::UserPage(user) => {
+                    assert!((1..=100).contains(&user));
+                    user_pages += 1;
+                }
+                Shape::AllPage(page) => seen_pages[page as usize] += 1,
+                other => panic!("not in the paging mix: {other:?}"),
+            }
+        }
+        assert!((4_700..5_300).contains(&user_pages), "{user_pages}");
+        assert!(
+            seen_pages.iter().all(|&n| (1_000..1_500).contains(&n)),
+            "{seen_pages:?}"
+        );
+    }
+
+    #[test]
+    fn without_cursors_there_are_no_page_requests() {
+        assert_eq!(Requests::new(3, None).len(), 7);
+    }
+
+    #[test]
     fn requests_are_indexed_and_well_formed() {
-        let requests = Requests::new(3);
-        assert_eq!(requests.len(), 7);
+        let cursors = [None, Some("cGxhbjoxMDA".to_owned())];
+        let requests = Requests::new(3, Some(&cursors));
+        assert_eq!(requests.len(), 12);
+        let page: serde_json::Value =
+            serde_json::from_slice(&requests.bodies[requests.index(Shape::AllPage(1))]).unwrap();
+        assert_eq!(page["variables"]["after"], "cGxhbjoxMDA");
+        let first: serde_json::Value =
+            serde_json::from_slice(&requests.bodies[requests.index(Shape::AllPage(0))]).unwrap();
+        assert!(first["variables"]["after"].is_null());
+        let user_page: serde_json::Value =
+            serde_json::from_slice(&requests.bodies[requests.index(Shape::UserPage(3))]).unwrap();
+        assert_eq!(user_page["variables"]["userId"], 3);
+        assert_eq!(requests.index(Shape::AllPage(1)), requests.len() - 1);
         let body: serde_json::Value =
             serde_json::from_slice(&requests.bodies[requests.index(Shape::User(2))]).unwrap();
         assert_eq!(body["variables"]["userId"], 2);
