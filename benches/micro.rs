@@ -1,114 +1,22 @@
 //! Micro-benchmarks (`cargo bench --bench micro`), in-process on a temporary SQLite file with the
-//! demo data set. Requests go through the server's own router (`Application::router`, driven with
+//! demo data set. Requests go through the server's own HTTP service (`Application::service`, driven with
 //! `tower::ServiceExt::oneshot`, no socket), so each figure is the code that serves that request:
 //! a response-cache hit by POST and by GET, a plan-cache hit (response cache off), a plan-cache
 //! miss (`PLAN_CACHE_TTL=0`), mutations (createPlan, updatePlan) with their invalidation; plus the response cache's key
 //! normalization and warming 100,000 plans.
 
+#[path = "support/fixture.rs"]
+mod support;
+
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, header};
 use criterion::{Criterion, criterion_group, criterion_main};
-use plans_api::cache::{CacheMetrics, CacheSettings};
 use plans_api::http::ResponseKey;
-use plans_api::plans::{PlanService, demo_plans};
-use plans_api::{Application, Config, app};
 use serde_json::json;
-use tokio::runtime::Runtime;
-use tower::ServiceExt;
+
+use support::{Fixture, TOKEN, get, post, runtime, serve};
 
 const HOTSPOT: &str = "query Hotspot($userId: Int!) { plans(userId: $userId, connectionType: HOTSPOT) { id userId name connectionType priceCents durationMinutes createdAt } }";
-const TOKEN: &str = "bench-admin-token";
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// A migrated SQLite file holding `users` x 10 demo plans.
-struct Fixture {
-    _dir: tempfile::TempDir,
-    config: Config,
-}
-
-impl Fixture {
-    fn new(rt: &Runtime, users: u32) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config {
-            database_url: format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("bench.db").display()
-            ),
-            bind_addr: "127.0.0.1:0".parse().expect("address"),
-            admin_token: Some(TOKEN.to_owned()),
-            log_filter: "warn".to_owned(),
-            ..Config::default()
-        };
-        rt.block_on(async {
-            let service = Self::service_on(&config, 300, 100_000).await;
-            service
-                .import(demo_plans(users, 10))
-                .await
-                .expect("seed demo plans");
-        });
-        Self { _dir: dir, config }
-    }
-
-    async fn service_on(config: &Config, ttl: u64, max_entries: u64) -> PlanService {
-        let db = app::connect_and_migrate(config).await.expect("database");
-        let metrics =
-            CacheMetrics::register(&prometheus::Registry::new(), "bench_cache").expect("metrics");
-        PlanService::new(
-            db,
-            CacheSettings {
-                ttl: Duration::from_secs(ttl),
-                max_entries,
-            },
-            metrics,
-        )
-    }
-
-    /// The server's router (migrated, warmed), with `change` applied to the configuration.
-    fn router(&self, rt: &Runtime, change: impl FnOnce(&mut Config)) -> Router {
-        let mut config = self.config.clone();
-        change(&mut config);
-        rt.block_on(async {
-            Application::build(config)
-                .await
-                .expect("application")
-                .router()
-        })
-    }
-}
-
-fn post(body: &str, token: Option<&str>) -> Request<Body> {
-    let mut request = Request::post("/graphql").header(header::CONTENT_TYPE, "application/json");
-    if let Some(token) = token {
-        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    request.body(Body::from(body.to_owned())).expect("request")
-}
-
-fn get(query_string: &str) -> Request<Body> {
-    Request::get(format!("/graphql?{query_string}"))
-        .body(Body::empty())
-        .expect("request")
-}
-
-/// Sends `request` through `router` and reads the whole body, as a connection would.
-async fn serve(router: &Router, request: Request<Body>) -> axum::body::Bytes {
-    let response = router.clone().oneshot(request).await.expect("infallible");
-    assert_eq!(response.status(), 200);
-    axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body")
-}
-
 fn queries(c: &mut Criterion) {
     let rt = runtime();
     let fixture = Fixture::new(&rt, 2_000);
@@ -118,7 +26,7 @@ fn queries(c: &mut Criterion) {
             .expect("query string");
 
     let mut group = c.benchmark_group("request");
-    let cached = fixture.router(&rt, |_| {});
+    let cached = fixture.service(&rt, |_| {});
     group.bench_function("POST hot query: response-cache hit", |b| {
         b.to_async(&rt)
             .iter(|| serve(&cached, post(&hot_body, None)));
@@ -128,7 +36,7 @@ fn queries(c: &mut Criterion) {
             .iter(|| serve(&cached, get(&hot_query_string)));
     });
 
-    let plan_cache_only = fixture.router(&rt, |config| config.response_cache_max_entries = 0);
+    let plan_cache_only = fixture.service(&rt, |config| config.response_cache_max_entries = 0);
     group.bench_function(
         "POST hot query: plan-cache hit (parse, validate, execute, serialize)",
         |b| {
@@ -137,7 +45,7 @@ fn queries(c: &mut Criterion) {
         },
     );
 
-    let uncached = fixture.router(&rt, |config| config.plan_cache_ttl = 0);
+    let uncached = fixture.service(&rt, |config| config.plan_cache_ttl = 0);
     group.bench_function("POST hot query: uncached (PLAN_CACHE_TTL=0, SQLite)", |b| {
         b.to_async(&rt)
             .iter(|| serve(&uncached, post(&hot_body, None)));
