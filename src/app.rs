@@ -41,17 +41,12 @@ pub enum StartupError {
     Metrics(#[from] prometheus::Error),
 }
 
-/// How often the timer pacer ticks (see [`http::spawn_timer_pacer`]); shorter than any request
-/// timeout it serves.
-const TIMER_PACER_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// A started server: migrated, warmed and bound, but not yet serving.
 pub struct Application {
     listener: TcpListener,
-    router: axum::Router,
+    service: http::HttpService,
     local_addr: SocketAddr,
     accepting_requests: Arc<AtomicBool>,
-    request_timeout: std::time::Duration,
     plans: Arc<PlanService>,
     /// Keeps the PostgreSQL change listener running as long as the server.
     _change_feed: Option<ChangeFeed>,
@@ -141,7 +136,7 @@ impl Application {
             cors_origins: cors_origins(&config.cors_allowed_origins),
         };
         let accepting_requests = state.accepting_requests.clone();
-        let router = http::router(state, &http_settings);
+        let service = http::service(state, &http_settings);
 
         let listener = TcpListener::bind(config.bind_addr)
             .await
@@ -155,10 +150,9 @@ impl Application {
         })?;
         Ok(Self {
             listener,
-            router,
+            service,
             local_addr,
             accepting_requests,
-            request_timeout: config.request_timeout(),
             plans,
             _change_feed: change_feed,
         })
@@ -173,9 +167,9 @@ impl Application {
         self.plans.clone()
     }
 
-    /// The router the server runs, for driving it without a socket (benchmarks).
-    pub fn router(&self) -> axum::Router {
-        self.router.clone()
+    /// The HTTP service the server runs, for driving it without a socket (benchmarks).
+    pub fn service(&self) -> http::HttpService {
+        self.service.clone()
     }
 
     /// Serves until `shutdown` completes, then lets requests in progress finish.
@@ -184,17 +178,14 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         info!(addr = %self.local_addr, "plans-api listening; GraphiQL at http://{}/graphql", self.local_addr);
-        let pacer = http::spawn_timer_pacer(TIMER_PACER_PERIOD.min(self.request_timeout / 2));
         let accepting_requests = self.accepting_requests.clone();
-        let served = axum::serve(self.listener, self.router)
+        axum::serve(self.listener, tower::make::Shared::new(self.service))
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 accepting_requests.store(false, Ordering::SeqCst);
                 info!("shutting down: finishing requests in progress");
             })
-            .await;
-        pacer.abort();
-        served
+            .await
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod caching;
 mod compression;
+mod edge;
 mod endpoint;
 mod graphiql;
 mod health;
@@ -14,30 +15,26 @@ mod respond;
 mod response_cache;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::routing::get;
 use tower::ServiceBuilder;
-use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower::util::Either;
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use tracing::Level;
 
 pub use caching::QueryCaching;
 pub use response_cache::{ResponseCache, ResponseCacheSettings, ResponseKey};
 
 use crate::graphql::GraphqlApi;
+use compression::{CompressWhenAccepted, CompressWhenAcceptedLayer};
+use edge::{Edge, EdgeLayer, LazyTimeout, LazyTimeoutLayer, REQUEST_ID, WithBodyLimit};
 
 /// Seconds a browser may reuse a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(600);
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What the health and metrics endpoints ask of the rest of the application.
 #[async_trait::async_trait]
@@ -68,50 +65,6 @@ pub struct AppState {
     pub graphiql: bool,
 }
 
-/// Request ids shaped like UUIDs: a random prefix chosen at start, then a counter. Unique per
-/// process and unlikely to repeat across processes, without tower-http's `MakeRequestUuid` asking
-/// the kernel for random bytes on every request (a syscall on the hot path).
-#[derive(Clone)]
-struct MakeRequestId {
-    /// `xxxxxxxx-xxxx-xxxx-`: the random prefix, formatted once.
-    prefix: [u8; 19],
-    counter: Arc<AtomicU64>,
-}
-
-impl MakeRequestId {
-    fn new() -> Self {
-        let mut prefix = [b'-'; 19];
-        let random: u64 = rand::random();
-        write_hex(random >> 32, &mut prefix[0..8]);
-        write_hex(random >> 16, &mut prefix[9..13]);
-        write_hex(random, &mut prefix[14..18]);
-        Self {
-            prefix,
-            counter: Arc::new(AtomicU64::new(0)),
-        }
-    }
-}
-
-/// Writes the low `out.len()` hex digits of `value` into `out`, most significant first.
-fn write_hex(mut value: u64, out: &mut [u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in out.iter_mut().rev() {
-        *byte = DIGITS[(value & 0xf) as usize];
-        value >>= 4;
-    }
-}
-
-impl tower_http::request_id::MakeRequestId for MakeRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let mut id = [b'-'; 36];
-        id[..19].copy_from_slice(&self.prefix);
-        write_hex(n >> 48, &mut id[19..23]);
-        write_hex(n, &mut id[24..36]);
-        HeaderValue::from_bytes(&id).ok().map(RequestId::new)
-    }
-}
-
 /// The HTTP layer's settings, from [`crate::Config`].
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -134,33 +87,21 @@ pub enum CorsOrigins {
     Any,
 }
 
-/// The routes and, around them, the middleware, as one stack: axum boxes a layer added to a
-/// `Router` per route and clones the box per request, so the whole stack goes on in one piece.
-pub fn router(state: AppState, settings: &HttpSettings) -> Router {
+/// What a request passes below the edge and CORS: compression, the timeout, the body limit and
+/// the routes.
+type Handlers = CompressWhenAccepted<LazyTimeout<WithBodyLimit<Router>>>;
+
+/// The server: the routes and, around them, the middleware. Layered around the `Router` rather
+/// than with `Router::layer`, which would box the stack around every route (two more boxed
+/// service clones and a boxed future per request).
+pub type HttpService = Edge<Either<Cors<Handlers>, Handlers>>;
+
+pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
     // The access log (one line per request, in a span carrying the request id) is an INFO
-    // event: when the log filter drops it, the layer is left out rather than run for nothing.
-    let access_log = tracing::enabled!(Level::INFO)
-        || tracing::enabled!(target: "tower_http::trace::on_response", Level::INFO);
-    let middleware = ServiceBuilder::new()
-        // Outermost, so every response carries the request id: CORS preflights, timeouts, 404s.
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestId::new()))
-        .option_layer(access_log.then(|| {
-            ServiceBuilder::new()
-                .map_response(|response: axum::http::Response<_>| response.map(Body::new))
-                .layer(access_log_layer())
-        }))
-        .map_response(|response: axum::http::Response<_>| response.map(Body::new))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .option_layer(cors(&settings.cors_origins))
-        // gzip or br, as the client accepts; small bodies (< 32 bytes) stay as they are.
-        .layer(compression::CompressWhenAcceptedLayer)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            settings.request_timeout,
-        ))
-        // Over the limit, the GraphQL handler answers 413 with a GraphQL error.
-        .layer(DefaultBodyLimit::max(settings.max_request_bytes));
-    Router::new()
+    // event: when the log filter drops it, it is left out rather than run for nothing.
+    let access_log =
+        tracing::enabled!(Level::INFO) || tracing::enabled!(target: edge::ACCESS_LOG, Level::INFO);
+    let routes = Router::new()
         .route(
             "/graphql",
             get(endpoint::get)
@@ -171,51 +112,17 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::scrape))
-        .with_state(Arc::new(state))
-        .layer(middleware)
-}
-
-/// A span per request carrying its id, and one access-log line per request inside it.
-fn access_log_layer() -> TraceLayer<
-    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
-    impl Fn(&axum::http::Request<Body>) -> tracing::Span + Clone,
-    tower_http::trace::DefaultOnRequest,
-    DefaultOnResponse,
-> {
-    TraceLayer::new_for_http()
-        .make_span_with(|request: &axum::http::Request<Body>| {
-            let request_id = request
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or("-");
-            tracing::info_span!(
-                "request",
-                method = %request.method(),
-                path = %request.uri().path(),
-                request_id,
-            )
-        })
-        .on_response(DefaultOnResponse::new().level(Level::INFO))
-}
-
-/// Keeps the runtime's timer driver from sleeping longer than `period`, for as long as the
-/// returned task runs.
-///
-/// Every request arms a timer (the request timeout). Tokio wakes its parked timer driver (a
-/// futex and an eventfd write) whenever a timer is armed that expires before the driver's next
-/// deadline; with no other timer pending, that is every request's. A ticker whose period is
-/// shorter than the request timeout keeps that deadline nearer, so arming a request's timer
-/// never wakes anyone: measured at one connection, the server's futex calls fell from 2.1 to 0.3
-/// per request (`strace -c`). The ticker itself costs one wake-up per period.
-pub fn spawn_timer_pacer(period: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-        }
-    })
+        .with_state(Arc::new(state));
+    ServiceBuilder::new()
+        // Outermost, so every response carries the request id: CORS preflights, timeouts, 404s.
+        .layer(EdgeLayer::new(access_log))
+        .option_layer(cors(&settings.cors_origins))
+        // gzip or br, as the client accepts; small bodies (< 32 bytes) stay as they are.
+        .layer(CompressWhenAcceptedLayer)
+        // 408 for a slow request, inside CORS so a browser can read it.
+        .layer(LazyTimeoutLayer::new(settings.request_timeout))
+        // Over the limit, the GraphQL handler answers 413 with a GraphQL error.
+        .service(WithBodyLimit::new(routes, settings.max_request_bytes))
 }
 
 /// CORS for the configured origins; none at all (browsers refuse cross-origin calls) by default.
@@ -233,28 +140,4 @@ fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
             .expose_headers([REQUEST_ID])
             .max_age(CORS_MAX_AGE),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tower_http::request_id::MakeRequestId as _;
-
-    #[test]
-    fn request_ids_are_unique_and_shaped_like_uuids() {
-        let mut make = MakeRequestId::new();
-        let request = axum::http::Request::new(());
-        let ids: Vec<String> = (0..3)
-            .map(|_| {
-                let id = make.make_request_id(&request).unwrap();
-                id.header_value().to_str().unwrap().to_owned()
-            })
-            .collect();
-        assert_ne!(ids[0], ids[1]);
-        assert_ne!(ids[1], ids[2]);
-        for id in &ids {
-            let groups: Vec<usize> = id.split('-').map(str::len).collect();
-            assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
-        }
-    }
 }

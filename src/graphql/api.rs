@@ -35,7 +35,10 @@ impl GraphqlApi {
     /// Runs `request` (which carries the caller's credential in its data, if any).
     pub async fn execute(&self, request: Request) -> Executed {
         let log = Arc::new(ReadLog::default());
-        let response = self.schema.execute(request.data(log.clone())).await;
+        // Boxed: execution's state machine is kilobytes, and without the box every caller's
+        // future would be that large, and so every request's, hit or miss (each middleware layer
+        // moves it into its own future). A miss can afford one allocation.
+        let response = Box::pin(self.schema.execute(request.data(log.clone()))).await;
         let reads = log.read_set();
         Executed { response, reads }
     }

@@ -30,7 +30,7 @@ impl<S: Clone> Layer<S> for CompressWhenAcceptedLayer {
 }
 
 #[derive(Clone)]
-pub(super) struct CompressWhenAccepted<S> {
+pub struct CompressWhenAccepted<S> {
     compressed: Compression<S>,
     plain: S,
 }

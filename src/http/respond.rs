@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use async_graphql::ServerError;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
 use serde::Serialize;
 
 use super::caching::{self, QueryCaching};
@@ -17,7 +17,7 @@ use crate::graphql;
 /// A GraphQL response as JSON. A request error (nothing was executed) has no `data` entry, as
 /// the GraphQL specification asks; an execution that failed has `"data": null`.
 #[derive(Serialize)]
-struct Body<'a> {
+struct JsonBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<&'a async_graphql::Value>,
     #[serde(skip_serializing_if = "<[ServerError]>::is_empty")]
@@ -42,7 +42,7 @@ pub(super) fn encode(media: MediaType, response: &async_graphql::Response) -> En
     } else {
         StatusCode::OK
     };
-    let body = Body {
+    let body = JsonBody {
         data: (!request_error).then_some(&response.data),
         errors: &response.errors,
         extensions: &response.extensions,
@@ -87,31 +87,66 @@ pub(super) fn send(
     delivery: Delivery<'_>,
     stored: Option<&StoredResponse>,
 ) -> Response {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, media.content_type());
-    headers.insert(header::VARY, HeaderValue::from_static("accept"));
-    match delivery {
+    let Encoded {
+        status,
+        body,
+        complete,
+    } = encoded;
+    let (cache_control, etag) = match delivery {
         // Only a complete answer may be reused: an error may be gone on the next try.
-        Delivery::Get { caching, request } if encoded.complete => {
-            headers.insert(header::CACHE_CONTROL, caching.cache_control());
-            if caching.uses_etag() {
-                let etag = match stored {
-                    Some(stored) => stored.etag(media),
-                    None => caching::etag(media, &encoded.body),
-                };
-                let not_modified = caching::not_modified(request, &etag);
-                headers.insert(header::ETAG, etag);
-                if not_modified {
-                    headers.remove(header::CONTENT_TYPE);
-                    return (StatusCode::NOT_MODIFIED, headers).into_response();
-                }
+        Delivery::Get { caching, request } if complete => {
+            let etag = caching.uses_etag().then(|| match stored {
+                Some(stored) => stored.etag(media),
+                None => caching::etag(media, &body),
+            });
+            if let Some(etag) = &etag
+                && caching::not_modified(request, etag)
+            {
+                return build(
+                    StatusCode::NOT_MODIFIED,
+                    Body::empty(),
+                    [
+                        (header::VARY, HeaderValue::from_static("accept")),
+                        (header::CACHE_CONTROL, caching.cache_control()),
+                        (header::ETAG, etag.clone()),
+                    ],
+                );
             }
+            (caching.cache_control(), etag)
         }
-        _ => {
-            headers.insert(header::CACHE_CONTROL, caching::no_store());
-        }
+        _ => (caching::no_store(), None),
+    };
+    let mut response = build(
+        status,
+        Body::from(body),
+        [
+            (header::CONTENT_TYPE, media.content_type()),
+            (header::VARY, HeaderValue::from_static("accept")),
+            (header::CACHE_CONTROL, cache_control),
+        ],
+    );
+    if let Some(etag) = etag {
+        response.headers_mut().insert(header::ETAG, etag);
     }
-    (encoded.status, headers, encoded.body).into_response()
+    response
+}
+
+/// A response with `headers`, built in place: a `(status, headers, body)` tuple would give the
+/// response a header map of its own (with a default content type), then merge these into it.
+fn build<const N: usize>(
+    status: StatusCode,
+    body: Body,
+    headers: [(HeaderName, HeaderValue); N],
+) -> Response {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let map = response.headers_mut();
+    // Room for these, an ETag, and what the layers add (the request id, CORS, compression).
+    map.reserve(8);
+    for (name, value) in headers {
+        map.insert(name, value);
+    }
+    response
 }
 
 /// Serializes and sends a response that was just executed.

@@ -1,0 +1,352 @@
+//! The layers every request passes, written for the hit path: the edge (request id, access log),
+//! a timeout that costs nothing for a request answered at once, and the body limit.
+//!
+//! tower-http's `SetRequestId` + `PropagateRequestId` + `Trace` are three layers (three futures
+//! nested around the handler's, each moved into the next) for one job, and its `Timeout` arms a
+//! timer for every request: registering it in the runtime's timer wheel and taking it out again
+//! (a lock each time), and waking the timer driver when the new deadline is its nearest. A
+//! response-cache hit is ready on its first poll; it never needed the timer.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+use tower::{Layer, Service};
+
+pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The target of the access-log lines (`RUST_LOG=plans_api::access=info` turns on only them).
+pub(super) const ACCESS_LOG: &str = "plans_api::access";
+
+/// The outermost layer: gives every response an `x-request-id` (the client's own, if it sent
+/// one) and, when the access log is on, runs the request in a span carrying that id and writes
+/// one line as the response goes out.
+#[derive(Clone)]
+pub(super) struct EdgeLayer {
+    ids: RequestIds,
+    access_log: bool,
+}
+
+impl EdgeLayer {
+    /// `access_log`: whether to write the INFO line (left out where the log filter would drop
+    /// it, so it costs nothing then).
+    pub(super) fn new(access_log: bool) -> Self {
+        Self {
+            ids: RequestIds::new(),
+            access_log,
+        }
+    }
+}
+
+impl<S> Layer<S> for EdgeLayer {
+    type Service = Edge<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Edge {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Edge<S> {
+    inner: S,
+    layer: EdgeLayer,
+}
+
+impl<S> Service<Request<Body>> for Edge<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = EdgeFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        // Nothing below reads the id from the request, so it goes only on the response (and
+        // into the access log's span).
+        let id = match request.headers().get(REQUEST_ID) {
+            Some(id) => id.clone(),
+            None => self.layer.ids.next(),
+        };
+        let log = self.layer.access_log.then(|| AccessLog {
+            span: tracing::info_span!(
+                target: ACCESS_LOG,
+                "request",
+                method = %request.method(),
+                path = %request.uri().path(),
+                request_id = id.to_str().unwrap_or("-"),
+            ),
+            started: Instant::now(),
+        });
+        let inner = match &log {
+            Some(log) => log.span.in_scope(|| self.inner.call(request)),
+            None => self.inner.call(request),
+        };
+        EdgeFuture {
+            inner,
+            id: Some(id),
+            log,
+        }
+    }
+}
+
+struct AccessLog {
+    span: tracing::Span,
+    started: Instant,
+}
+
+pin_project! {
+    pub struct EdgeFuture<F> {
+        #[pin]
+        inner: F,
+        id: Option<HeaderValue>,
+        log: Option<AccessLog>,
+    }
+}
+
+impl<F, E> Future for EdgeFuture<F>
+where
+    F: Future<Output = Result<Response<Body>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let polled = match this.log {
+            Some(log) => log.span.in_scope(|| this.inner.poll(cx)),
+            None => this.inner.poll(cx),
+        };
+        let mut response = ready!(polled)?;
+        if let Some(id) = this.id.take() {
+            response.headers_mut().entry(REQUEST_ID).or_insert(id);
+        }
+        if let Some(log) = this.log.take() {
+            tracing::info!(
+                target: ACCESS_LOG,
+                parent: &log.span,
+                status = response.status().as_u16(),
+                latency = %format_args!("{} ms", log.started.elapsed().as_millis()),
+                "finished processing request"
+            );
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// Request ids shaped like UUIDs: a random prefix chosen at start, then a counter. Unique per
+/// process and unlikely to repeat across processes, without asking the kernel for random bytes
+/// on every request (a syscall on the hot path).
+#[derive(Clone)]
+struct RequestIds {
+    /// `xxxxxxxx-xxxx-xxxx-`: the random prefix, formatted once.
+    prefix: [u8; 19],
+    counter: Arc<AtomicU64>,
+}
+
+impl RequestIds {
+    fn new() -> Self {
+        let mut prefix = [b'-'; 19];
+        let random: u64 = rand::random();
+        write_hex(random >> 32, &mut prefix[0..8]);
+        write_hex(random >> 16, &mut prefix[9..13]);
+        write_hex(random, &mut prefix[14..18]);
+        Self {
+            prefix,
+            counter: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn next(&self) -> HeaderValue {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut id = [b'-'; 36];
+        id[..19].copy_from_slice(&self.prefix);
+        write_hex(n >> 48, &mut id[19..23]);
+        write_hex(n, &mut id[24..36]);
+        HeaderValue::from_bytes(&id).expect("hex digits and dashes are a valid header value")
+    }
+}
+
+/// Writes the low `out.len()` hex digits of `value` into `out`, most significant first.
+fn write_hex(mut value: u64, out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in out.iter_mut().rev() {
+        *byte = DIGITS[(value & 0xf) as usize];
+        value >>= 4;
+    }
+}
+
+/// Answers `408 Request Timeout` when the handler has not finished `timeout` after it first had
+/// to wait. The timer is armed only then: a request answered on its first poll arms none. (The
+/// time before that first wait is the handler's own CPU time, microseconds.)
+#[derive(Clone)]
+pub(super) struct LazyTimeoutLayer {
+    timeout: Duration,
+}
+
+impl LazyTimeoutLayer {
+    pub(super) fn new(timeout: Duration) -> Self {
+        Self { timeout }
+    }
+}
+
+impl<S> Layer<S> for LazyTimeoutLayer {
+    type Service = LazyTimeout<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        LazyTimeout {
+            inner,
+            timeout: self.timeout,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct LazyTimeout<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S> Service<Request<Body>> for LazyTimeout<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = LazyTimeoutFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        LazyTimeoutFuture {
+            inner: self.inner.call(request),
+            timeout: self.timeout,
+            sleep: None,
+        }
+    }
+}
+
+pin_project! {
+    pub struct LazyTimeoutFuture<F> {
+        #[pin]
+        inner: F,
+        timeout: Duration,
+        // Boxed: only slow requests pay for it, and the future every request builds stays small.
+        sleep: Option<Pin<Box<Sleep>>>,
+    }
+}
+
+impl<F, E> Future for LazyTimeoutFuture<F>
+where
+    F: Future<Output = Result<Response<Body>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(output) = this.inner.poll(cx) {
+            return Poll::Ready(output);
+        }
+        let timeout = *this.timeout;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        ready!(sleep.as_mut().poll(cx));
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+        Poll::Ready(Ok(response))
+    }
+}
+
+/// Applies the body limit (`DefaultBodyLimit`, which the body extractors read from the request)
+/// without `Router::layer`, which would box a layer around every route.
+#[derive(Clone, Copy)]
+pub struct WithBodyLimit<S> {
+    inner: S,
+    limit: DefaultBodyLimit,
+}
+
+impl<S> WithBodyLimit<S> {
+    pub(super) fn new(inner: S, max_bytes: usize) -> Self {
+        Self {
+            inner,
+            limit: DefaultBodyLimit::max(max_bytes),
+        }
+    }
+}
+
+impl<S> Service<Request<Body>> for WithBodyLimit<S>
+where
+    S: Service<Request<Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        self.limit.apply(&mut request);
+        self.inner.call(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_unique_and_shaped_like_uuids() {
+        let ids = RequestIds::new();
+        let ids: Vec<String> = (0..3)
+            .map(|_| ids.next().to_str().unwrap().to_owned())
+            .collect();
+        assert_ne!(ids[0], ids[1]);
+        assert_ne!(ids[1], ids[2]);
+        for id in &ids {
+            let groups: Vec<usize> = id.split('-').map(str::len).collect();
+            assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_waits_past_the_timeout_gets_408_and_a_quick_one_arms_no_timer() {
+        let slow = tower::service_fn(|_: Request<Body>| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
+        });
+        let mut service = LazyTimeoutLayer::new(Duration::from_millis(50)).layer(slow);
+        let response = service.call(Request::new(Body::empty())).await.unwrap();
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+
+        let quick = tower::service_fn(|_: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Body::empty()))
+        });
+        let mut service = LazyTimeoutLayer::new(Duration::from_secs(1)).layer(quick);
+        let mut future = std::pin::pin!(service.call(Request::new(Body::empty())));
+        let waker = futures::task::noop_waker();
+        let polled = future.as_mut().poll(&mut Context::from_waker(&waker));
+        assert!(matches!(polled, Poll::Ready(Ok(ref r)) if r.status() == StatusCode::OK));
+        assert!(
+            future.sleep.is_none(),
+            "a request ready at once armed a timer"
+        );
+    }
+}
