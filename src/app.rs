@@ -16,8 +16,8 @@ use crate::cache::{CacheMetrics, CacheSettings};
 use crate::config::{AllowedOrigins, Config};
 use crate::graphql::{AdminToken, GraphqlApi, SchemaLimits};
 use crate::http::{
-    self, AppState, CorsOrigins, HttpSettings, Probes, QueryCaching, ResponseCache,
-    ResponseCacheSettings,
+    self, AppState, CorsOrigins, HttpSettings, MakeWithPeer, Probes, QueryCaching,
+    RateLimitSettings, ResponseCache, ResponseCacheSettings,
 };
 use crate::plans::PlanService;
 use crate::plans::change_feed::{ChangeFeed, ChangeFeedMetrics};
@@ -48,6 +48,8 @@ pub struct Application {
     local_addr: SocketAddr,
     accepting_requests: Arc<AtomicBool>,
     plans: Arc<PlanService>,
+    /// Whether requests need their peer's address (the rate limits key clients by it).
+    needs_peer: bool,
     /// Keeps the PostgreSQL change listener running as long as the server.
     _change_feed: Option<ChangeFeed>,
 }
@@ -110,6 +112,7 @@ impl Application {
                 admin_token
             }
         };
+        let rate_limits = rate_limits(&config, &admin_token, &metrics)?;
         let api = GraphqlApi::new(plans.clone(), admin_token, schema_limits(&config));
         let responses = ResponseCache::new(
             ResponseCacheSettings {
@@ -134,7 +137,9 @@ impl Application {
             request_timeout: config.request_timeout(),
             max_request_bytes: config.max_request_bytes(),
             cors_origins: cors_origins(&config.cors_allowed_origins),
+            rate_limits,
         };
+        let needs_peer = http_settings.rate_limits.is_some();
         let accepting_requests = state.accepting_requests.clone();
         let service = http::service(state, &http_settings);
 
@@ -154,6 +159,7 @@ impl Application {
             local_addr,
             accepting_requests,
             plans,
+            needs_peer,
             _change_feed: change_feed,
         })
     }
@@ -179,13 +185,22 @@ impl Application {
     ) -> std::io::Result<()> {
         info!(addr = %self.local_addr, "plans-api listening; GraphiQL at http://{}/graphql", self.local_addr);
         let accepting_requests = self.accepting_requests.clone();
-        axum::serve(self.listener, tower::make::Shared::new(self.service))
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                accepting_requests.store(false, Ordering::SeqCst);
-                info!("shutting down: finishing requests in progress");
-            })
-            .await
+        let shutdown = async move {
+            shutdown.await;
+            accepting_requests.store(false, Ordering::SeqCst);
+            info!("shutting down: finishing requests in progress");
+        };
+        // The peer's address goes into each request only when something reads it: one
+        // extension map per request that the hot path does not otherwise pay for.
+        if self.needs_peer {
+            axum::serve(self.listener, MakeWithPeer(self.service))
+                .with_graceful_shutdown(shutdown)
+                .await
+        } else {
+            axum::serve(self.listener, tower::make::Shared::new(self.service))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
     }
 }
 
@@ -194,6 +209,39 @@ fn cache_settings(config: &Config) -> CacheSettings {
         ttl: config.plan_cache_ttl(),
         max_entries: config.plan_cache_max_entries,
     }
+}
+
+/// The rate limits' settings; `None` when `RATE_LIMIT_PER_SECOND` is 0. The counter is
+/// registered either way, so dashboards see a zero rather than no series.
+fn rate_limits(
+    config: &Config,
+    admin_token: &AdminToken,
+    metrics: &prometheus::Registry,
+) -> Result<Option<RateLimitSettings>, StartupError> {
+    let refused = crate::telemetry::register_counter(
+        metrics,
+        "http_requests_rate_limited_total",
+        "Requests refused with 429 because their client was over its rate limit",
+    )?;
+    if config.rate_limit_per_second == 0 {
+        return Ok(None);
+    }
+    let proxies = config.rate_limit_trusted_proxies.clone();
+    let trusted_proxy: Option<Arc<dyn Fn(std::net::IpAddr) -> bool + Send + Sync>> =
+        (!proxies.0.is_empty())
+            .then(|| Arc::new(move |ip| proxies.contains(ip)) as Arc<dyn Fn(_) -> _ + Send + Sync>);
+    info!(
+        per_second = config.rate_limit_per_second,
+        burst = config.rate_limit_burst(),
+        "rate limits on"
+    );
+    Ok(Some(RateLimitSettings {
+        per_second: config.rate_limit_per_second,
+        burst: config.rate_limit_burst(),
+        trusted_proxy,
+        admin_token: admin_token.clone(),
+        refused,
+    }))
 }
 
 fn schema_limits(config: &Config) -> SchemaLimits {

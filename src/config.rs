@@ -31,6 +31,12 @@ pub mod defaults {
     pub const HTTP_CACHE_MAX_AGE: u64 = 0;
     pub const CORS_ALLOWED_ORIGINS: &str = "";
     pub const LOG_FILTER: &str = "info";
+    /// Rate limits off.
+    pub const RATE_LIMIT_PER_SECOND: u32 = 0;
+    /// The bucket holds this many seconds of the rate when `RATE_LIMIT_BURST` is unset.
+    pub const RATE_LIMIT_BURST_SECONDS: u32 = 2;
+    /// No proxy trusted: `X-Forwarded-For` is ignored.
+    pub const RATE_LIMIT_TRUSTED_PROXIES: &str = "";
 }
 
 /// Server configuration. Flags mirror the environment variables of the same name.
@@ -138,6 +144,24 @@ pub struct Config {
           value_parser = parse_allowed_origins)]
     pub cors_allowed_origins: AllowedOrigins,
 
+    /// Sustained requests per second per client (the admin token when a valid one is presented,
+    /// else the client IP); over it, 429 with `Retry-After` and nothing runs. 0 (the default)
+    /// turns rate limits off.
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = defaults::RATE_LIMIT_PER_SECOND,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub rate_limit_per_second: u32,
+
+    /// Requests a client may send at once (the bucket size); unset: twice RATE_LIMIT_PER_SECOND.
+    #[arg(long, env = "RATE_LIMIT_BURST",
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub rate_limit_burst: Option<u32>,
+
+    /// Proxies (CIDRs, comma-separated, e.g. `10.0.0.0/8,192.168.1.7`) whose `X-Forwarded-For`
+    /// names the client for rate limits. Empty (the default): the peer address is the client.
+    #[arg(long, env = "RATE_LIMIT_TRUSTED_PROXIES", default_value = defaults::RATE_LIMIT_TRUSTED_PROXIES,
+          value_parser = parse_cidrs)]
+    pub rate_limit_trusted_proxies: Cidrs,
+
     /// Tracing filter, e.g. `info` or `plans_api=debug,info`.
     #[arg(long = "log", env = "RUST_LOG", default_value = defaults::LOG_FILTER)]
     pub log_filter: String,
@@ -168,6 +192,9 @@ impl Default for Config {
             http_cache_max_age: HTTP_CACHE_MAX_AGE,
             cors_allowed_origins: parse_allowed_origins(CORS_ALLOWED_ORIGINS).unwrap_or_default(),
             log_filter: LOG_FILTER.to_owned(),
+            rate_limit_per_second: RATE_LIMIT_PER_SECOND,
+            rate_limit_burst: None,
+            rate_limit_trusted_proxies: parse_cidrs(RATE_LIMIT_TRUSTED_PROXIES).unwrap_or_default(),
         }
     }
 }
@@ -188,6 +215,91 @@ impl Config {
     pub fn max_request_bytes(&self) -> usize {
         usize::try_from(self.max_request_bytes).unwrap_or(usize::MAX)
     }
+
+    /// The bucket size: `RATE_LIMIT_BURST`, else [`defaults::RATE_LIMIT_BURST_SECONDS`] x the rate.
+    pub fn rate_limit_burst(&self) -> u32 {
+        self.rate_limit_burst.unwrap_or_else(|| {
+            self.rate_limit_per_second
+                .saturating_mul(defaults::RATE_LIMIT_BURST_SECONDS)
+        })
+    }
+}
+
+/// Address ranges (`RATE_LIMIT_TRUSTED_PROXIES`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cidrs(pub Vec<Cidr>);
+
+/// One address range: an address and how many leading bits a member shares with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        // An IPv4 peer may arrive as an IPv4-mapped IPv6 address on a dual-stack socket.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Cidrs {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|cidr| cidr.contains(ip))
+    }
+}
+
+impl std::str::FromStr for Cidrs {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        parse_cidrs(raw)
+    }
+}
+
+fn parse_cidrs(raw: &str) -> Result<Cidrs, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (addr, prefix) = match entry.split_once('/') {
+                Some((addr, prefix)) => (addr, Some(prefix)),
+                None => (entry, None),
+            };
+            let addr: IpAddr = addr
+                .parse()
+                .map_err(|_| format!("{entry:?} is not an IP address or CIDR"))?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let prefix = match prefix {
+                None => max,
+                Some(prefix) => prefix
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|prefix| *prefix <= max)
+                    .ok_or_else(|| format!("{entry:?}: the prefix length must be 0..={max}"))?,
+            };
+            Ok(Cidr { addr, prefix })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Cidrs)
 }
 
 /// Which browser origins may call the API (CORS).
@@ -343,5 +455,42 @@ mod tests {
         assert_eq!(config.cors_allowed_origins, AllowedOrigins::None);
         assert_eq!(config.http_cache_max_age, 0);
         assert!(config.plan_cache_listen);
+        assert_eq!(config.rate_limit_per_second, 0);
+        assert_eq!(config.rate_limit_trusted_proxies, Cidrs::default());
+    }
+
+    #[test]
+    fn rate_limit_burst_defaults_to_twice_the_rate_and_proxies_are_cidrs() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("plans-api").chain(args.iter().copied()))
+                .map(|cli| cli.config)
+        };
+        let config = parse(&["--rate-limit-per-second", "5"]).unwrap();
+        assert_eq!(config.rate_limit_burst(), 10);
+        let config = parse(&["--rate-limit-per-second", "5", "--rate-limit-burst", "3"]).unwrap();
+        assert_eq!(config.rate_limit_burst(), 3);
+        let config = parse(&[
+            "--rate-limit-trusted-proxies",
+            "10.0.0.0/8, 192.168.1.7,::1",
+        ])
+        .unwrap();
+        let proxies = &config.rate_limit_trusted_proxies;
+        assert!(proxies.contains("10.1.2.3".parse().unwrap()));
+        assert!(proxies.contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(proxies.contains("192.168.1.7".parse().unwrap()));
+        assert!(!proxies.contains("192.168.1.8".parse().unwrap()));
+        assert!(proxies.contains("::1".parse().unwrap()));
+        assert!(!proxies.contains("11.0.0.1".parse().unwrap()));
+        let all = parse(&["--rate-limit-trusted-proxies", "0.0.0.0/0"]).unwrap();
+        assert!(
+            all.rate_limit_trusted_proxies
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        for bad in ["10.0.0.0/33", "nowhere", "10.0.0.0/x", "::1/129"] {
+            assert!(
+                parse(&["--rate-limit-trusted-proxies", bad]).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -11,6 +11,7 @@ mod health;
 mod metrics;
 mod negotiate;
 mod params;
+mod rate_limit;
 mod respond;
 mod response_cache;
 
@@ -27,11 +28,15 @@ use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use tracing::Level;
 
 pub use caching::QueryCaching;
+pub use rate_limit::{
+    ClientKey, MakeWithPeer, RateLimit, RateLimitSettings, RateLimiter, WithPeer,
+};
 pub use response_cache::{ResponseCache, ResponseCacheSettings, ResponseKey};
 
 use crate::graphql::GraphqlApi;
 use compression::{CompressWhenAccepted, CompressWhenAcceptedLayer};
 use edge::{Edge, EdgeLayer, LazyTimeout, LazyTimeoutLayer, REQUEST_ID, WithBodyLimit};
+use rate_limit::RateLimitLayer;
 
 /// Seconds a browser may reuse a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(600);
@@ -73,6 +78,8 @@ pub struct HttpSettings {
     /// Larger bodies get 413.
     pub max_request_bytes: usize,
     pub cors_origins: CorsOrigins,
+    /// `None`: no rate limits (the layer is left out).
+    pub rate_limits: Option<RateLimitSettings>,
 }
 
 /// Which browser origins may call the API (CORS).
@@ -87,14 +94,17 @@ pub enum CorsOrigins {
     Any,
 }
 
-/// What a request passes below the edge and CORS: compression, the timeout, the body limit and
-/// the routes.
+/// What a request passes below the edge, CORS and the rate limits: compression, the timeout, the
+/// body limit and the routes.
 type Handlers = CompressWhenAccepted<LazyTimeout<WithBodyLimit<Router>>>;
+
+/// The handlers, behind the rate limits when they are on.
+type Limited = Either<RateLimit<Handlers>, Handlers>;
 
 /// The server: the routes and, around them, the middleware. Layered around the `Router` rather
 /// than with `Router::layer`, which would box the stack around every route (two more boxed
 /// service clones and a boxed future per request).
-pub type HttpService = Edge<Either<Cors<Handlers>, Handlers>>;
+pub type HttpService = Edge<Either<Cors<Limited>, Limited>>;
 
 pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
     // The access log (one line per request, in a span carrying the request id) is an INFO
@@ -117,6 +127,8 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
         // Outermost, so every response carries the request id: CORS preflights, timeouts, 404s.
         .layer(EdgeLayer::new(access_log))
         .option_layer(cors(&settings.cors_origins))
+        // Inside CORS, so a browser can read a 429; before anything else runs.
+        .option_layer(RateLimitLayer::new(settings.rate_limits.clone()))
         // gzip or br, as the client accepts; small bodies (< 32 bytes) stay as they are.
         .layer(CompressWhenAcceptedLayer)
         // 408 for a slow request, inside CORS so a browser can read it.
@@ -137,7 +149,7 @@ fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
             .allow_origin(allow_origin)
             .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
             .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
-            .expose_headers([REQUEST_ID])
+            .expose_headers([REQUEST_ID, header::RETRY_AFTER])
             .max_age(CORS_MAX_AGE),
     )
 }

@@ -31,8 +31,14 @@ impl AdminToken {
     }
 
     pub fn accepts(&self, presented: &str) -> bool {
+        self.digest_if_valid(presented).is_some()
+    }
+
+    /// The token's SHA-256 digest when `presented` is the admin token: a name for the credential
+    /// (the rate limits key its bucket by it) that is not the secret itself.
+    pub fn digest_if_valid(&self, presented: &str) -> Option<[u8; 32]> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        self.digest.ct_eq(&digest).into()
+        bool::from(self.digest.ct_eq(&digest)).then_some(digest)
     }
 }
 

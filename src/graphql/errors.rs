@@ -27,6 +27,7 @@ pub enum ErrorCode {
     GraphqlParseFailed,
     GraphqlValidationFailed,
     BadRequest,
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -38,6 +39,7 @@ impl ErrorCode {
             Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::BadRequest => "BAD_REQUEST",
+            Self::RateLimited => "RATE_LIMITED",
         }
     }
 }
@@ -125,14 +127,26 @@ pub fn bad_request(message: impl Into<String>) -> Response {
     )])
 }
 
+/// A request refused by the rate limit before anything ran: one `RATE_LIMITED` error, no data.
+pub fn rate_limited(retry_after_seconds: u64) -> Response {
+    Response::from_errors(vec![with_code(
+        ServerError::new(
+            format!("rate limit exceeded; retry in {retry_after_seconds} s"),
+            None,
+        ),
+        ErrorCode::RateLimited,
+    )])
+}
+
 /// Whether the request failed before execution began (GraphQL's "request error": the response
 /// has no `data`). [`ErrorCodes`] gives these codes only before execution (parse, validation,
 /// operation selection); an error raised while executing always carries another code.
 pub fn is_request_error(response: &Response) -> bool {
-    const BEFORE_EXECUTION: [ErrorCode; 3] = [
+    const BEFORE_EXECUTION: [ErrorCode; 4] = [
         ErrorCode::GraphqlParseFailed,
         ErrorCode::GraphqlValidationFailed,
         ErrorCode::BadRequest,
+        ErrorCode::RateLimited,
     ];
     !response.errors.is_empty()
         && response.data == async_graphql::Value::Null

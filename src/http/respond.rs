@@ -167,6 +167,19 @@ pub(super) fn refuse(headers: &HeaderMap, status: StatusCode, message: String) -
     response
 }
 
+/// Over a rate limit: 429 with one `RATE_LIMITED` error, in the media type the client accepts
+/// (JSON if none). The caller adds `Retry-After`.
+pub(super) fn too_many_requests(headers: &HeaderMap, retry_after_seconds: u64) -> Response {
+    let media = negotiate::response_media_type(headers).unwrap_or(MediaType::Json);
+    let mut response = respond(
+        media,
+        &graphql::rate_limited(retry_after_seconds),
+        Delivery::NoStore,
+    );
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    response
+}
+
 pub(super) fn not_acceptable() -> Response {
     let mut response = respond(
         MediaType::Json,

@@ -17,6 +17,7 @@ mod limits;
 mod operations;
 mod outages;
 mod pagination;
+mod rate_limits;
 mod replicas;
 mod response_cache;
 mod schema_sync;
@@ -39,6 +40,7 @@ fn main() {
         operations::trials(),
         outages::trials(),
         pagination::trials(),
+        rate_limits::trials(),
         replicas::trials(),
         response_cache::trials(),
         schema_sync::trials(),
