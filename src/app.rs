@@ -113,7 +113,16 @@ impl Application {
             }
         };
         let rate_limits = rate_limits(&config, &admin_token, &metrics)?;
-        let api = GraphqlApi::new(plans.clone(), admin_token, schema_limits(&config));
+        // Spans are exported when an endpoint is set (`telemetry::init` installed the exporter).
+        let traces = trace_settings(&config).is_some();
+        let api = GraphqlApi::new(
+            plans.clone(),
+            admin_token,
+            SchemaLimits {
+                traces,
+                ..schema_limits(&config)
+            },
+        );
         let responses = ResponseCache::new(
             ResponseCacheSettings {
                 max_entries: config.response_cache_max_entries,
@@ -132,12 +141,14 @@ impl Application {
             database_timeout: config.database_timeout(),
             query_caching: QueryCaching::new(config.http_cache_max_age, config.plan_cache_ttl),
             graphiql: config.graphiql,
+            traces,
         };
         let http_settings = HttpSettings {
             request_timeout: config.request_timeout(),
             max_request_bytes: config.max_request_bytes(),
             cors_origins: cors_origins(&config.cors_allowed_origins),
             rate_limits,
+            traces,
         };
         let needs_peer = http_settings.rate_limits.is_some();
         let accepting_requests = state.accepting_requests.clone();
@@ -211,6 +222,17 @@ fn cache_settings(config: &Config) -> CacheSettings {
     }
 }
 
+/// The trace export settings; `None` when `OTEL_EXPORTER_OTLP_ENDPOINT` is unset or empty.
+pub fn trace_settings(config: &Config) -> Option<crate::telemetry::TraceSettings> {
+    let endpoint = config.otel_exporter_otlp_endpoint.as_deref()?.trim();
+    (!endpoint.is_empty()).then(|| crate::telemetry::TraceSettings {
+        endpoint: endpoint.to_owned(),
+        service_name: config.otel_service_name.clone(),
+        sampler: config.otel_traces_sampler.clone(),
+        sampler_arg: config.otel_traces_sampler_arg,
+    })
+}
+
 /// The rate limits' settings; `None` when `RATE_LIMIT_PER_SECOND` is 0. The counter is
 /// registered either way, so dashboards see a zero rather than no series.
 fn rate_limits(
@@ -252,6 +274,7 @@ fn schema_limits(config: &Config) -> SchemaLimits {
         max_root_fields: size(config.graphql_max_root_fields),
         max_aliases: size(config.graphql_max_aliases),
         introspection: config.graphql_introspection,
+        traces: false,
     }
 }
 

@@ -35,6 +35,8 @@ pub mod defaults {
     pub const RATE_LIMIT_PER_SECOND: u32 = 0;
     /// The bucket holds this many seconds of the rate when `RATE_LIMIT_BURST` is unset.
     pub const RATE_LIMIT_BURST_SECONDS: u32 = 2;
+    pub const OTEL_SERVICE_NAME: &str = "plans-api";
+    pub const OTEL_TRACES_SAMPLER: &str = "parentbased_always_on";
     /// No proxy trusted: `X-Forwarded-For` is ignored.
     pub const RATE_LIMIT_TRUSTED_PROXIES: &str = "";
 }
@@ -162,6 +164,26 @@ pub struct Config {
           value_parser = parse_cidrs)]
     pub rate_limit_trusted_proxies: Cidrs,
 
+    /// OpenTelemetry: where to send traces over OTLP/HTTP (protobuf), e.g.
+    /// `http://otel-collector:4318` (`/v1/traces` is appended). Unset (the default): no traces.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+
+    /// The `service.name` of the traces.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = defaults::OTEL_SERVICE_NAME)]
+    pub otel_service_name: String,
+
+    /// Which traces to keep: always_on, always_off, traceidratio, parentbased_always_on,
+    /// parentbased_always_off or parentbased_traceidratio (the ratio in OTEL_TRACES_SAMPLER_ARG).
+    #[arg(long, env = "OTEL_TRACES_SAMPLER", default_value = defaults::OTEL_TRACES_SAMPLER,
+          value_parser = ["always_on", "always_off", "traceidratio", "parentbased_always_on",
+                          "parentbased_always_off", "parentbased_traceidratio"])]
+    pub otel_traces_sampler: String,
+
+    /// The ratio of the `traceidratio` samplers, 0.0 to 1.0 (default 1.0).
+    #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG", value_parser = parse_ratio)]
+    pub otel_traces_sampler_arg: Option<f64>,
+
     /// Tracing filter, e.g. `info` or `plans_api=debug,info`.
     #[arg(long = "log", env = "RUST_LOG", default_value = defaults::LOG_FILTER)]
     pub log_filter: String,
@@ -192,6 +214,10 @@ impl Default for Config {
             http_cache_max_age: HTTP_CACHE_MAX_AGE,
             cors_allowed_origins: parse_allowed_origins(CORS_ALLOWED_ORIGINS).unwrap_or_default(),
             log_filter: LOG_FILTER.to_owned(),
+            otel_exporter_otlp_endpoint: None,
+            otel_service_name: OTEL_SERVICE_NAME.to_owned(),
+            otel_traces_sampler: OTEL_TRACES_SAMPLER.to_owned(),
+            otel_traces_sampler_arg: None,
             rate_limit_per_second: RATE_LIMIT_PER_SECOND,
             rate_limit_burst: None,
             rate_limit_trusted_proxies: parse_cidrs(RATE_LIMIT_TRUSTED_PROXIES).unwrap_or_default(),
@@ -356,6 +382,14 @@ fn parse_origin(entry: &str) -> Result<String, String> {
         ));
     }
     Ok(origin)
+}
+
+fn parse_ratio(raw: &str) -> Result<f64, String> {
+    raw.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|ratio| (0.0..=1.0).contains(ratio))
+        .ok_or_else(|| format!("{raw:?} is not a ratio from 0.0 to 1.0"))
 }
 
 fn parse_token(raw: &str) -> Result<String, String> {

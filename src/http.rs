@@ -68,6 +68,8 @@ pub struct AppState {
     pub query_caching: QueryCaching,
     /// Whether `GET /graphql` serves the GraphiQL playground (and its assets).
     pub graphiql: bool,
+    /// Whether request spans are exported: then a response-cache hit or miss is recorded on them.
+    pub traces: bool,
 }
 
 /// The HTTP layer's settings, from [`crate::Config`].
@@ -80,6 +82,8 @@ pub struct HttpSettings {
     pub cors_origins: CorsOrigins,
     /// `None`: no rate limits (the layer is left out).
     pub rate_limits: Option<RateLimitSettings>,
+    /// Whether request spans are exported (OpenTelemetry): then they get the GraphQL attributes.
+    pub traces: bool,
 }
 
 /// Which browser origins may call the API (CORS).
@@ -125,7 +129,7 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
         .with_state(Arc::new(state));
     ServiceBuilder::new()
         // Outermost, so every response carries the request id: CORS preflights, timeouts, 404s.
-        .layer(EdgeLayer::new(access_log))
+        .layer(EdgeLayer::new(access_log, settings.traces))
         .option_layer(cors(&settings.cors_origins))
         // Inside CORS, so a browser can read a 429; before anything else runs.
         .option_layer(RateLimitLayer::new(settings.rate_limits.clone()))

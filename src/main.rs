@@ -55,7 +55,7 @@ async fn main() -> ExitCode {
 }
 
 async fn seed_demo(config: &Config, users: u32, plans_per_user: u32, force: bool) -> ExitCode {
-    telemetry::init(&config.log_filter);
+    let _telemetry = telemetry::init(&config.log_filter, None);
     match app::seed_demo(config, users, plans_per_user, force).await {
         Ok(SeedOutcome::Seeded(plans)) => {
             tracing::info!(plans, "seeded the demo data set");
@@ -76,15 +76,19 @@ async fn seed_demo(config: &Config, users: u32, plans_per_user: u32, force: bool
 }
 
 async fn serve(config: Config) -> ExitCode {
-    telemetry::init(&config.log_filter);
+    let telemetry = telemetry::init(&config.log_filter, app::trace_settings(&config).as_ref());
     let application = match Application::build(config).await {
         Ok(application) => application,
         Err(err) => {
             tracing::error!(error = %err, "start-up failed");
+            telemetry.shutdown();
             return ExitCode::FAILURE;
         }
     };
-    match application.run_until_stopped(app::shutdown_signal()).await {
+    let served = application.run_until_stopped(app::shutdown_signal()).await;
+    // The spans of the last requests are still in the batch: send them before exiting.
+    tokio::task::block_in_place(|| telemetry.shutdown());
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "server failed");

@@ -1,16 +1,116 @@
-//! Logging and metrics plumbing: one tracing subscriber for the process, filtered by `RUST_LOG`,
-//! and the one way metrics are registered with the Prometheus registry.
+//! Logging, traces and metrics plumbing: one tracing subscriber for the process (the log,
+//! filtered by `RUST_LOG`, and, when an OTLP endpoint is set, OpenTelemetry traces), and the one
+//! way metrics are registered with the Prometheus registry.
 
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use prometheus::{IntCounter, IntGauge, Opts, Registry};
-use tracing_subscriber::EnvFilter;
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
+
+/// Where and what to export (from `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`,
+/// `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`).
+#[derive(Debug, Clone)]
+pub struct TraceSettings {
+    /// The collector's base URL; spans go to `<endpoint>/v1/traces`.
+    pub endpoint: String,
+    pub service_name: String,
+    /// One of the standard sampler names.
+    pub sampler: String,
+    pub sampler_arg: Option<f64>,
+}
+
+impl TraceSettings {
+    fn sampler(&self) -> Sampler {
+        let ratio = || Sampler::TraceIdRatioBased(self.sampler_arg.unwrap_or(1.0));
+        match self.sampler.as_str() {
+            "always_on" => Sampler::AlwaysOn,
+            "always_off" => Sampler::AlwaysOff,
+            "traceidratio" => ratio(),
+            "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+            "parentbased_traceidratio" => Sampler::ParentBased(Box::new(ratio())),
+            _ => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        }
+    }
+}
+
+/// The installed telemetry; [`Telemetry::shutdown`] sends the spans still buffered.
+#[must_use = "call shutdown() at exit, or buffered spans are lost"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Exports what the batch processor still holds and stops it (blocking: call it once the
+    /// server has stopped).
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider
+            && let Err(err) = provider.shutdown()
+        {
+            eprintln!("could not flush the OpenTelemetry exporter: {err}");
+        }
+    }
+}
 
 /// Installs the global subscriber. Call once, from `main` (tests install their own, if any).
-pub fn init(filter: &str) {
+/// With `traces`, spans of this crate at INFO and above are exported over OTLP/HTTP in batches,
+/// whatever `RUST_LOG` says of the log.
+pub fn init(filter: &str, traces: Option<&TraceSettings>) -> Telemetry {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|err| {
         eprintln!("invalid RUST_LOG {filter:?} ({err}); using \"info\"");
         EnvFilter::new("info")
     });
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let log = tracing_subscriber::fmt::layer().with_filter(filter);
+    let provider = traces.and_then(|settings| match tracer_provider(settings) {
+        Ok(provider) => Some(provider),
+        Err(err) => {
+            eprintln!("could not set up the OTLP exporter ({err}); no traces");
+            None
+        }
+    });
+    let otel = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("plans-api"))
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_filter(Targets::new().with_target("plans_api", Level::INFO))
+    });
+    tracing_subscriber::registry().with(log).with(otel).init();
+    Telemetry { provider }
+}
+
+fn tracer_provider(
+    settings: &TraceSettings,
+) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
+    let endpoint = format!("{}/v1/traces", settings.endpoint.trim_end_matches('/'));
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_endpoint(endpoint)
+        .build()?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_sampler(settings.sampler())
+        .with_resource(
+            Resource::builder()
+                .with_service_name(settings.service_name.clone())
+                .build(),
+        )
+        .build())
+}
+
+/// Renames the current span's OpenTelemetry span (the request's, when traces are exported), e.g.
+/// to `query GetPlans` once the operation is known. (Recording `otel.name` works only before a
+/// span is first entered; an exported request span has been entered by then.)
+pub fn rename_current_span(name: impl Into<std::borrow::Cow<'static, str>>) {
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    tracing::Span::current().context().span().update_name(name);
 }
 
 /// A counter named `name`, registered with `registry`.

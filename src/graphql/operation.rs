@@ -1,8 +1,13 @@
 //! Which operation a request would run, known before running it (GraphQL over HTTP must refuse a
 //! mutation sent by GET without executing anything).
 
-use async_graphql::Request;
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::{Request, ServerResult, Variables};
 
 /// True when the document parses and the operation it selects (by `operationName`, or the only
 /// one) is a mutation. The parsed document stays in the request, so execution does not parse it
@@ -22,6 +27,81 @@ pub fn selects_mutation(request: &mut Request) -> bool {
         _ => None,
     };
     selected.is_some_and(|operation| operation.node.ty == OperationType::Mutation)
+}
+
+/// Names the current span (the request's, when traces are exported) after the operation, as the
+/// GraphQL semantic conventions ask: `query`, `mutation` or `subscription`, then the operation's
+/// name if it has one; with `graphql.operation.type` and `graphql.operation.name`. Added to the
+/// schema only when spans are exported.
+pub(super) struct TraceOperation;
+
+impl ExtensionFactory for TraceOperation {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(TraceOperationOfRequest::default())
+    }
+}
+
+#[derive(Default)]
+struct TraceOperationOfRequest {
+    operation_name: Mutex<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl Extension for TraceOperationOfRequest {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        if let Ok(mut name) = self.operation_name.lock() {
+            name.clone_from(&request.operation_name);
+        }
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let requested = self
+            .operation_name
+            .lock()
+            .ok()
+            .and_then(|name| name.clone());
+        let selected = match (&document.operations, requested.as_deref()) {
+            (DocumentOperations::Single(operation), None) => Some((None, operation)),
+            (DocumentOperations::Multiple(operations), Some(name)) => operations
+                .get_key_value(name)
+                .map(|(name, operation)| (Some(name.as_str()), operation)),
+            (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => operations
+                .iter()
+                .next()
+                .map(|(name, operation)| (Some(name.as_str()), operation)),
+            _ => None,
+        };
+        if let Some((name, operation)) = selected {
+            let kind = match operation.node.ty {
+                OperationType::Query => "query",
+                OperationType::Mutation => "mutation",
+                OperationType::Subscription => "subscription",
+            };
+            let span = tracing::Span::current();
+            span.record("graphql.operation.type", kind);
+            match name {
+                Some(name) => {
+                    crate::telemetry::rename_current_span(format!("{kind} {name}"));
+                    span.record("graphql.operation.name", name);
+                }
+                None => crate::telemetry::rename_current_span(kind),
+            }
+        }
+        Ok(document)
+    }
 }
 
 #[cfg(test)]

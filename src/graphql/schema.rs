@@ -3,6 +3,7 @@ use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use super::errors::ErrorCodes;
 use super::limits::ShapeLimits;
 use super::mutation::MutationRoot;
+use super::operation::TraceOperation;
 use super::query::QueryRoot;
 use super::reads::RecordOperationTypes;
 
@@ -17,6 +18,9 @@ pub struct SchemaLimits {
     pub max_root_fields: usize,
     pub max_aliases: usize,
     pub introspection: bool,
+    /// Name the request's span after the operation (`query GetPlans`) and give it the GraphQL
+    /// semantic conventions' attributes: on only when spans are exported.
+    pub traces: bool,
 }
 
 fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
@@ -38,6 +42,11 @@ pub(super) fn configured(
             introspection: limits.introspection,
         })
         .extension(RecordOperationTypes);
+    let builder = if limits.traces {
+        builder.extension(TraceOperation)
+    } else {
+        builder
+    };
     if limits.introspection {
         builder
     } else {

@@ -33,16 +33,64 @@ pub(super) const ACCESS_LOG: &str = "plans_api::access";
 pub(super) struct EdgeLayer {
     ids: RequestIds,
     access_log: bool,
+    traces: bool,
 }
 
 impl EdgeLayer {
     /// `access_log`: whether to write the INFO line (left out where the log filter would drop
-    /// it, so it costs nothing then).
-    pub(super) fn new(access_log: bool) -> Self {
+    /// it, so it costs nothing then). `traces`: whether the request's span is exported
+    /// (OpenTelemetry): then it carries the attributes of the GraphQL semantic conventions,
+    /// continues the caller's W3C `traceparent`, and the log line names its trace id. Without
+    /// it, none of that is done.
+    pub(super) fn new(access_log: bool, traces: bool) -> Self {
         Self {
             ids: RequestIds::new(),
-            access_log,
+            access_log: access_log || traces,
+            traces,
         }
+    }
+}
+
+/// The span of a traced request, its parent the caller's `traceparent` if it sent one.
+fn traced_span(request: &Request<Body>, id: &HeaderValue) -> tracing::Span {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    let method = request.method().as_str();
+    let path = request.uri().path();
+    // Named `POST /graphql` until the GraphQL layer knows the operation.
+    let name = format!("{method} {path}");
+    let span = tracing::info_span!(
+        target: ACCESS_LOG,
+        "request",
+        otel.name = name.as_str(),
+        otel.kind = "server",
+        http.request.method = method,
+        url.path = path,
+        request_id = id.to_str().unwrap_or("-"),
+        http.response.status_code = tracing::field::Empty,
+        graphql.operation.type = tracing::field::Empty,
+        graphql.operation.name = tracing::field::Empty,
+        plans.response_cache.hit = tracing::field::Empty,
+    );
+    if request.headers().contains_key("traceparent") {
+        let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new()
+            .extract(&HeaderExtractor(request.headers()));
+        let _ = span.set_parent(parent);
+    }
+    span
+}
+
+/// Reads W3C trace context headers for the propagator.
+struct HeaderExtractor<'a>(&'a axum::http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(axum::http::HeaderName::as_str).collect()
     }
 }
 
@@ -83,14 +131,19 @@ where
             None => self.layer.ids.next(),
         };
         let log = self.layer.access_log.then(|| AccessLog {
-            span: tracing::info_span!(
-                target: ACCESS_LOG,
-                "request",
-                method = %request.method(),
-                path = %request.uri().path(),
-                request_id = id.to_str().unwrap_or("-"),
-            ),
+            span: if self.layer.traces {
+                traced_span(&request, &id)
+            } else {
+                tracing::info_span!(
+                    target: ACCESS_LOG,
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = id.to_str().unwrap_or("-"),
+                )
+            },
             started: Instant::now(),
+            traced: self.layer.traces,
         });
         let inner = match &log {
             Some(log) => log.span.in_scope(|| self.inner.call(request)),
@@ -107,6 +160,7 @@ where
 struct AccessLog {
     span: tracing::Span,
     started: Instant,
+    traced: bool,
 }
 
 pin_project! {
@@ -135,13 +189,30 @@ where
             response.headers_mut().entry(REQUEST_ID).or_insert(id);
         }
         if let Some(log) = this.log.take() {
-            tracing::info!(
-                target: ACCESS_LOG,
-                parent: &log.span,
-                status = response.status().as_u16(),
-                latency = %format_args!("{} ms", log.started.elapsed().as_millis()),
-                "finished processing request"
-            );
+            let status = response.status().as_u16();
+            let latency = log.started.elapsed().as_millis();
+            if log.traced {
+                use opentelemetry::trace::TraceContextExt as _;
+                use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+                log.span.record("http.response.status_code", status);
+                let trace_id = log.span.context().span().span_context().trace_id();
+                tracing::info!(
+                    target: ACCESS_LOG,
+                    parent: &log.span,
+                    status,
+                    latency = %format_args!("{latency} ms"),
+                    trace_id = %trace_id,
+                    "finished processing request"
+                );
+            } else {
+                tracing::info!(
+                    target: ACCESS_LOG,
+                    parent: &log.span,
+                    status,
+                    latency = %format_args!("{latency} ms"),
+                    "finished processing request"
+                );
+            }
         }
         Poll::Ready(Ok(response))
     }

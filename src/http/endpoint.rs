@@ -42,6 +42,7 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
     if let Some(cache) = state.responses.as_deref()
         && let Some(stored) = cache.get_raw(RawRequest::Query(raw_query))
     {
+        trace_response_cache(&state, true);
         let Some(media) = negotiate::response_media_type(&headers) else {
             return not_acceptable();
         };
@@ -74,7 +75,11 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
     if let (Some(cache), Some(key)) = (state.responses.as_deref(), &key)
         && let Some(stored) = cache.get(key, RawRequest::Query(raw_query))
     {
+        trace_response_cache(&state, true);
         return send_stored(media, &stored, delivery);
+    }
+    if key.is_some() {
+        trace_response_cache(&state, false);
     }
     let mut request = params.into_request(&headers);
     if graphql::selects_mutation(&mut request) {
@@ -128,6 +133,7 @@ pub(super) async fn post(State(state): State<SharedState>, request: Request) -> 
     let cache = state.responses.as_deref();
     // A repeated query whose plan lists are all still current: the stored bytes, unparsed.
     if let Some(stored) = cache.and_then(|cache| cache.get_raw(RawRequest::Body(&body))) {
+        trace_response_cache(&state, true);
         return send_stored(media, &stored, Delivery::NoStore);
     }
     let params = match Params::from_json_body(&body) {
@@ -138,7 +144,11 @@ pub(super) async fn post(State(state): State<SharedState>, request: Request) -> 
     if let (Some(cache), Some(key)) = (cache, &key)
         && let Some(stored) = cache.get(key, RawRequest::Body(&body))
     {
+        trace_response_cache(&state, true);
         return send_stored(media, &stored, Delivery::NoStore);
+    }
+    if key.is_some() {
+        trace_response_cache(&state, false);
     }
     let executed = state.api.execute(params.into_request(&headers)).await;
     if let (Some(cache), Some(key)) = (cache, key) {
@@ -153,6 +163,19 @@ pub(super) async fn post(State(state): State<SharedState>, request: Request) -> 
         return send(media, encoded, Delivery::NoStore, None);
     }
     respond(media, &executed.response, Delivery::NoStore)
+}
+
+/// When spans are exported: whether the response cache answered, on the request's span. Only
+/// queries are stored, so a hit is a query (its name is not known: it was never parsed).
+fn trace_response_cache(state: &SharedState, hit: bool) {
+    if state.traces {
+        let span = tracing::Span::current();
+        span.record("plans.response_cache.hit", hit);
+        if hit {
+            crate::telemetry::rename_current_span("query");
+            span.record("graphql.operation.type", "query");
+        }
+    }
 }
 
 /// A stored response: only complete ones are stored, so 200, exactly what the executed original

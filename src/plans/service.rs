@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use sea_orm::{DatabaseConnection, DbErr};
-use tracing::{info, instrument, warn};
+use tracing::{Instrument as _, info, info_span, instrument, warn};
 
 use super::reads::{PlanRead, Served};
 use super::repo::PlanRepo;
@@ -61,16 +61,27 @@ impl PlanService {
 
     /// Plans matching `filter`, ordered by id, from the cache when possible, with the read that
     /// vouches for the list.
-    #[instrument(skip(self), fields(cache_key = %PlanKey::for_filter(filter)))]
+    /// Its span says whether the plan cache answered (`plans.plan_cache.hit`); a miss's
+    /// database load is a child span (`plans.load`).
+    #[instrument(name = "plans.list", skip(self), fields(
+        cache_key = %PlanKey::for_filter(filter),
+        plans.plan_cache.hit = tracing::field::Empty,
+    ))]
     pub async fn list(&self, filter: PlanFilter) -> Result<Served<PlanList>, PlanError> {
         validation::check_filter(&filter)?;
         let key = PlanKey::for_filter(filter);
+        let loaded = AtomicBool::new(false);
+        let load = || {
+            loaded.store(true, Ordering::Relaxed);
+            self.load(key)
+        };
         let fetched = if self.read_through.load(Ordering::SeqCst) {
-            self.cache.load_uncached(|| self.load(key)).await
+            self.cache.load_uncached(load).await
         } else {
-            self.cache.get_or_load(&key, || self.load(key)).await
+            self.cache.get_or_load(&key, load).await
         }
         .map_err(PlanError::Database)?;
+        tracing::Span::current().record("plans.plan_cache.hit", !loaded.load(Ordering::Relaxed));
         Ok(Served {
             value: fetched.value,
             read: PlanRead {
@@ -114,6 +125,7 @@ impl PlanService {
         self.cache.is_enabled()
     }
 
+    #[instrument(name = "plans.load", skip(self), fields(cache_key = %key))]
     async fn load(&self, key: PlanKey) -> Result<PlanList, DbErr> {
         let plans = self.repo.list(key.filter()).await?;
         info!(
@@ -150,7 +162,7 @@ impl PlanService {
     }
 
     /// Validates and stores a new plan, then invalidates the four keys it belongs to.
-    #[instrument(skip_all, fields(user_id = new.user_id))]
+    #[instrument(name = "plans.create", skip_all, fields(user_id = new.user_id))]
     pub async fn create(&self, new: NewPlan) -> Result<Plan, PlanError> {
         let new = validation::check_new_plan(new)?;
         let (repo, cache) = (self.repo.clone(), self.cache.clone());
@@ -175,7 +187,7 @@ impl PlanService {
     }
 
     /// Deletes a plan; `Ok(false)` if there was none with that id.
-    #[instrument(skip(self))]
+    #[instrument(name = "plans.delete", skip(self))]
     pub async fn delete(&self, id: PlanId) -> Result<bool, PlanError> {
         let (repo, cache) = (self.repo.clone(), self.cache.clone());
         run_to_completion(async move {
@@ -200,7 +212,7 @@ impl PlanService {
     /// invalidates the keys of the plan before *and* after the change: the same four when owner
     /// and type stay, up to seven when it moves. `Ok(None)` if there is no plan with that id.
     /// Its id and creation time never change.
-    #[instrument(skip(self, changes))]
+    #[instrument(name = "plans.update", skip(self, changes))]
     pub async fn update(
         &self,
         id: PlanId,
@@ -212,7 +224,10 @@ impl PlanService {
             match repo.update(id, &changes).await {
                 Ok(Some((before, after))) => {
                     let keys = keys_changed([owner_of(&before), owner_of(&after)]);
-                    cache.invalidate(&keys).await;
+                    cache
+                        .invalidate(&keys)
+                        .instrument(info_span!("plans.invalidate", change = "updated"))
+                        .await;
                     info!(
                         plan_id = id,
                         change = "updated",
@@ -291,7 +306,8 @@ impl PlanService {
 async fn run_to_completion<T: Send + 'static>(
     write: impl Future<Output = T> + Send + 'static,
 ) -> T {
-    match tokio::spawn(write).await {
+    // In the caller's span, so the write and its invalidation show in the request's trace.
+    match tokio::spawn(write.in_current_span()).await {
         Ok(output) => output,
         Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
         // Cancelled only when the runtime shuts down, which is ending this caller too.
@@ -327,6 +343,7 @@ fn join_keys(keys: &[PlanKey]) -> String {
         .join(",")
 }
 
+#[instrument(name = "plans.invalidate", skip(cache, plan))]
 async fn invalidate_for(cache: &Cache<PlanKey, PlanList>, plan: &Plan, change: &'static str) {
     let keys = PlanKey::affected_by(plan.user_id, plan.connection_type);
     cache.invalidate(&keys).await;

@@ -22,6 +22,7 @@ mod replicas;
 mod response_cache;
 mod schema_sync;
 mod seed;
+mod traces;
 mod update;
 
 fn main() {
@@ -45,6 +46,7 @@ fn main() {
         response_cache::trials(),
         schema_sync::trials(),
         seed::trials(),
+        traces::trials(),
         update::trials(),
     ];
     helpers::harness::run(trials.into_iter().flatten().collect());

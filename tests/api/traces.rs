@@ -1,0 +1,342 @@
+//! OpenTelemetry traces against real parts: the `plans-api` binary, started with
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at an OTLP/HTTP receiver this test runs on loopback,
+//! which decodes the real protobuf export. Checks span names, attributes, parents, the
+//! continuation of a W3C `traceparent`, the trace id in the access log, and the flush on
+//! shutdown (the spans arrive when the server stops, before the batch's 5-second tick).
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message as _;
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TOKEN, TestDatabase};
+
+backend_tests!(
+    a_traced_server_exports_graphql_spans_with_their_children_and_continues_traceparent,
+    without_an_endpoint_nothing_is_exported_and_the_log_has_no_trace_id,
+);
+
+/// What the receiver was sent: each span with its resource's `service.name`.
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<(String, Span)>>>);
+
+impl Received {
+    fn spans(&self) -> Vec<(String, Span)> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// An OTLP/HTTP receiver on loopback: `POST /v1/traces` with a protobuf body.
+async fn start_receiver() -> (SocketAddr, Received) {
+    let received = Received::default();
+    let sink = received.clone();
+    let app = Router::new().route(
+        "/v1/traces",
+        post(move |body: Bytes| {
+            let sink = sink.clone();
+            async move {
+                let request = ExportTraceServiceRequest::decode(body).expect("an OTLP export");
+                let mut spans = sink.0.lock().unwrap();
+                for resource in request.resource_spans {
+                    let service = resource
+                        .resource
+                        .iter()
+                        .flat_map(|resource| &resource.attributes)
+                        .find(|kv| kv.key == "service.name")
+                        .and_then(|kv| string_of(kv.value.as_ref()?.value.as_ref()?))
+                        .unwrap_or_default();
+                    for scope in resource.scope_spans {
+                        spans.extend(scope.spans.into_iter().map(|span| (service.clone(), span)));
+                    }
+                }
+                // An empty ExportTraceServiceResponse.
+                (
+                    [("content-type", "application/x-protobuf")],
+                    Vec::<u8>::new(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, received)
+}
+
+fn string_of(value: &AnyValue) -> Option<String> {
+    match value {
+        AnyValue::StringValue(text) => Some(text.clone()),
+        _ => None,
+    }
+}
+
+fn attribute<'a>(span: &'a Span, key: &str) -> Option<&'a AnyValue> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+}
+
+fn string_attribute(span: &Span, key: &str) -> Option<String> {
+    attribute(span, key).and_then(string_of)
+}
+
+fn bool_attribute(span: &Span, key: &str) -> Option<bool> {
+    match attribute(span, key)? {
+        AnyValue::BoolValue(value) => Some(*value),
+        _ => None,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The `plans-api` binary, serving on a free loopback port with `env`, its log in a file.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    log: tempfile::NamedTempFile,
+    client: reqwest::Client,
+}
+
+impl Server {
+    async fn start(database: &TestDatabase, env: &[(&str, String)]) -> Self {
+        let addr = StdListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_plans-api"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DATABASE_URL", &database.url)
+            .env("BIND_ADDR", addr.to_string())
+            .env("ADMIN_TOKEN", TOKEN)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::from(log.reopen().unwrap()))
+            .stderr(Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("plans-api starts");
+        let server = Self {
+            child,
+            addr,
+            log,
+            client: reqwest::Client::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = server
+                .client
+                .get(format!("http://{addr}/health/ready"))
+                .send()
+                .await
+                .is_ok_and(|response| response.status() == 200);
+            if ready {
+                break;
+            }
+            assert!(Instant::now() < deadline, "plans-api did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    async fn post(&self, token: Option<&str>, body: Value, headers: &[(&str, &str)]) -> Value {
+        let mut request = self
+            .client
+            .post(format!("http://{}/graphql", self.addr))
+            .json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let body: Value = request.send().await.unwrap().json().await.unwrap();
+        assert!(body.get("errors").is_none(), "{body}");
+        body
+    }
+
+    /// SIGTERM, as an orchestrator stops it; waits for it to exit and returns its log.
+    fn stop(mut self) -> String {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "{exit}");
+        std::fs::read_to_string(self.log.path()).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const PLANS: &str = "query Plans { plans(userId: 7) { id name } }";
+
+async fn a_traced_server_exports_graphql_spans_with_their_children_and_continues_traceparent(
+    backend: Backend,
+) {
+    let (receiver, received) = start_receiver().await;
+    let database = TestDatabase::new(backend).await;
+    let server = Server::start(
+        &database,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{receiver}")),
+            ("OTEL_TRACES_SAMPLER", "always_on".to_owned()),
+        ],
+    )
+    .await;
+
+    // A write: `mutation Create`, its database write and its invalidation.
+    server
+        .post(
+            Some(TOKEN),
+            json!({ "query": "mutation Create { createPlan(input: {userId: 7, name: \"n\", connectionType: HOTSPOT, priceCents: 1, durationMinutes: 1}) { id } }" }),
+            &[],
+        )
+        .await;
+    // An uncached query, continuing the caller's trace.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let traceparent = format!("00-{trace_id}-{caller_span}-01");
+    server
+        .post(
+            None,
+            json!({ "query": PLANS }),
+            &[("traceparent", traceparent.as_str())],
+        )
+        .await;
+    // The same query again: the response cache answers.
+    server.post(None, json!({ "query": PLANS }), &[]).await;
+
+    let log = server.stop();
+    // Flushed on shutdown: the spans are there as soon as the process has exited.
+    let spans = received.spans();
+    assert!(
+        spans.iter().all(|(service, _)| service == "plans-api"),
+        "service.name"
+    );
+    let spans: Vec<Span> = spans.into_iter().map(|(_, span)| span).collect();
+    let named = |name: &str| -> Vec<&Span> { spans.iter().filter(|s| s.name == name).collect() };
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+
+    // The mutation, and under it the write and, under that, its invalidation.
+    let [mutation] = named("mutation Create")[..] else {
+        panic!("one `mutation Create` span: {names:?}");
+    };
+    assert_eq!(
+        string_attribute(mutation, "graphql.operation.type").as_deref(),
+        Some("mutation")
+    );
+    assert_eq!(
+        string_attribute(mutation, "graphql.operation.name").as_deref(),
+        Some("Create")
+    );
+    let [create] = named("plans.create")[..] else {
+        panic!("one plans.create span: {names:?}");
+    };
+    assert_eq!(create.parent_span_id, mutation.span_id);
+    assert_eq!(create.trace_id, mutation.trace_id);
+    let invalidation = named("plans.invalidate");
+    assert!(
+        invalidation
+            .iter()
+            .any(|span| span.parent_span_id == create.span_id),
+        "plans.invalidate under plans.create: {names:?}"
+    );
+
+    // The uncached query: in the caller's trace, under the caller's span.
+    let queries = named("query Plans");
+    let [query] = queries[..] else {
+        panic!("one `query Plans` span (the cached one is only `query`): {names:?}");
+    };
+    assert_eq!(hex(&query.trace_id), trace_id);
+    assert_eq!(hex(&query.parent_span_id), caller_span);
+    assert_eq!(
+        string_attribute(query, "graphql.operation.type").as_deref(),
+        Some("query")
+    );
+    assert_eq!(
+        string_attribute(query, "graphql.operation.name").as_deref(),
+        Some("Plans")
+    );
+    assert_eq!(
+        bool_attribute(query, "plans.response_cache.hit"),
+        Some(false)
+    );
+    // Its plan list missed the plan cache (the mutation had dropped it): a database load.
+    let list = spans
+        .iter()
+        .find(|span| span.name == "plans.list" && span.parent_span_id == query.span_id)
+        .unwrap_or_else(|| panic!("plans.list under the query: {names:?}"));
+    assert_eq!(bool_attribute(list, "plans.plan_cache.hit"), Some(false));
+    assert!(
+        spans
+            .iter()
+            .any(|span| span.name == "plans.load" && span.parent_span_id == list.span_id),
+        "plans.load under plans.list: {names:?}"
+    );
+
+    // The repeated query: answered by the response cache, nothing below it.
+    let [cached] = named("query")[..] else {
+        panic!("one cached `query` span: {names:?}");
+    };
+    assert_eq!(
+        bool_attribute(cached, "plans.response_cache.hit"),
+        Some(true)
+    );
+    assert_ne!(hex(&cached.trace_id), trace_id);
+    assert!(
+        !spans
+            .iter()
+            .any(|span| span.parent_span_id == cached.span_id)
+    );
+
+    // The access log names the trace.
+    assert!(
+        log.lines()
+            .any(|line| line.contains("finished processing request")
+                && line.contains(&format!("trace_id={trace_id}"))),
+        "{log}"
+    );
+}
+
+async fn without_an_endpoint_nothing_is_exported_and_the_log_has_no_trace_id(backend: Backend) {
+    let (_, received) = start_receiver().await;
+    let database = TestDatabase::new(backend).await;
+    let server = Server::start(&database, &[]).await;
+    server
+        .post(
+            None,
+            json!({ "query": PLANS }),
+            &[(
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            )],
+        )
+        .await;
+    let log = server.stop();
+    assert!(received.spans().is_empty());
+    assert!(log.contains("finished processing request"), "{log}");
+    assert!(!log.contains("trace_id="), "{log}");
+}
