@@ -16,7 +16,7 @@ use crate::cache::{CacheMetrics, CacheSettings};
 use crate::config::{AllowedOrigins, Config};
 use crate::graphql::{AdminToken, GraphqlApi, SchemaLimits};
 use crate::http::{
-    self, AppState, CorsOrigins, HttpSettings, MakeWithPeer, Probes, QueryCaching,
+    self, AppState, CorsOrigins, HttpMetrics, HttpSettings, MakeWithPeer, Probes, QueryCaching,
     RateLimitSettings, ResponseCache, ResponseCacheSettings,
 };
 use crate::plans::PlanService;
@@ -113,6 +113,7 @@ impl Application {
             }
         };
         let rate_limits = rate_limits(&config, &admin_token, &metrics)?;
+        let http_metrics = HttpMetrics::register(&metrics)?;
         // Spans are exported when an endpoint is set (`telemetry::init` installed the exporter).
         let traces = trace_settings(&config).is_some();
         let api = GraphqlApi::new(
@@ -142,6 +143,7 @@ impl Application {
             query_caching: QueryCaching::new(config.http_cache_max_age, config.plan_cache_ttl),
             graphiql: config.graphiql,
             traces,
+            ready: http_metrics.ready,
         };
         let http_settings = HttpSettings {
             request_timeout: config.request_timeout(),
@@ -149,6 +151,7 @@ impl Application {
             cors_origins: cors_origins(&config.cors_allowed_origins),
             rate_limits,
             traces,
+            server_errors: http_metrics.server_errors,
         };
         let needs_peer = http_settings.rate_limits.is_some();
         let accepting_requests = state.accepting_requests.clone();

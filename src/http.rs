@@ -70,6 +70,34 @@ pub struct AppState {
     pub graphiql: bool,
     /// Whether request spans are exported: then a response-cache hit or miss is recorded on them.
     pub traces: bool,
+    /// `http_ready`, set by the readiness check.
+    pub ready: prometheus::IntGauge,
+}
+
+/// The HTTP layer's own metrics.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    /// `http_responses_server_errors_total`: responses with a 5xx status.
+    pub server_errors: prometheus::IntCounter,
+    /// `http_ready`: what `/health/ready` last answered (1 ready, 0 not).
+    pub ready: prometheus::IntGauge,
+}
+
+impl HttpMetrics {
+    pub fn register(registry: &prometheus::Registry) -> prometheus::Result<Self> {
+        Ok(Self {
+            server_errors: crate::telemetry::register_counter(
+                registry,
+                "http_responses_server_errors_total",
+                "Responses with a 5xx status.",
+            )?,
+            ready: crate::telemetry::register_gauge(
+                registry,
+                "http_ready",
+                "1 when /health/ready last answered ready, else 0 (set by each readiness probe).",
+            )?,
+        })
+    }
 }
 
 /// The HTTP layer's settings, from [`crate::Config`].
@@ -84,6 +112,8 @@ pub struct HttpSettings {
     pub rate_limits: Option<RateLimitSettings>,
     /// Whether request spans are exported (OpenTelemetry): then they get the GraphQL attributes.
     pub traces: bool,
+    /// `http_responses_server_errors_total`, counted at the edge.
+    pub server_errors: prometheus::IntCounter,
 }
 
 /// Which browser origins may call the API (CORS).
@@ -129,7 +159,11 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
         .with_state(Arc::new(state));
     ServiceBuilder::new()
         // Outermost, so every response carries the request id: CORS preflights, timeouts, 404s.
-        .layer(EdgeLayer::new(access_log, settings.traces))
+        .layer(EdgeLayer::new(
+            access_log,
+            settings.traces,
+            settings.server_errors.clone(),
+        ))
         .option_layer(cors(&settings.cors_origins))
         // Inside CORS, so a browser can read a 429; before anything else runs.
         .option_layer(RateLimitLayer::new(settings.rate_limits.clone()))

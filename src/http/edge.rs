@@ -34,6 +34,9 @@ pub(super) struct EdgeLayer {
     ids: RequestIds,
     access_log: bool,
     traces: bool,
+    /// Leaked once per server, so each request's future holds a plain reference rather than a
+    /// clone (an atomic reference count up and down per request).
+    server_errors: &'static prometheus::IntCounter,
 }
 
 impl EdgeLayer {
@@ -42,11 +45,17 @@ impl EdgeLayer {
     /// (OpenTelemetry): then it carries the attributes of the GraphQL semantic conventions,
     /// continues the caller's W3C `traceparent`, and the log line names its trace id. Without
     /// it, none of that is done.
-    pub(super) fn new(access_log: bool, traces: bool) -> Self {
+    /// `server_errors` counts the 5xx responses.
+    pub(super) fn new(
+        access_log: bool,
+        traces: bool,
+        server_errors: prometheus::IntCounter,
+    ) -> Self {
         Self {
             ids: RequestIds::new(),
             access_log: access_log || traces,
             traces,
+            server_errors: Box::leak(Box::new(server_errors)),
         }
     }
 }
@@ -153,6 +162,7 @@ where
             inner,
             id: Some(id),
             log,
+            server_errors: self.layer.server_errors,
         }
     }
 }
@@ -169,6 +179,7 @@ pin_project! {
         inner: F,
         id: Option<HeaderValue>,
         log: Option<AccessLog>,
+        server_errors: &'static prometheus::IntCounter,
     }
 }
 
@@ -185,6 +196,9 @@ where
             None => this.inner.poll(cx),
         };
         let mut response = ready!(polled)?;
+        if response.status().is_server_error() {
+            this.server_errors.inc();
+        }
         if let Some(id) = this.id.take() {
             response.headers_mut().entry(REQUEST_ID).or_insert(id);
         }

@@ -137,6 +137,9 @@ async fn cut_off_and_restored() {
     assert_eq!(app.get_status("/health/ready").await, 503);
     assert_eq!(app.get_status("/health/live").await, 200);
     assert_eq!(app.metric("plan_cache_listener_connected").await, 0.0);
+    // What the alert rules in deploy/ watch: readiness failing, 5xx answers.
+    assert_eq!(app.metric("http_ready").await, 0.0);
+    assert!(app.metric("http_responses_server_errors_total").await >= 1.0);
 
     // Meanwhile someone changes the database directly.
     database.insert_behind_the_back(1, "hotspot").await;
@@ -146,6 +149,7 @@ async fn cut_off_and_restored() {
         app.get_status("/health/ready").await == 200
     })
     .await;
+    assert_eq!(app.metric("http_ready").await, 1.0);
     eventually("listening again", async || {
         app.metric("plan_cache_listener_connected").await == 1.0
     })
