@@ -59,7 +59,8 @@ async fn cors_is_closed_by_default_and_opens_to_listed_origins(backend: Backend)
     );
     assert_eq!(
         header(&response, "access-control-expose-headers"),
-        Some("x-request-id")
+        // Retry-After, so a browser client can honour a 429's wait.
+        Some("x-request-id,retry-after")
     );
     assert!(varies_on(&response, "origin"));
     let response = from(&app, "http://localhost:5173").await;

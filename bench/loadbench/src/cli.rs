@@ -100,6 +100,18 @@ pub struct RunArgs {
     /// Use the plans-api binary already in target/release instead of building it.
     #[arg(long)]
     pub no_build: bool,
+    /// Also measure plans-api cached on SQLite with OpenTelemetry traces exported
+    /// (`OTEL_EXPORTER_OTLP_ENDPOINT` set, `OTEL_TRACES_SAMPLER=traceidratio` with --trace-ratio);
+    /// target: hot-only >= 0.70 x the ceiling.
+    #[arg(long)]
+    pub traced: bool,
+    /// The sampled share of traces with --traced.
+    #[arg(long, default_value_t = 0.01)]
+    pub trace_ratio: f64,
+    /// Where the traced server sends its spans (OTLP/HTTP base URL, e.g. a collector at
+    /// http://127.0.0.1:4318) [default: a sink this program runs, which accepts and drops them].
+    #[arg(long)]
+    pub otlp_endpoint: Option<String>,
     /// Where to write load-benchmark.md and load-benchmark.svg (relative to the workspace)
     /// [default: docs; with --quick, nothing is written unless this is given].
     #[arg(long)]

@@ -203,6 +203,12 @@ pub fn targets(cells: &[Cell], connections: usize, unmeasured: bool) -> String {
         |v| v >= 0.85,
     );
     check(
+        "hot-only, cached (SQLite), traces exported (--traced, 1 % sampled): throughput × ceiling",
+        rps_ratio("sqlite-traced", Mix::HotOnly),
+        ">= 0.70",
+        |v| v >= 0.7,
+    );
+    check(
         "1 connection, hot-only, cached (SQLite): p50 × ceiling's p50",
         single_p50_ratio("sqlite-cached"),
         "<= 1.25",

@@ -125,6 +125,23 @@ async fn run_in(
         )
         .uncached("PLAN_CACHE_TTL", "0"),
     ];
+    if args.traced {
+        let endpoint = match &args.otlp_endpoint {
+            Some(endpoint) => endpoint.clone(),
+            None => format!("http://{}", start_otlp_sink().await?),
+        };
+        let mut traced = ServerSpec::new(
+            "sqlite-traced",
+            "plans-api cached, SQLite, OTLP traces (--trace-ratio sampled)",
+            &sqlite_url,
+        );
+        traced.env = vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("OTEL_TRACES_SAMPLER", "traceidratio".to_owned()),
+            ("OTEL_TRACES_SAMPLER_ARG", args.trace_ratio.to_string()),
+        ];
+        specs.push(traced);
+    }
     if let Some(url) = &postgres_url {
         specs.push(ServerSpec::new(
             "pg-cached",
@@ -248,6 +265,21 @@ async fn run_in(
         ));
     }
     Ok(())
+}
+
+/// An OTLP/HTTP endpoint that accepts every export and drops it (for --traced without
+/// --otlp-endpoint): the server's exporter does all its work, nothing is kept.
+async fn start_otlp_sink() -> io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let sink = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(|_body: Bytes| async { axum::http::StatusCode::OK }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, sink).await;
+    });
+    Ok(addr)
 }
 
 /// Starts one plans-api server and waits until it is ready.
