@@ -12,8 +12,8 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-use crate::cache::{CacheMetrics, CacheSettings};
 use crate::auth::{AdminToken, AuthSettings, Authenticator, JwksError, JwtSettings};
+use crate::cache::{CacheMetrics, CacheSettings};
 use crate::config::{AllowedOrigins, Config, ReadAccess};
 use crate::graphql::{GraphqlApi, SchemaLimits};
 use crate::http::{
@@ -221,7 +221,10 @@ pub fn jwt_settings(config: &Config) -> Option<JwtSettings> {
         || config.jwt_jwks_url.is_some()
         || config.jwt_jwks_file.is_some();
     configured.then(|| JwtSettings {
-        secret: config.jwt_secret.as_ref().map(|secret| secret.as_bytes().to_vec()),
+        secret: config
+            .jwt_secret
+            .as_ref()
+            .map(|secret| secret.as_bytes().to_vec()),
         jwks_url: config.jwt_jwks_url.clone(),
         jwks_file: config.jwt_jwks_file.clone(),
         issuer: config.jwt_issuer.clone(),

@@ -106,7 +106,9 @@ impl Authenticator {
             self.inner.verified.remove(&digest);
         }
         let Some(jwt) = &self.inner.jwt else {
-            return Err(Refused("not the admin token, and no JWT keys are configured"));
+            return Err(Refused(
+                "not the admin token, and no JWT keys are configured",
+            ));
         };
         let verified = jwt.verify(token).await.inspect_err(|refused| {
             tracing::debug!(reason = refused.0, "credential refused");

@@ -82,7 +82,9 @@ impl Jwks {
                     keys.extend(fetched);
                     last_read = Some(Instant::now());
                 }
-                Err(err) => warn!(error = %err, "JWKS not fetched at start; fetching again when a token needs it"),
+                Err(err) => {
+                    warn!(error = %err, "JWKS not fetched at start; fetching again when a token needs it")
+                }
             }
         }
         info!(keys = keys.len(), "JWKS loaded");
@@ -115,7 +117,10 @@ impl Jwks {
         *last_read = Some(Instant::now());
         match self.read_sources().await {
             Ok(keys) => {
-                info!(keys = keys.len(), "JWKS read again (a token named an unknown kid)");
+                info!(
+                    keys = keys.len(),
+                    "JWKS read again (a token named an unknown kid)"
+                );
                 let keys = Arc::new(keys);
                 let found = keys.get(kid).cloned();
                 *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;

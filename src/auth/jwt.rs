@@ -248,7 +248,8 @@ mod tests {
     async fn minted_tokens_verify() {
         let settings = settings();
         let verifier = JwtVerifier::new(settings.clone(), None);
-        let token = mint_hs256(&settings, Role::Operator, Some(7), Duration::from_secs(60)).unwrap();
+        let token =
+            mint_hs256(&settings, Role::Operator, Some(7), Duration::from_secs(60)).unwrap();
         let verified = verifier.verify(&token).await.unwrap();
         assert_eq!(verified.caller, Caller::Operator(7));
         assert!(verified.valid_for > Duration::from_secs(60));
@@ -264,13 +265,22 @@ mod tests {
     fn operator_claims_are_positive_integers_or_strings_of_one() {
         let settings = settings();
         let caller = |claims: Value| caller_of(claims.as_object().unwrap(), &settings);
-        assert_eq!(caller(serde_json::json!({"operator_id": 7})), Ok(Caller::Operator(7)));
-        assert_eq!(caller(serde_json::json!({"operator_id": "7"})), Ok(Caller::Operator(7)));
+        assert_eq!(
+            caller(serde_json::json!({"operator_id": 7})),
+            Ok(Caller::Operator(7))
+        );
+        assert_eq!(
+            caller(serde_json::json!({"operator_id": "7"})),
+            Ok(Caller::Operator(7))
+        );
         assert_eq!(
             caller(serde_json::json!({"operator_id": 7, "role": "operator"})),
             Ok(Caller::Operator(7))
         );
-        assert_eq!(caller(serde_json::json!({"role": "admin"})), Ok(Caller::Admin));
+        assert_eq!(
+            caller(serde_json::json!({"role": "admin"})),
+            Ok(Caller::Admin)
+        );
         for bad in [
             serde_json::json!({}),
             serde_json::json!({"operator_id": 0}),

@@ -42,9 +42,6 @@ impl MutationRoot {
     async fn delete_plan(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let actor = acting(ctx)?;
         let id = parse_plan_id(&id).into_graphql()?;
-        plan_service(ctx)?
-            .delete_as(actor, id)
-            .await
-            .into_graphql()
+        plan_service(ctx)?.delete_as(actor, id).await.into_graphql()
     }
 }

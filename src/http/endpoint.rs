@@ -52,11 +52,7 @@ fn refuse_credential(headers: &HeaderMap, invalid: bool) -> Response {
     let Some(media) = negotiate::response_media_type(headers) else {
         return not_acceptable();
     };
-    respond(
-        media,
-        &graphql::unauthenticated(invalid),
-        Delivery::NoStore,
-    )
+    respond(media, &graphql::unauthenticated(invalid), Delivery::NoStore)
 }
 
 /// `GET /graphql`: runs a query from the query string, or shows GraphiQL to a browser.

@@ -98,10 +98,7 @@ impl PlanRepo {
         if let Some(owner) = owner {
             delete = delete.filter(plan::Column::UserId.eq(owner));
         }
-        Ok(delete
-            .exec_with_returning(&self.db)
-            .await?
-            .map(Plan::from))
+        Ok(delete.exec_with_returning(&self.db).await?.map(Plan::from))
     }
 
     /// Changes a plan in one transaction that first locks and reads its row, so the caller learns

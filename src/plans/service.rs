@@ -8,8 +8,8 @@ use super::reads::{PlanRead, Served};
 use super::repo::PlanRepo;
 use super::validation::{self, InvalidInput};
 use super::{
-    Actor, ConnectionType, NewPlan, PlanDraft, Page, PageRequest, Plan, PlanChanges, PlanFilter, PlanId, PlanKey,
-    PlanList,
+    Actor, ConnectionType, NewPlan, Page, PageRequest, Plan, PlanChanges, PlanDraft, PlanFilter,
+    PlanId, PlanKey, PlanList,
 };
 use crate::cache::{Cache, CacheMetrics, CacheSettings};
 

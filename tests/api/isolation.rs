@@ -41,11 +41,22 @@ enum Target {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Create { kind: usize, price: i32 },
-    Update { target: Target, price: i32, kind: Option<usize> },
-    Delete { target: Target },
+    Create {
+        kind: usize,
+        price: i32,
+    },
+    Update {
+        target: Target,
+        price: i32,
+        kind: Option<usize>,
+    },
+    Delete {
+        target: Target,
+    },
     /// Moving a plan to the next operator: FORBIDDEN, whatever the plan.
-    Move { target: Target },
+    Move {
+        target: Target,
+    },
 }
 
 fn target() -> impl Strategy<Value = Target> {
@@ -88,7 +99,11 @@ async fn operators_never_touch_each_others_plans(backend: Backend) {
     for operator in OPERATORS {
         let tenant = tenants.entry(operator).or_default();
         for kind in ["HOTSPOT", "PPPOE"] {
-            let id: i32 = app.create_ok(operator, kind, "seeded").await.parse().unwrap();
+            let id: i32 = app
+                .create_ok(operator, kind, "seeded")
+                .await
+                .parse()
+                .unwrap();
             tenant.owned.insert(
                 id,
                 Modelled {
@@ -106,10 +121,8 @@ async fn operators_never_touch_each_others_plans(backend: Backend) {
         .collect();
 
     let mut runner = TestRunner::deterministic();
-    let sequences = proptest::collection::vec(
-        proptest::collection::vec(op(), 1..MAX_OPS),
-        OPERATORS.len(),
-    );
+    let sequences =
+        proptest::collection::vec(proptest::collection::vec(op(), 1..MAX_OPS), OPERATORS.len());
     for case in 0..CASES {
         let plan: Vec<Vec<Op>> = sequences.new_tree(&mut runner).unwrap().current();
         // Each operator runs its sequence; the operators run at once.
@@ -256,7 +269,10 @@ async fn check_database_and_lists(app: &TestApp, tenants: &BTreeMap<i32, Tenant>
         .values()
         .flat_map(|tenant| tenant.owned.clone())
         .collect();
-    assert_eq!(in_database, modelled, "case {case}: the database is the model");
+    assert_eq!(
+        in_database, modelled,
+        "case {case}: the database is the model"
+    );
 
     let users = OPERATORS.iter().map(|user| Some(*user)).chain([None]);
     for user in users {

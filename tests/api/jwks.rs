@@ -111,7 +111,11 @@ async fn refused(app: &TestApp, token: &str, what: &str) {
     let (_, body) = app
         .post_graphql_as(Some(token), "{ plans { id } }", json!({}))
         .await;
-    assert_eq!(error_code(&body), "UNAUTHENTICATED", "{what} (a read): {body}");
+    assert_eq!(
+        error_code(&body),
+        "UNAUTHENTICATED",
+        "{what} (a read): {body}"
+    );
 }
 
 async fn rs256_and_es256_tokens_from_a_jwks_over_http(backend: Backend) {
@@ -124,7 +128,12 @@ async fn rs256_and_es256_tokens_from_a_jwks_over_http(backend: Backend) {
     let app = spawn_with_jwks_url(backend, url, true).await;
     assert_eq!(jwks_server.fetches(), 1, "fetched at start");
 
-    accepted(&app, &signed(Algorithm::RS256, RSA_A, "rsa-a", &claims(7)), 7).await;
+    accepted(
+        &app,
+        &signed(Algorithm::RS256, RSA_A, "rsa-a", &claims(7)),
+        7,
+    )
+    .await;
     accepted(&app, &signed(Algorithm::ES256, EC_A, "ec-a", &claims(8)), 8).await;
     accepted(&app, &tokens::hs256(&claims(9)), 9).await;
 
@@ -238,7 +247,12 @@ async fn a_jwks_file_works_too() {
         },
     )
     .await;
-    accepted(&app, &signed(Algorithm::ES256, EC_A, "file-ec", &claims(5)), 5).await;
+    accepted(
+        &app,
+        &signed(Algorithm::ES256, EC_A, "file-ec", &claims(5)),
+        5,
+    )
+    .await;
     // No JWT_SECRET: HS256 is refused outright.
     refused(&app, &tokens::hs256(&claims(5)), "HS256 without JWT_SECRET").await;
     drop(dir);

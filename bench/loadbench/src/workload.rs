@@ -53,7 +53,11 @@ pub struct Requests {
 }
 
 impl Requests {
-    pub fn new(users: u32) -> Self {
+    /// Every request, each with `Authorization: Bearer <token>` when `token` is given.
+    pub fn new(users: u32, token: Option<&str>) -> Self {
+        let authorization = token
+            .map(|token| format!("Authorization: Bearer {token}\r\n"))
+            .unwrap_or_default();
         let shapes = (1..=users)
             .map(Shape::Hotspot)
             .chain((1..=users).map(Shape::User))
@@ -63,7 +67,7 @@ impl Requests {
             .iter()
             .map(|body| {
                 let mut request = format!(
-                    "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{authorization}Content-Length: {}\r\n\r\n",
                     body.len()
                 )
                 .into_bytes();
@@ -216,7 +220,7 @@ mod tests {
 
     #[test]
     fn requests_are_indexed_and_well_formed() {
-        let requests = Requests::new(3);
+        let requests = Requests::new(3, None);
         assert_eq!(requests.len(), 7);
         let body: serde_json::Value =
             serde_json::from_slice(&requests.bodies[requests.index(Shape::User(2))]).unwrap();
