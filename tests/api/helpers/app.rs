@@ -36,6 +36,9 @@ pub struct TestApp {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// A change to the configuration made at run time.
+pub type Configure = Box<dyn FnOnce(&mut Config) + Send>;
+
 /// Options for [`spawn_app_with`].
 pub struct AppOptions {
     pub ttl_seconds: u64,
@@ -50,7 +53,7 @@ pub struct AppOptions {
     /// `RESPONSE_CACHE_MAX_ENTRIES`; 0 turns the response cache off.
     pub response_cache_entries: u64,
     /// Any other setting, from values known only at run time (a JWKS server's port).
-    pub configure: Option<Box<dyn FnOnce(&mut Config) + Send>>,
+    pub configure: Option<Configure>,
 }
 
 impl Default for AppOptions {
