@@ -9,8 +9,10 @@
 //! - Every error body is a GraphQL error with `extensions.code`.
 //! - Successful `GET` queries get `Cache-Control` from the configuration and an `ETag`
 //!   (`If-None-Match` gets 304); everything else gets `no-store`.
-//! - Both methods consult the response cache first: a repeated query is answered with stored
-//!   bytes, before its parameters are even parsed.
+//! - Both methods first decide who is asking ([`crate::auth`]): a bearer token that is not valid
+//!   is refused (`UNAUTHENTICATED`) even for a read, and with `READ_ACCESS=authenticated` so is a
+//!   request without one (GraphiQL's page excepted). Only then is the response cache consulted:
+//!   a repeated query is answered with stored bytes, before its parameters are even parsed.
 
 use std::sync::Arc;
 
