@@ -442,5 +442,10 @@ mod tests {
         assert_eq!(config.cors_allowed_origins, AllowedOrigins::None);
         assert_eq!(config.http_cache_max_age, 0);
         assert!(config.plan_cache_listen);
+        // Captive portals read without signing in; the claims are the contract's.
+        assert_eq!(config.read_access, ReadAccess::Public);
+        assert_eq!(config.jwt_operator_claim, "operator_id");
+        assert_eq!(config.jwt_role_claim, "role");
+        assert!(config.jwt_secret.is_none() && config.jwt_jwks_url.is_none());
     }
 }
