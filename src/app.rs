@@ -12,9 +12,10 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use crate::auth::{AdminToken, AuthSettings, Authenticator, JwksError, JwtSettings};
 use crate::cache::{CacheMetrics, CacheSettings};
-use crate::config::{AllowedOrigins, Config};
-use crate::graphql::{AdminToken, GraphqlApi, SchemaLimits};
+use crate::config::{AllowedOrigins, Config, ReadAccess};
+use crate::graphql::{GraphqlApi, SchemaLimits};
 use crate::http::{
     self, AppState, CorsOrigins, HttpSettings, Probes, QueryCaching, ResponseCache,
     ResponseCacheSettings,
@@ -35,6 +36,8 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("could not load the JWT keys: {0}")]
+    Auth(#[from] JwksError),
     #[error("could not start the plan change feed: {0}")]
     ChangeFeed(#[source] DbErr),
     #[error("could not register metrics: {0}")]
@@ -110,7 +113,13 @@ impl Application {
                 admin_token
             }
         };
-        let api = GraphqlApi::new(plans.clone(), admin_token, schema_limits(&config));
+        let auth = Authenticator::new(AuthSettings {
+            admin_token,
+            jwt: jwt_settings(&config),
+            reads_need_credential: config.read_access == ReadAccess::Authenticated,
+        })
+        .await?;
+        let api = GraphqlApi::new(plans.clone(), schema_limits(&config));
         let responses = ResponseCache::new(
             ResponseCacheSettings {
                 max_entries: config.response_cache_max_entries,
@@ -122,6 +131,7 @@ impl Application {
         .map(Arc::new);
         let state = AppState {
             api,
+            auth,
             responses,
             probes: plans.clone(),
             metrics,
@@ -194,6 +204,25 @@ fn cache_settings(config: &Config) -> CacheSettings {
         ttl: config.plan_cache_ttl(),
         max_entries: config.plan_cache_max_entries,
     }
+}
+
+/// `None` when no JWT key is configured (then only the admin token is accepted).
+pub fn jwt_settings(config: &Config) -> Option<JwtSettings> {
+    let configured = config.jwt_secret.is_some()
+        || config.jwt_jwks_url.is_some()
+        || config.jwt_jwks_file.is_some();
+    configured.then(|| JwtSettings {
+        secret: config
+            .jwt_secret
+            .as_ref()
+            .map(|secret| secret.as_bytes().to_vec()),
+        jwks_url: config.jwt_jwks_url.clone(),
+        jwks_file: config.jwt_jwks_file.clone(),
+        issuer: config.jwt_issuer.clone(),
+        audience: config.jwt_audience.clone(),
+        operator_claim: config.jwt_operator_claim.clone(),
+        role_claim: config.jwt_role_claim.clone(),
+    })
 }
 
 fn schema_limits(config: &Config) -> SchemaLimits {

@@ -3,9 +3,10 @@
 //! and imports no layer: `app.rs` turns it into each layer's settings.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 /// Every default, written once: the flags and [`Config::default`] both read them.
 pub mod defaults {
@@ -31,6 +32,20 @@ pub mod defaults {
     pub const HTTP_CACHE_MAX_AGE: u64 = 0;
     pub const CORS_ALLOWED_ORIGINS: &str = "";
     pub const LOG_FILTER: &str = "info";
+    pub const JWT_OPERATOR_CLAIM: &str = "operator_id";
+    pub const JWT_ROLE_CLAIM: &str = "role";
+    pub const READ_ACCESS: ReadAccess = ReadAccess::Public;
+    /// Shortest `JWT_SECRET`, in bytes (HS256 wants a key as long as its hash).
+    pub const JWT_SECRET_MIN_BYTES: usize = 32;
+}
+
+/// Who may read (`READ_ACCESS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReadAccess {
+    /// Reads need no credential (captive portals list plans without signing in).
+    Public,
+    /// Every read needs a valid credential (any role).
+    Authenticated,
 }
 
 /// Server configuration. Flags mirror the environment variables of the same name.
@@ -66,6 +81,43 @@ pub struct Config {
     /// once.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, value_parser = parse_token)]
     pub admin_token: Option<String>,
+
+    /// HS256 key for operators' JWTs: the raw bytes of the variable, at least 32. Tokens signed
+    /// with it are accepted; `plans-api token` signs with it.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, value_parser = parse_jwt_secret)]
+    pub jwt_secret: Option<String>,
+
+    /// URL of a JWKS (RS256 and ES256 keys with `kid`), fetched at start over HTTPS, read again
+    /// when a token names an unknown `kid` (at most once per 30 s).
+    #[arg(long, env = "JWT_JWKS_URL", value_parser = parse_jwks_url)]
+    pub jwt_jwks_url: Option<String>,
+
+    /// A JWKS document in a file (read at start, and again like JWT_JWKS_URL).
+    #[arg(long, env = "JWT_JWKS_FILE")]
+    pub jwt_jwks_file: Option<PathBuf>,
+
+    /// When set, a JWT's `iss` must equal it (and a JWT without `iss` is refused).
+    #[arg(long, env = "JWT_ISSUER", value_parser = parse_non_empty)]
+    pub jwt_issuer: Option<String>,
+
+    /// When set, a JWT's `aud` must be or contain it (and a JWT without `aud` is refused).
+    #[arg(long, env = "JWT_AUDIENCE", value_parser = parse_non_empty)]
+    pub jwt_audience: Option<String>,
+
+    /// The JWT claim holding the operator id: an integer >= 1, or a string of one.
+    #[arg(long, env = "JWT_OPERATOR_CLAIM", default_value = defaults::JWT_OPERATOR_CLAIM,
+          value_parser = parse_non_empty)]
+    pub jwt_operator_claim: String,
+
+    /// The JWT claim holding the role: `admin` or `operator` (absent means operator).
+    #[arg(long, env = "JWT_ROLE_CLAIM", default_value = defaults::JWT_ROLE_CLAIM,
+          value_parser = parse_non_empty)]
+    pub jwt_role_claim: String,
+
+    /// `public`: reads need no credential (captive portals); `authenticated`: every read needs a
+    /// valid one (any role).
+    #[arg(long, env = "READ_ACCESS", value_enum, default_value_t = defaults::READ_ACCESS)]
+    pub read_access: ReadAccess,
 
     /// PostgreSQL: listen for changes to plans made by other replicas or plain SQL (LISTEN/NOTIFY)
     /// and invalidate at once. Turn off only behind a pooler that cannot LISTEN; changes made
@@ -154,6 +206,14 @@ impl Default for Config {
             plan_cache_max_entries: PLAN_CACHE_MAX_ENTRIES,
             response_cache_max_entries: RESPONSE_CACHE_MAX_ENTRIES,
             admin_token: None,
+            jwt_secret: None,
+            jwt_jwks_url: None,
+            jwt_jwks_file: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_operator_claim: JWT_OPERATOR_CLAIM.to_owned(),
+            jwt_role_claim: JWT_ROLE_CLAIM.to_owned(),
+            read_access: READ_ACCESS,
             plan_cache_listen: PLAN_CACHE_LISTEN,
             database_max_connections: DATABASE_MAX_CONNECTIONS,
             database_timeout: DATABASE_TIMEOUT,
@@ -246,6 +306,33 @@ fn parse_origin(entry: &str) -> Result<String, String> {
     Ok(origin)
 }
 
+/// The raw bytes of the variable, as they are: nothing trimmed.
+fn parse_jwt_secret(raw: &str) -> Result<String, String> {
+    if raw.len() < defaults::JWT_SECRET_MIN_BYTES {
+        return Err(format!(
+            "must be at least {} bytes, got {}",
+            defaults::JWT_SECRET_MIN_BYTES,
+            raw.len()
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+fn parse_jwks_url(raw: &str) -> Result<String, String> {
+    let url = raw.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(format!("{raw:?} is not an http(s) URL"));
+    }
+    Ok(url.to_owned())
+}
+
+fn parse_non_empty(raw: &str) -> Result<String, String> {
+    if raw.trim().is_empty() {
+        return Err("must not be empty (unset it instead)".to_owned());
+    }
+    Ok(raw.to_owned())
+}
+
 fn parse_token(raw: &str) -> Result<String, String> {
     let token = raw.trim();
     if token.is_empty() {
@@ -290,6 +377,18 @@ mod tests {
         assert_eq!(off.config.response_cache_max_entries, 0);
         assert!(Cli::try_parse_from(["plans-api", "--bind-addr", "nowhere"]).is_err());
         assert!(Cli::try_parse_from(["plans-api", "--admin-token", "  "]).is_err());
+        assert!(Cli::try_parse_from(["plans-api", "--jwt-secret", "too short"]).is_err());
+        let jwt = Cli::try_parse_from([
+            "plans-api",
+            "--jwt-secret",
+            "0123456789abcdef0123456789abcdef",
+            "--read-access",
+            "authenticated",
+        ])
+        .unwrap();
+        assert_eq!(jwt.config.read_access, ReadAccess::Authenticated);
+        assert!(Cli::try_parse_from(["plans-api", "--read-access", "everyone"]).is_err());
+        assert!(Cli::try_parse_from(["plans-api", "--jwt-jwks-url", "file:///x"]).is_err());
     }
 
     #[test]
@@ -343,5 +442,10 @@ mod tests {
         assert_eq!(config.cors_allowed_origins, AllowedOrigins::None);
         assert_eq!(config.http_cache_max_age, 0);
         assert!(config.plan_cache_listen);
+        // Captive portals read without signing in; the claims are the contract's.
+        assert_eq!(config.read_access, ReadAccess::Public);
+        assert_eq!(config.jwt_operator_claim, "operator_id");
+        assert_eq!(config.jwt_role_claim, "role");
+        assert!(config.jwt_secret.is_none() && config.jwt_jwks_url.is_none());
     }
 }

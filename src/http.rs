@@ -29,6 +29,7 @@ use tracing::Level;
 pub use caching::QueryCaching;
 pub use response_cache::{ResponseCache, ResponseCacheSettings, ResponseKey};
 
+use crate::auth::Authenticator;
 use crate::graphql::GraphqlApi;
 use compression::{CompressWhenAccepted, CompressWhenAcceptedLayer};
 use edge::{Edge, EdgeLayer, LazyTimeout, LazyTimeoutLayer, REQUEST_ID, WithBodyLimit};
@@ -52,6 +53,8 @@ type SharedState = Arc<AppState>;
 /// Everything a handler needs.
 pub struct AppState {
     pub api: GraphqlApi,
+    /// Who sent a request (`ADMIN_TOKEN`, JWTs) and whether it may read.
+    pub auth: Authenticator,
     /// `None` when off (`RESPONSE_CACHE_MAX_ENTRIES=0` or `PLAN_CACHE_TTL=0`).
     pub responses: Option<Arc<ResponseCache>>,
     pub probes: Arc<dyn Probes>,

@@ -23,6 +23,7 @@ use crate::plans::{InvalidInput, PlanError, PlanService};
 pub enum ErrorCode {
     BadUserInput,
     Unauthenticated,
+    Forbidden,
     InternalServerError,
     GraphqlParseFailed,
     GraphqlValidationFailed,
@@ -34,6 +35,7 @@ impl ErrorCode {
         match self {
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
             Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
@@ -47,8 +49,15 @@ impl ErrorCode {
 pub enum ApiError {
     #[error("invalid {}: {}", .0.field, .0.message)]
     BadUserInput(InvalidInput),
-    #[error("this operation requires the header `Authorization: Bearer <ADMIN_TOKEN>`")]
+    #[error(
+        "this operation requires a credential: the header `Authorization: Bearer <token>` with the ADMIN_TOKEN or a JWT"
+    )]
     Unauthenticated,
+    /// A credential was sent and is not valid (how, the client is not told).
+    #[error("the credential is not valid (malformed, expired, or not signed by a trusted key)")]
+    InvalidCredential,
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     #[error("internal server error; the server log has details")]
     Internal,
 }
@@ -57,7 +66,8 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadUserInput(_) => ErrorCode::BadUserInput,
-            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::Unauthenticated | Self::InvalidCredential => ErrorCode::Unauthenticated,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::Internal => ErrorCode::InternalServerError,
         }
     }
@@ -73,6 +83,7 @@ impl From<PlanError> for ApiError {
     fn from(err: PlanError) -> Self {
         match err {
             PlanError::InvalidInput(invalid) => Self::BadUserInput(invalid),
+            PlanError::Forbidden(why) => Self::Forbidden(why),
             PlanError::Database(source) => {
                 error!(error = %source, "database operation failed");
                 Self::Internal
@@ -122,6 +133,21 @@ pub fn bad_request(message: impl Into<String>) -> Response {
     Response::from_errors(vec![with_code(
         ServerError::new(message, None),
         ErrorCode::BadRequest,
+    )])
+}
+
+/// A request refused before GraphQL ran because of its credential: `invalid` when one was sent
+/// and is not valid, else none was sent and this server wants one (`READ_ACCESS=authenticated`).
+/// `"data": null` and one `UNAUTHENTICATED` error, as a resolver refusing it would answer.
+pub fn unauthenticated(invalid: bool) -> Response {
+    let error = if invalid {
+        ApiError::InvalidCredential
+    } else {
+        ApiError::Unauthenticated
+    };
+    Response::from_errors(vec![with_code(
+        ServerError::new(error.to_string(), None),
+        error.code(),
     )])
 }
 

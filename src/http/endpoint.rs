@@ -9,8 +9,10 @@
 //! - Every error body is a GraphQL error with `extensions.code`.
 //! - Successful `GET` queries get `Cache-Control` from the configuration and an `ETag`
 //!   (`If-None-Match` gets 304); everything else gets `no-store`.
-//! - Both methods consult the response cache first: a repeated query is answered with stored
-//!   bytes, before its parameters are even parsed.
+//! - Both methods first decide who is asking ([`crate::auth`]): a bearer token that is not valid
+//!   is refused (`UNAUTHENTICATED`) even for a read, and with `READ_ACCESS=authenticated` so is a
+//!   request without one (GraphiQL's page excepted). Only then is the response cache consulted:
+//!   a repeated query is answered with stored bytes, before its parameters are even parsed.
 
 use std::sync::Arc;
 
@@ -22,10 +24,38 @@ use axum::response::{IntoResponse, Response};
 use super::SharedState;
 use super::graphiql;
 use super::negotiate::{self, MediaType};
-use super::params::{GetParams, Params, check_content_type};
+use super::params::{GetParams, Params, bearer_token, check_content_type};
 use super::respond::{Delivery, Encoded, encode, not_acceptable, refuse, respond, send};
 use super::response_cache::{RawRequest, StoredResponse};
+use crate::auth::Caller;
 use crate::graphql;
+
+/// Who sent the request, decided before anything else (the response cache too): a credential
+/// that was sent and is invalid is refused even where none is needed, and with
+/// `READ_ACCESS=authenticated` nothing is answered without a valid one (but GraphiQL's page).
+enum Admission {
+    Admitted(Caller),
+    /// Anonymous where reads need a credential: refused, unless the request is for GraphiQL.
+    NeedsCredential,
+    Refused(Response),
+}
+
+async fn admit(state: &SharedState, headers: &HeaderMap) -> Admission {
+    match state.auth.authenticate(bearer_token(headers)).await {
+        Ok(caller) if state.auth.may_read(caller) => Admission::Admitted(caller),
+        Ok(_) => Admission::NeedsCredential,
+        Err(_) => Admission::Refused(refuse_credential(headers, true)),
+    }
+}
+
+/// The `UNAUTHENTICATED` answer to a request refused for its credential (`invalid`) or for the
+/// lack of one. Never stored, by anyone.
+fn refuse_credential(headers: &HeaderMap, invalid: bool) -> Response {
+    let Some(media) = negotiate::response_media_type(headers) else {
+        return not_acceptable();
+    };
+    respond(media, &graphql::unauthenticated(invalid), Delivery::NoStore)
+}
 
 /// `GET /graphql`: runs a query from the query string, or shows GraphiQL to a browser.
 pub(super) async fn get(State(state): State<SharedState>, request: Request) -> Response {
@@ -37,9 +67,15 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
         caching: state.query_caching,
         request: &headers,
     };
+    let caller = match admit(&state, &headers).await {
+        Admission::Admitted(caller) => Some(caller),
+        Admission::NeedsCredential => None,
+        Admission::Refused(response) => return response,
+    };
     // Only queries that ran without errors are stored, so a hit is never GraphiQL's page, a
     // mutation or a malformed request.
-    if let Some(cache) = state.responses.as_deref()
+    if caller.is_some()
+        && let Some(cache) = state.responses.as_deref()
         && let Some(stored) = cache.get_raw(RawRequest::Query(raw_query))
     {
         let Some(media) = negotiate::response_media_type(&headers) else {
@@ -63,6 +99,9 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
         }
         return graphiql::page();
     }
+    let Some(caller) = caller else {
+        return refuse_credential(&headers, false);
+    };
     let Some(media) = negotiate::response_media_type(&headers) else {
         return not_acceptable();
     };
@@ -76,7 +115,7 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
     {
         return send_stored(media, &stored, delivery);
     }
-    let mut request = params.into_request(&headers);
+    let mut request = params.into_request(caller);
     if graphql::selects_mutation(&mut request) {
         let mut response = refuse(
             &headers,
@@ -113,6 +152,11 @@ pub(super) async fn post(State(state): State<SharedState>, request: Request) -> 
     if let Err(message) = check_content_type(&headers) {
         return refuse(&headers, StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
     }
+    let caller = match admit(&state, &headers).await {
+        Admission::Admitted(caller) => caller,
+        Admission::NeedsCredential => return refuse_credential(&headers, false),
+        Admission::Refused(response) => return response,
+    };
     // Read through the extractor, which applies the body limit (`DefaultBodyLimit`).
     let body = match Bytes::from_request(Request::from_parts(parts, body), &()).await {
         Ok(body) => body,
@@ -140,7 +184,7 @@ pub(super) async fn post(State(state): State<SharedState>, request: Request) -> 
     {
         return send_stored(media, &stored, Delivery::NoStore);
     }
-    let executed = state.api.execute(params.into_request(&headers)).await;
+    let executed = state.api.execute(params.into_request(caller)).await;
     if let (Some(cache), Some(key)) = (cache, key) {
         let encoded = encode(media, &executed.response);
         cache.store(

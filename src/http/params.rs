@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::response_cache::ResponseKey;
-use crate::graphql::PresentedToken;
+use crate::auth::Caller;
 
 /// The request parameters of the specification, as a POST body carries them.
 #[derive(Deserialize)]
@@ -82,8 +82,8 @@ impl Params {
         )
     }
 
-    /// The request async-graphql runs, with the bearer token (if any) for the mutations' guard.
-    pub(super) fn into_request(self, headers: &HeaderMap) -> async_graphql::Request {
+    /// The request async-graphql runs, with who sent it.
+    pub(super) fn into_request(self, caller: Caller) -> async_graphql::Request {
         let mut request = async_graphql::Request::new(self.query);
         if let Some(name) = self.operation_name {
             request = request.operation_name(name);
@@ -91,13 +91,17 @@ impl Params {
         if let Some(variables) = self.variables {
             request = request.variables(Variables::from_json(Value::Object(variables)));
         }
-        let token = PresentedToken::from_authorization(
-            headers
-                .get(header::AUTHORIZATION)
-                .and_then(|value| value.to_str().ok()),
-        );
-        request.data(token)
+        request.data(caller)
     }
+}
+
+/// The bearer token of `Authorization: Bearer <token>` (scheme case-insensitive, per RFC 7235),
+/// if the request has one. Another scheme is no bearer token.
+pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// POST bodies must be JSON in UTF-8 (the only encoding JSON may use between systems).
@@ -130,6 +134,23 @@ pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn parses_the_bearer_scheme() {
+        let token = |value: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(value) = value {
+                headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            }
+            bearer_token(&headers).map(str::to_owned)
+        };
+        assert_eq!(token(Some("Bearer abc")).as_deref(), Some("abc"));
+        assert_eq!(token(Some("bearer  abc ")).as_deref(), Some("abc"));
+        assert_eq!(token(Some("Basic abc")), None);
+        assert_eq!(token(Some("Bearer")), None);
+        assert_eq!(token(Some("Bearer ")), None);
+        assert_eq!(token(None), None);
+    }
 
     #[test]
     fn content_type_must_be_json_in_utf8() {

@@ -13,8 +13,11 @@ mod http_caching;
 mod http_compression_and_ids;
 mod http_cors;
 mod http_get_post;
+mod isolation;
+mod jwks;
 mod limits;
 mod operations;
+mod operators;
 mod outages;
 mod pagination;
 mod replicas;
@@ -35,8 +38,11 @@ fn main() {
         http_compression_and_ids::trials(),
         http_cors::trials(),
         http_get_post::trials(),
+        isolation::trials(),
+        jwks::trials(),
         limits::trials(),
         operations::trials(),
+        operators::trials(),
         outages::trials(),
         pagination::trials(),
         replicas::trials(),

@@ -52,6 +52,18 @@ pub enum Servers {
     Cached,
 }
 
+/// What reads need on the plans-api servers a run starts (`READ_ACCESS`).
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReadAccess {
+    /// `READ_ACCESS=public` (the server's default); requests carry no credential.
+    Public,
+    /// `READ_ACCESS=authenticated` and `JWT_SECRET` on every plans-api server; every request
+    /// carries an operator's JWT (`Authorization: Bearer`, minted with `plans-api token`), which
+    /// the server verifies (through its cache of verified tokens) before its response cache. The
+    /// ceiling gets the same requests.
+    Authenticated,
+}
+
 #[derive(Args, Clone)]
 pub struct RunArgs {
     /// Measured rounds; every server, mix and connection count is measured once per round,
@@ -73,6 +85,11 @@ pub struct RunArgs {
     /// Which plans-api servers to start.
     #[arg(long, value_enum, default_value_t = Servers::All)]
     pub servers: Servers,
+    /// What reads need: `authenticated` runs every plans-api server with
+    /// `READ_ACCESS=authenticated` and sends a JWT with every request (e.g.
+    /// `--quick --read-access authenticated` for hot-only with a JWT on every read).
+    #[arg(long, value_enum, default_value_t = ReadAccess::Public)]
+    pub read_access: ReadAccess,
     /// The quick form: --mixes hot-only (unless given) --servers cached --no-postgres, and
     /// nothing written unless --out is given. With the default --connections: hot-only at 64 and at 1
     /// connection, plans-api cached on SQLite against the ceiling.

@@ -58,7 +58,13 @@ pub async fn drop_postgres_schema(url: &str) -> Result<(), sea_orm::DbErr> {
 
 /// Walks the whole list a page (100 plans) at a time and returns each page's `after` cursor
 /// (`None` for the first page), as a client paging through it learns them.
-pub async fn page_cursors(addr: SocketAddr) -> io::Result<Vec<Option<String>>> {
+pub async fn page_cursors(
+    addr: SocketAddr,
+    token: Option<&str>,
+) -> io::Result<Vec<Option<String>>> {
+    let authorization = token
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
     let mut connection = Connection::open(addr).await?;
     let mut body = Vec::new();
     let mut cursors = vec![None];
@@ -67,7 +73,7 @@ pub async fn page_cursors(addr: SocketAddr) -> io::Result<Vec<Option<String>>> {
         let request = serde_json::json!({ "query": WALK_PAGES, "variables": { "after": after } });
         let request = request.to_string();
         let http = format!(
-            "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{request}",
+            "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{authorization}Content-Length: {}\r\n\r\n{request}",
             request.len()
         );
         let status = connection.round_trip(http.as_bytes(), &mut body).await?;

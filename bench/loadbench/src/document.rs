@@ -60,6 +60,14 @@ end of the run.\n",
         hot_size = facts.hot_size,
         biggest = facts.biggest,
     );
+    if args.read_access == crate::cli::ReadAccess::Authenticated {
+        out.push_str(
+            "\nEvery plans-api server runs with `READ_ACCESS=authenticated` and `JWT_SECRET`, and \
+every request carries `Authorization: Bearer <an operator's HS256 JWT>` (the ceiling gets the \
+same bytes and ignores the header): each read is authenticated, through the server's cache of \
+verified tokens, before the response cache answers.\n",
+        );
+    }
     for &connections in levels.iter().filter(|&&count| count > 1) {
         let _ = write!(
             out,

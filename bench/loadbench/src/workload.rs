@@ -82,9 +82,13 @@ pub struct Requests {
 }
 
 impl Requests {
+    /// Every request, each with `Authorization: Bearer <token>` when `token` is given.
     /// `page_cursors[n]` is the `after` of page `n` of the whole list (`None` for the first);
     /// without them (no paging mix in the run), there are no page requests.
-    pub fn new(users: u32, page_cursors: Option<&[Option<String>]>) -> Self {
+    pub fn new(users: u32, page_cursors: Option<&[Option<String>]>, token: Option<&str>) -> Self {
+        let authorization = token
+            .map(|token| format!("Authorization: Bearer {token}\r\n"))
+            .unwrap_or_default();
         let page_cursors = page_cursors.unwrap_or_default();
         let pages = u32::try_from(page_cursors.len()).expect("fewer than 2^32 pages");
         let user_pages = if page_cursors.is_empty() { 0 } else { users };
@@ -101,7 +105,7 @@ impl Requests {
             .iter()
             .map(|body| {
                 let mut request = format!(
-                    "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{authorization}Content-Length: {}\r\n\r\n",
                     body.len()
                 )
                 .into_bytes();
@@ -291,13 +295,13 @@ mod tests {
 
     #[test]
     fn without_cursors_there_are_no_page_requests() {
-        assert_eq!(Requests::new(3, None).len(), 7);
+        assert_eq!(Requests::new(3, None, None).len(), 7);
     }
 
     #[test]
     fn requests_are_indexed_and_well_formed() {
         let cursors = [None, Some("cGxhbjoxMDA".to_owned())];
-        let requests = Requests::new(3, Some(&cursors));
+        let requests = Requests::new(3, Some(&cursors), None);
         assert_eq!(requests.len(), 12);
         let page: serde_json::Value =
             serde_json::from_slice(&requests.bodies[requests.index(Shape::AllPage(1))]).unwrap();

@@ -7,7 +7,7 @@ export interface PlansApiGraphQLError {
   message: string;
   path?: ReadonlyArray<string | number>;
   extensions: {
-    /** `BAD_USER_INPUT`, `UNAUTHENTICATED`, `INTERNAL_SERVER_ERROR`, `BAD_REQUEST`, … */
+    /** `BAD_USER_INPUT`, `UNAUTHENTICATED`, `FORBIDDEN`, `INTERNAL_SERVER_ERROR`, `BAD_REQUEST`, … */
     code: string;
     /** For `BAD_USER_INPUT`: which input field, e.g. `input.name`. */
     field?: string;
@@ -35,11 +35,18 @@ export class PlansApiError extends Error {
   }
 }
 
+/**
+ * The credential to send as `Authorization: Bearer <token>`: the admin token or an operator's
+ * JWT, or a function that returns the current one (called before every request, so an expiring
+ * JWT can be refreshed; `undefined` sends no credential).
+ */
+export type PlansApiToken = string | (() => string | undefined | Promise<string | undefined>);
+
 export interface PlansApiClientOptions {
   /** The GraphQL endpoint, e.g. `https://plans.example.com/graphql`. */
   url: string;
-  /** The admin token, for mutations (sent as `Authorization: Bearer <token>`). */
-  token?: string;
+  /** The credential for mutations (and reads, if the server has `READ_ACCESS=authenticated`). */
+  token?: PlansApiToken;
   /**
    * Send queries as `GET /graphql?query=…`, which browsers and CDNs can cache (the server says
    * how long with `Cache-Control`). Mutations always go by POST.
@@ -57,7 +64,7 @@ const ACCEPT = 'application/graphql-response+json, application/json;q=0.9';
 
 export class PlansApiClient {
   readonly #url: string;
-  readonly #token: string | undefined;
+  readonly #token: PlansApiToken | undefined;
   readonly #queriesByGet: boolean;
   readonly #fetch: typeof fetch;
 
@@ -75,7 +82,8 @@ export class PlansApiClient {
   ): Promise<TResult> {
     const query = document.toString();
     const headers: Record<string, string> = { accept: ACCEPT };
-    if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
+    const token = typeof this.#token === 'function' ? await this.#token() : this.#token;
+    if (token !== undefined) headers.authorization = `Bearer ${token}`;
 
     let response: Response;
     if (this.#queriesByGet && isQuery(query)) {

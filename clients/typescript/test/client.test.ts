@@ -17,7 +17,7 @@ import {
   type PlansPageQuery,
   type Plan,
 } from '../src/index.js';
-import { startServer, type Server } from './server.js';
+import { operatorToken, startServer, type Server } from './server.js';
 
 let server: Server;
 let admin: PlansApiClient;
@@ -200,4 +200,45 @@ test('updatePlan changes the given fields, keeps createdAt, and reads see it at 
   await assert.rejects(anonymous.request(UpdatePlanDocument, { id: plan.id, input: { name: 'x' } }), (err: unknown) => {
     return err instanceof PlansApiError && err.code === 'UNAUTHENTICATED';
   });
+});
+
+test('an operator signs in with its JWT, given as a function returning the current token', async () => {
+  const issued: string[] = [];
+  const operator = new PlansApiClient({
+    url: server.url,
+    token: async () => {
+      const token = operatorToken(server.jwtSecret, 21, 600 + issued.length);
+      issued.push(token);
+      return token;
+    },
+  });
+  // userId left out: the operator's own.
+  const { createPlan: mine } = await operator.request(CreatePlanDocument, {
+    input: { name: 'mine', connectionType: 'PPPOE', priceCents: 500, durationMinutes: 30 },
+  });
+  assert.equal(mine.userId, 21);
+  // Another operator's id: FORBIDDEN.
+  await assert.rejects(
+    operator.request(CreatePlanDocument, { input: { ...hotspot, userId: 22 } }),
+    (err: unknown) => err instanceof PlansApiError && err.code === 'FORBIDDEN',
+  );
+  // Another operator's plan answers as an unknown id.
+  const theirs = await create({ ...hotspot, userId: 22 });
+  const { updatePlan } = await operator.request(UpdatePlanDocument, { id: theirs.id, input: { priceCents: 1 } });
+  assert.equal(updatePlan, null);
+  const { deletePlan } = await operator.request(DeletePlanDocument, { id: theirs.id });
+  assert.equal(deletePlan, false);
+  const { deletePlan: deletedMine } = await operator.request(DeletePlanDocument, { id: mine.id });
+  assert.equal(deletedMine, true);
+  // The function was asked before every request: a fresh token each time.
+  assert.equal(issued.length, 5);
+  assert.equal(new Set(issued).size, 5);
+
+  // A fixed string works too; an invalid token is refused even for a read.
+  const fixed = new PlansApiClient({ url: server.url, token: operatorToken(server.jwtSecret, 21) });
+  await fixed.request(PlansDocument, { userId: 21 });
+  await assert.rejects(
+    new PlansApiClient({ url: server.url, token: operatorToken('not-the-secret', 21) }).request(PlansDocument, {}),
+    (err: unknown) => err instanceof PlansApiError && err.code === 'UNAUTHENTICATED',
+  );
 });

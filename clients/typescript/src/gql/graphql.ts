@@ -19,8 +19,8 @@ export type CreatePlanInput = {
   name: string;
   /** Price in minor currency units; not negative. */
   priceCents: number;
-  /** The owning operator; at least 1. */
-  userId: number;
+  /** The owning operator; at least 1. Required for the admin; an operator may leave it out (its own id). */
+  userId?: number | null | undefined;
 };
 
 /**
@@ -35,7 +35,7 @@ export type UpdatePlanInput = {
   name?: string | null | undefined;
   /** Price in minor currency units; not negative. */
   priceCents?: number | null | undefined;
-  /** Moves the plan to another operator; at least 1. */
+  /** Moves the plan to another operator (admin only); at least 1. */
   userId?: number | null | undefined;
 };
 
