@@ -16,7 +16,7 @@ mod types;
 
 pub use api::{Executed, GraphqlApi};
 pub use auth::{AdminToken, PresentedToken};
-pub use errors::{ApiError, ErrorCode, bad_request, is_request_error};
+pub use errors::{ApiError, ErrorCode, bad_request, is_request_error, request_error};
 pub use operation::selects_mutation;
 pub use reads::ReadSet;
 pub use schema::{AppSchema, SchemaLimits, sdl};
