@@ -7,7 +7,8 @@
 //! - **Trusted documents**: `documentId: "sha256:<hex>"` names a document of the manifest
 //!   (`TRUSTED_DOCUMENTS_FILE`, checked at start). Under `TRUSTED_DOCUMENTS=require` only
 //!   manifest documents run, however they are named or sent; anything else gets
-//!   `PERSISTED_QUERY_NOT_IN_LIST`.
+//!   `PERSISTED_QUERY_NOT_IN_LIST`. The manifest's keys are bare hex or `sha256:<hex>` (GraphQL
+//!   Code Generator's client preset writes the latter).
 //!
 //! Resolution turns the request's parameters into an [`Operation`] with its document text, so
 //! everything after it (response cache, GET's mutation check, execution) sees an ordinary request.
@@ -34,7 +35,9 @@ pub enum TrustedMode {
 pub enum ManifestError {
     #[error("the trusted documents manifest is not a JSON object of strings: {0}")]
     NotAnObject(serde_json::Error),
-    #[error("trusted documents manifest: {key:?} is not a sha256 in hex (64 hex digits)")]
+    #[error(
+        "trusted documents manifest: {key:?} is not a sha256 in hex (64 hex digits, optionally after `sha256:`)"
+    )]
     NotAHash { key: String },
     #[error(
         "trusted documents manifest: {key:?} is not the sha256 of its document (that is {actual})"
@@ -126,11 +129,13 @@ fn parse_manifest(text: &str) -> Result<HashMap<String, Arc<str>>, ManifestError
     entries
         .into_iter()
         .map(|(key, document)| {
-            if !is_sha256_hex(&key) {
+            // Bare hex, or `sha256:<hex>` as GraphQL Code Generator's client preset writes it.
+            let hash = key.strip_prefix("sha256:").unwrap_or(&key);
+            if !is_sha256_hex(hash) {
                 return Err(ManifestError::NotAHash { key });
             }
             let actual = sha256_hex(&document);
-            if !key.eq_ignore_ascii_case(&actual) {
+            if !hash.eq_ignore_ascii_case(&actual) {
                 return Err(ManifestError::WrongHash { key, actual });
             }
             Ok((actual, Arc::from(document)))
@@ -305,6 +310,10 @@ mod tests {
     #[test]
     fn the_manifest_is_checked() {
         assert!(PersistedOperations::new(Some(&manifest()), None, 10).is_ok());
+        // As GraphQL Code Generator's client preset writes it.
+        let prefixed = json!({ format!("sha256:{}", sha256_hex(PLANS)): PLANS }).to_string();
+        let persisted = PersistedOperations::new(Some(&prefixed), None, 10).unwrap();
+        assert!(persisted.in_manifest(&sha256_hex(PLANS)).is_some());
         let wrong = json!({ sha256_hex("{ x }"): PLANS }).to_string();
         assert!(matches!(
             PersistedOperations::new(Some(&wrong), None, 10),
