@@ -11,7 +11,8 @@ use crate::workload::Mix;
 #[command(
     about = "Load benchmark of plans-api against the HTTP stack's ceiling",
     after_help = "Quick form (hot-only at 64 and at 1 connection, plans-api cached on SQLite vs \
-the ceiling; prints the report, writes nothing): loadbench --quick [--rounds 3 --seconds 2]"
+the ceiling; prints the report, writes nothing): loadbench --quick [--rounds 3 --seconds 2]; \
+with the APQ hash-only hit beside it: loadbench --quick --mixes hot-only,hot-apq"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -33,6 +34,10 @@ pub enum Sub {
         /// Run the realistic mix instead of the hot-only one.
         #[arg(long)]
         realistic: bool,
+        /// Also run the hot-apq mix (APQ hash-only requests) after each hot-only one, to compare
+        /// the two hits in one run.
+        #[arg(long, conflicts_with = "realistic")]
+        apq: bool,
     },
     /// Internal: serve precomputed responses (the ceiling), until killed.
     Ceiling {
@@ -66,18 +71,20 @@ pub struct RunArgs {
     /// hot-only mix, on the ceiling and plans-api cached (latency).
     #[arg(long, value_delimiter = ',', default_value = "64,1")]
     pub connections: Vec<usize>,
-    /// Mixes measured at more than one connection, comma-separated.
+    /// Mixes measured at more than one connection, comma-separated. hot-apq is hot-only sent as
+    /// APQ hash-only requests (the hash-only hit against hot-only's byte-identical hit).
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "hot-only,realistic"
+        default_value = "hot-only,hot-apq,realistic"
     )]
     pub mixes: Vec<Mix>,
     /// Which plans-api servers to start.
     #[arg(long, value_enum, default_value_t = Servers::All)]
     pub servers: Servers,
-    /// The quick form: --mixes hot-only --servers cached --no-postgres, and nothing written
+    /// The quick form: --mixes hot-only (and hot-apq if --mixes names it) --servers cached
+    /// --no-postgres, and nothing written
     /// unless --out is given. With the default --connections: hot-only at 64 and at 1
     /// connection, plans-api cached on SQLite against the ceiling.
     #[arg(long)]
@@ -124,11 +131,11 @@ impl RunArgs {
 
     /// The mixes measured at more than one connection, hot-only first, each once.
     pub fn mixes(&self) -> Vec<Mix> {
-        [Mix::HotOnly, Mix::Realistic]
+        [Mix::HotOnly, Mix::HotApq, Mix::Realistic]
             .into_iter()
             .filter(|mix| {
                 if self.quick {
-                    *mix == Mix::HotOnly
+                    *mix == Mix::HotOnly || (*mix == Mix::HotApq && self.mixes.contains(mix))
                 } else {
                     self.mixes.contains(mix)
                 }

@@ -40,7 +40,9 @@ Machine: {machine}.\n\n\
 Data: {users} operators x {per_user} plans = {plans} plans (`plans-api seed-demo`). Requests pick \
 an operator from a Zipf distribution (s = {s}; the hottest gets {hottest:.1}% of requests); realistic mix = 90% `plans(userId, connectionType: \
 HOTSPOT)` ({hot_size} bytes for the hottest operator), 9% `plans(userId)`, 1% `plans` (all \
-{plans}, {biggest} bytes); hot-only mix = 100% the hotspot query. Every response is compared \
+{plans}, {biggest} bytes); hot-only mix = 100% the hotspot query; hot-apq mix = the same requests as APQ hash-only bodies \
+(`extensions.persistedQuery`, no `query`; documents registered before the run), what Apollo's \
+persisted-queries link sends. Every response is compared \
 byte for byte with the expected one (a difference counts as an error). Servers run with \
 `RUST_LOG=warn` and `PLAN_CACHE_TTL=3600` (cached) or `0` (uncached); peak RSS is `VmHWM` at the \
 end of the run.\n",

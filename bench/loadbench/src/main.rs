@@ -54,9 +54,11 @@ fn main() -> ExitCode {
                 .build()
                 .expect("tokio runtime");
             let result = match command {
-                Sub::Load { addr, realistic } => {
-                    runtime.block_on(run::load_one(cli.run, addr, realistic))
-                }
+                Sub::Load {
+                    addr,
+                    realistic,
+                    apq,
+                } => runtime.block_on(run::load_one(cli.run, addr, realistic, apq)),
                 _ => runtime.block_on(run::run(cli.run)),
             };
             match result {

@@ -105,7 +105,7 @@ pub fn table(cells: &[Cell], connections: usize) -> String {
     let mut out = String::new();
     out.push_str("| server | mix | req/s | × ceiling | req/s by round | p50 ms | p99 ms | p99 × ceiling | errors | peak RSS MiB |\n");
     out.push_str("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
-    for mix in [Mix::HotOnly, Mix::Realistic] {
+    for mix in [Mix::HotOnly, Mix::HotApq, Mix::Realistic] {
         let Some(top) = ceiling(cells, mix, connections) else {
             continue;
         };
@@ -260,7 +260,7 @@ pub fn chart(cells: &[Cell], connections: usize, title: &str) -> String {
         .iter()
         .filter(|cell| cell.connections == connections)
         .collect();
-    let mixes: Vec<Mix> = [Mix::HotOnly, Mix::Realistic]
+    let mixes: Vec<Mix> = [Mix::HotOnly, Mix::HotApq, Mix::Realistic]
         .into_iter()
         .filter(|&mix| cells.iter().any(|cell| cell.mix == mix))
         .collect();

@@ -16,8 +16,9 @@ pub enum Shape {
 }
 
 impl Shape {
-    fn body(self) -> String {
-        let (query, variables) = match self {
+    /// The document and the variables (JSON).
+    fn parts(self) -> (String, String) {
+        match self {
             Self::Hotspot(user) => (
                 format!(
                     "query Hotspot($userId: Int!) {{ plans(userId: $userId, connectionType: HOTSPOT) {{ {FIELDS} }} }}"
@@ -34,12 +35,57 @@ impl Shape {
                 format!("query AllPlans {{ plans {{ {FIELDS} }} }}"),
                 "{}".to_owned(),
             ),
-        };
+        }
+    }
+
+    /// The request as a plain POST body: query and variables.
+    fn body(self) -> String {
+        let (query, variables) = self.parts();
         format!(
             "{{\"query\":{},\"variables\":{variables}}}",
             serde_json::Value::String(query)
         )
     }
+
+    /// The request as Apollo's persisted-queries link sends it once the server knows the
+    /// document: variables and the document's sha256, no query.
+    fn apq_body(self) -> String {
+        let (query, variables) = self.parts();
+        format!(
+            "{{\"variables\":{variables},\"extensions\":{}}}",
+            apq_extension(&query)
+        )
+    }
+
+    /// The request that registers the document (APQ): query, variables and hash.
+    fn apq_registration(self) -> String {
+        let (query, variables) = self.parts();
+        format!(
+            "{{\"query\":{},\"variables\":{variables},\"extensions\":{}}}",
+            serde_json::Value::String(query.clone()),
+            apq_extension(&query)
+        )
+    }
+}
+
+fn apq_extension(query: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash: String = Sha256::digest(query.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("{{\"persistedQuery\":{{\"version\":1,\"sha256Hash\":\"{hash}\"}}}}")
+}
+
+/// A complete HTTP/1.1 POST of `body` to /graphql.
+fn http_post(body: &[u8]) -> Bytes {
+    let mut request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    Bytes::from(request)
 }
 
 /// Every request the workload can send, indexed: `Hotspot(u)` at `u - 1`, `User(u)` at
@@ -50,31 +96,50 @@ pub struct Requests {
     pub bodies: Vec<Bytes>,
     /// The complete HTTP/1.1 requests, written to the socket as they are.
     pub http: Vec<Bytes>,
+    /// The same requests as APQ hash-only bodies (same responses).
+    pub apq_bodies: Vec<Bytes>,
+    pub apq_http: Vec<Bytes>,
+    /// One HTTP request per document registering it for APQ.
+    pub apq_registrations: Vec<Bytes>,
 }
 
 impl Requests {
     pub fn new(users: u32) -> Self {
-        let shapes = (1..=users)
+        let shapes: Vec<Shape> = (1..=users)
             .map(Shape::Hotspot)
             .chain((1..=users).map(Shape::User))
-            .chain([Shape::All]);
-        let bodies: Vec<Bytes> = shapes.map(|shape| Bytes::from(shape.body())).collect();
-        let http = bodies
+            .chain([Shape::All])
+            .collect();
+        let bodies: Vec<Bytes> = shapes
             .iter()
-            .map(|body| {
-                let mut request = format!(
-                    "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                    body.len()
-                )
-                .into_bytes();
-                request.extend_from_slice(body);
-                Bytes::from(request)
-            })
+            .map(|shape| Bytes::from(shape.body()))
+            .collect();
+        let http = bodies.iter().map(|body| http_post(body)).collect();
+        let apq_bodies: Vec<Bytes> = shapes
+            .iter()
+            .map(|shape| Bytes::from(shape.apq_body()))
+            .collect();
+        let apq_http = apq_bodies.iter().map(|body| http_post(body)).collect();
+        let apq_registrations = [Shape::Hotspot(1), Shape::User(1), Shape::All]
+            .into_iter()
+            .map(|shape| http_post(shape.apq_registration().as_bytes()))
             .collect();
         Self {
             users,
             bodies,
             http,
+            apq_bodies,
+            apq_http,
+            apq_registrations,
+        }
+    }
+
+    /// The HTTP request at `index` as `mix` sends it.
+    pub fn http_for(&self, mix: Mix, index: usize) -> &Bytes {
+        if mix == Mix::HotApq {
+            &self.apq_http[index]
+        } else {
+            &self.http[index]
         }
     }
 
@@ -98,6 +163,9 @@ pub enum Mix {
     Realistic,
     /// 100% `Hotspot`.
     HotOnly,
+    /// 100% `Hotspot` as APQ hash-only requests (documents registered beforehand): what Apollo's
+    /// persisted-queries link sends, against `HotOnly`'s byte-identical hit.
+    HotApq,
 }
 
 impl Mix {
@@ -105,13 +173,14 @@ impl Mix {
         match self {
             Self::Realistic => "realistic",
             Self::HotOnly => "hot-only",
+            Self::HotApq => "hot-apq",
         }
     }
 
     pub fn pick(self, zipf: &Zipf, rng: &mut Rng) -> Shape {
         let user = zipf.sample(rng.unit()) as u32 + 1;
         match self {
-            Self::HotOnly => Shape::Hotspot(user),
+            Self::HotOnly | Self::HotApq => Shape::Hotspot(user),
             Self::Realistic => match rng.next() % 100 {
                 0..90 => Shape::Hotspot(user),
                 90..99 => Shape::User(user),
@@ -230,5 +299,20 @@ mod tests {
         let http = &requests.http[requests.index(Shape::All)];
         assert!(http.starts_with(b"POST /graphql HTTP/1.1\r\n"));
         assert!(http.ends_with(&requests.bodies[6]));
+        let apq: serde_json::Value =
+            serde_json::from_slice(&requests.apq_bodies[requests.index(Shape::User(2))]).unwrap();
+        assert_eq!(apq["variables"]["userId"], 2);
+        assert!(apq.get("query").is_none());
+        assert_eq!(apq["extensions"]["persistedQuery"]["version"], 1);
+        let registration = &requests.apq_registrations[1];
+        let text = String::from_utf8_lossy(registration);
+        assert!(
+            text.contains(
+                apq["extensions"]["persistedQuery"]["sha256Hash"]
+                    .as_str()
+                    .unwrap()
+            )
+        );
+        assert!(text.contains("UserPlans"));
     }
 }
