@@ -257,7 +257,8 @@ pub(super) fn resolve(
             }
         }
         (None, None) => Err(Refusal::BadRequest(
-            "a GraphQL request needs `query` (or `documentId`, or an APQ `persistedQuery` hash)"
+            "a GraphQL request needs `query` (or `documentId`, or an APQ `persistedQuery` hash; \
+             a browser's GET without them gets GraphiQL)"
                 .to_owned(),
         )),
     }
@@ -353,6 +354,37 @@ mod tests {
             resolve(&persisted, Some("{ x }".to_owned()), None, &mut apq(&hash)),
             Err(Refusal::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn the_apq_store_is_bounded() {
+        let register = |persisted: &PersistedOperations, query: &str| {
+            let (_, registration) = resolve(
+                persisted,
+                Some(query.to_owned()),
+                None,
+                &mut apq(&sha256_hex(query)),
+            )
+            .unwrap();
+            persisted.register(registration.unwrap());
+        };
+        let kept = |persisted: &PersistedOperations, query: &str| {
+            resolve(persisted, None, None, &mut apq(&sha256_hex(query))).is_ok()
+        };
+        // 0 keeps nothing: every hash-only request is answered NOT_FOUND.
+        let none = PersistedOperations::new(None, None, 0).unwrap();
+        register(&none, PLANS);
+        assert!(!kept(&none, PLANS));
+        // A bound of 100 holds about 100 of 1,000 documents.
+        let bounded = PersistedOperations::new(None, None, 100).unwrap();
+        let queries: Vec<String> = (0..1_000)
+            .map(|n| format!("{{ plans(userId: {n}) {{ id }} }}"))
+            .collect();
+        for query in &queries {
+            register(&bounded, query);
+        }
+        let held = queries.iter().filter(|query| kept(&bounded, query)).count();
+        assert!((1..=110).contains(&held), "{held} held");
     }
 
     #[test]
