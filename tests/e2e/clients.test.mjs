@@ -1,7 +1,7 @@
 // Popular GraphQL clients against the real server, as a new user would wire them: Apollo Client
 // (HttpLink, the persisted-queries link by POST and by GET, BatchHttpLink, client awareness from
-// a page on another origin in headless Chromium, so through a real CORS preflight) and urql with
-// its persisted exchange. Every request the Node clients send is recorded, so the tests also show
+// a page on another origin in headless Chromium, so through a real CORS preflight), urql with
+// its persisted exchange, and graphql-request (request, batchRequests). Every request the Node clients send is recorded, so the tests also show
 // what went over the wire (a hash alone, then the query once, then the hash alone again).
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import { Client, fetchExchange, gql as urqlGql } from '@urql/core';
 import { persistedExchange } from '@urql/exchange-persisted';
 import * as esbuild from 'esbuild';
+import { batchRequests, request as graphqlRequest } from 'graphql-request';
 import { chromium } from 'playwright-core';
 
 import { graphql, startServer } from './server.mjs';
@@ -207,6 +208,21 @@ for (const preferGetForPersistedQueries of [false, true]) {
     assert.equal(sent[2].body?.query, undefined);
   });
 }
+
+test('graphql-request: a request, and batchRequests answered in order', async () => {
+  const one = await graphqlRequest(`${server.url}/graphql`, 'query One($userId: Int) { plans(userId: $userId) { name } }', {
+    userId: 7,
+  });
+  assert.deepEqual(one.plans, [{ name: 'Fibre 1G' }]);
+  const batch = await batchRequests(`${server.url}/graphql`, [
+    { document: 'query B1($userId: Int) { plans(userId: $userId) { name } }', variables: { userId: 7 } },
+    { document: 'query B2($userId: Int) { plans(userId: $userId) { name } }', variables: { userId: 8 } },
+  ]);
+  assert.deepEqual(
+    batch.map((result) => result.data.plans[0].name),
+    ['Fibre 1G', 'ADSL'],
+  );
+});
 
 test('Apollo Client in Chromium on another origin, with client awareness: the preflight allows its headers', async () => {
   browser = await chromium.launch({
