@@ -14,11 +14,11 @@ use tracing::{info, warn};
 
 use crate::auth::{AdminToken, AuthSettings, Authenticator, JwksError, JwtSettings};
 use crate::cache::{CacheMetrics, CacheSettings};
-use crate::config::{AllowedOrigins, Config, ReadAccess};
+use crate::config::{AllowedOrigins, Config, ReadAccess, TrustedDocuments};
 use crate::graphql::{GraphqlApi, SchemaLimits};
 use crate::http::{
-    self, AppState, CorsOrigins, HttpSettings, Probes, QueryCaching, ResponseCache,
-    ResponseCacheSettings,
+    self, AppState, ClientSupport, CorsOrigins, HttpSettings, ManifestError, PersistedOperations,
+    Probes, QueryCaching, ResponseCache, ResponseCacheSettings, TrustedMode,
 };
 use crate::plans::PlanService;
 use crate::plans::change_feed::{ChangeFeed, ChangeFeedMetrics};
@@ -42,6 +42,13 @@ pub enum StartupError {
     ChangeFeed(#[source] DbErr),
     #[error("could not register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("could not read TRUSTED_DOCUMENTS_FILE {path}: {source}")]
+    TrustedDocumentsFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    TrustedDocuments(#[from] ManifestError),
 }
 
 /// A started server: migrated, warmed and bound, but not yet serving.
@@ -58,6 +65,8 @@ pub struct Application {
 impl Application {
     /// Everything start-up does, in order. Requests are accepted only once the cache is warm.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        // Checked first: a bad manifest stops the server before it touches the database.
+        let clients = client_support(&config)?;
         let db = connect_and_migrate(&config).await?;
 
         let metrics = prometheus::Registry::new();
@@ -139,11 +148,18 @@ impl Application {
             database_timeout: config.database_timeout(),
             query_caching: QueryCaching::new(config.http_cache_max_age, config.plan_cache_ttl),
             graphiql: config.graphiql,
+            clients,
         };
         let http_settings = HttpSettings {
             request_timeout: config.request_timeout(),
             max_request_bytes: config.max_request_bytes(),
             cors_origins: cors_origins(&config.cors_allowed_origins),
+            cors_allowed_headers: config
+                .cors_allowed_headers
+                .0
+                .iter()
+                .filter_map(|name| axum::http::HeaderName::from_bytes(name.as_bytes()).ok())
+                .collect(),
         };
         let accepting_requests = state.accepting_requests.clone();
         let service = http::service(state, &http_settings);
@@ -234,6 +250,34 @@ fn schema_limits(config: &Config) -> SchemaLimits {
         max_aliases: size(config.graphql_max_aliases),
         introspection: config.graphql_introspection,
     }
+}
+
+/// Persisted operations (the manifest read and checked), batches and the body limit.
+fn client_support(config: &Config) -> Result<ClientSupport, StartupError> {
+    let manifest = config
+        .trusted_documents_file
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path).map_err(|source| StartupError::TrustedDocumentsFile {
+                path: path.clone(),
+                source,
+            })
+        })
+        .transpose()?;
+    let mode = config.trusted_documents.map(|mode| match mode {
+        TrustedDocuments::Off => TrustedMode::Off,
+        TrustedDocuments::Allow => TrustedMode::Allow,
+        TrustedDocuments::Require => TrustedMode::Require,
+    });
+    let persisted = PersistedOperations::new(manifest.as_deref(), mode, config.apq_max_entries)?;
+    if persisted.mode() != TrustedMode::Off {
+        info!(mode = ?persisted.mode(), "trusted documents manifest loaded and checked");
+    }
+    Ok(ClientSupport {
+        persisted,
+        max_batch: usize::try_from(config.graphql_max_batch).unwrap_or(usize::MAX),
+        max_request_bytes: config.max_request_bytes(),
+    })
 }
 
 fn cors_origins(origins: &AllowedOrigins) -> CorsOrigins {

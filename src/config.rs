@@ -31,6 +31,9 @@ pub mod defaults {
     pub const GRAPHIQL: bool = true;
     pub const HTTP_CACHE_MAX_AGE: u64 = 0;
     pub const CORS_ALLOWED_ORIGINS: &str = "";
+    pub const CORS_ALLOWED_HEADERS: &str = "";
+    pub const GRAPHQL_MAX_BATCH: u64 = 10;
+    pub const APQ_MAX_ENTRIES: u64 = 10_000;
     pub const LOG_FILTER: &str = "info";
     pub const JWT_OPERATOR_CLAIM: &str = "operator_id";
     pub const JWT_ROLE_CLAIM: &str = "role";
@@ -190,6 +193,36 @@ pub struct Config {
           value_parser = parse_allowed_origins)]
     pub cors_allowed_origins: AllowedOrigins,
 
+    /// Request headers a CORS preflight allows besides `content-type`, `authorization` and Apollo
+    /// Client's `apollographql-client-name` and `apollographql-client-version`,
+    /// comma-separated, e.g. `x-tenant,x-trace`.
+    #[arg(long, env = "CORS_ALLOWED_HEADERS", default_value = defaults::CORS_ALLOWED_HEADERS,
+          value_parser = parse_header_names)]
+    pub cors_allowed_headers: HeaderNames,
+
+    /// Most requests in one batch (a POST of a JSON array of requests); 0 refuses batches.
+    #[arg(long, env = "GRAPHQL_MAX_BATCH", default_value_t = defaults::GRAPHQL_MAX_BATCH,
+          value_parser = clap::value_parser!(u64).range(0..=1_000))]
+    pub graphql_max_batch: u64,
+
+    /// Bound on documents kept for Apollo's automatic persisted queries (APQ); a document over
+    /// 4 KiB counts once per started 4 KiB. 0 keeps none (every hash-only request is then
+    /// answered PERSISTED_QUERY_NOT_FOUND, and clients send the query each time).
+    #[arg(long, env = "APQ_MAX_ENTRIES", default_value_t = defaults::APQ_MAX_ENTRIES,
+          value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub apq_max_entries: u64,
+
+    /// A trusted documents manifest: a JSON object from each document's sha256 (bare hex) to its
+    /// text, as GraphQL Code Generator's client preset writes it (`persistedDocuments`). Checked
+    /// at start; requests may then name a document by `documentId: "sha256:<hex>"`.
+    #[arg(long, env = "TRUSTED_DOCUMENTS_FILE")]
+    pub trusted_documents_file: Option<std::path::PathBuf>,
+
+    /// `off`, `allow` (manifest documents may be named by `documentId`; others run too) or
+    /// `require` (only manifest documents run). Default: `allow` with a manifest, else `off`.
+    #[arg(long, env = "TRUSTED_DOCUMENTS", value_enum)]
+    pub trusted_documents: Option<TrustedDocuments>,
+
     /// Tracing filter, e.g. `info` or `plans_api=debug,info`.
     #[arg(long = "log", env = "RUST_LOG", default_value = defaults::LOG_FILTER)]
     pub log_filter: String,
@@ -227,6 +260,11 @@ impl Default for Config {
             graphiql: GRAPHIQL,
             http_cache_max_age: HTTP_CACHE_MAX_AGE,
             cors_allowed_origins: parse_allowed_origins(CORS_ALLOWED_ORIGINS).unwrap_or_default(),
+            cors_allowed_headers: parse_header_names(CORS_ALLOWED_HEADERS).unwrap_or_default(),
+            graphql_max_batch: GRAPHQL_MAX_BATCH,
+            apq_max_entries: APQ_MAX_ENTRIES,
+            trusted_documents_file: None,
+            trusted_documents: None,
             log_filter: LOG_FILTER.to_owned(),
         }
     }
@@ -248,6 +286,37 @@ impl Config {
     pub fn max_request_bytes(&self) -> usize {
         usize::try_from(self.max_request_bytes).unwrap_or(usize::MAX)
     }
+}
+
+/// `TRUSTED_DOCUMENTS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrustedDocuments {
+    Off,
+    Allow,
+    Require,
+}
+
+/// HTTP header names, lowercase (`CORS_ALLOWED_HEADERS`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderNames(pub Vec<String>);
+
+fn parse_header_names(raw: &str) -> Result<HeaderNames, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            // RFC 9110 token characters.
+            let valid = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+            if valid {
+                Ok(name.to_ascii_lowercase())
+            } else {
+                Err(format!("{name:?} is not an HTTP header name"))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(HeaderNames)
 }
 
 /// Which browser origins may call the API (CORS).
@@ -419,6 +488,32 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(Cli::try_parse_from(["plans-api", "--http-cache-max-age", "-1"]).is_err());
+    }
+
+    #[test]
+    fn client_settings_parse() {
+        let cli = Cli::try_parse_from([
+            "plans-api",
+            "--cors-allowed-headers",
+            "X-Tenant, x-trace,",
+            "--graphql-max-batch",
+            "0",
+            "--trusted-documents",
+            "require",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.config.cors_allowed_headers,
+            HeaderNames(vec!["x-tenant".to_owned(), "x-trace".to_owned()])
+        );
+        assert_eq!(cli.config.graphql_max_batch, 0);
+        assert_eq!(
+            cli.config.trusted_documents,
+            Some(TrustedDocuments::Require)
+        );
+        assert!(Cli::try_parse_from(["plans-api", "--cors-allowed-headers", "a b"]).is_err());
+        assert!(Cli::try_parse_from(["plans-api", "--trusted-documents", "maybe"]).is_err());
+        assert_eq!(Config::default().graphql_max_batch, 10);
     }
 
     /// The flags' defaults and `Config::default()` agree (both read `defaults`); checked with

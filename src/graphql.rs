@@ -15,7 +15,9 @@ mod schema;
 mod types;
 
 pub use api::{Executed, GraphqlApi};
-pub use errors::{ApiError, ErrorCode, bad_request, is_request_error, unauthenticated};
+pub use errors::{
+    ApiError, ErrorCode, bad_request, is_request_error, request_error, unauthenticated,
+};
 pub use operation::selects_mutation;
 pub use reads::ReadSet;
 pub use schema::{AppSchema, SchemaLimits, sdl};

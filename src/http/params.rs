@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, header};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::persisted::{self, PersistedOperations, Refusal, Registration};
 use super::response_cache::ResponseKey;
 use crate::auth::Caller;
 
@@ -13,13 +14,18 @@ use crate::auth::Caller;
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Params {
-    query: String,
+    /// Absent when the document is named instead (APQ hash, `documentId`).
+    #[serde(default)]
+    query: Option<String>,
+    /// A trusted document's id, `sha256:<hex>`.
+    #[serde(default)]
+    document_id: Option<String>,
     #[serde(default)]
     operation_name: Option<String>,
     #[serde(default)]
     variables: Option<Map<String, Value>>,
-    /// The server offers no request extensions, but they are part of what identifies a request
-    /// (for the response cache), and must be a map.
+    /// Only `persistedQuery` (APQ) means something to the server; the others are part of what
+    /// identifies a request (for the response cache), and must be a map.
     #[serde(default)]
     extensions: Option<Map<String, Value>>,
 }
@@ -29,6 +35,7 @@ pub(super) struct Params {
 #[serde(rename_all = "camelCase")]
 pub(super) struct GetParams {
     query: Option<String>,
+    document_id: Option<String>,
     operation_name: Option<String>,
     variables: Option<String>,
     extensions: Option<String>,
@@ -37,15 +44,13 @@ pub(super) struct GetParams {
 impl GetParams {
     pub(super) fn is_empty(&self) -> bool {
         self.query.is_none()
+            && self.document_id.is_none()
             && self.operation_name.is_none()
             && self.variables.is_none()
             && self.extensions.is_none()
     }
 
     pub(super) fn into_params(self) -> Result<Params, String> {
-        let query = self
-            .query
-            .ok_or("GET /graphql needs a `query` parameter (or Accept: text/html for GraphiQL)")?;
         let map = |name: &str, text: Option<String>| -> Result<_, String> {
             text.filter(|text| !text.is_empty())
                 .map(|text| serde_json::from_str::<Option<Map<String, Value>>>(&text))
@@ -56,7 +61,8 @@ impl GetParams {
         Ok(Params {
             variables: map("variables", self.variables)?,
             extensions: map("extensions", self.extensions)?,
-            query,
+            query: self.query,
+            document_id: self.document_id,
             operation_name: self.operation_name,
         })
     }
@@ -65,13 +71,46 @@ impl GetParams {
 impl Params {
     /// A POST body: a JSON object with the fields above.
     pub(super) fn from_json_body(body: &[u8]) -> Result<Self, String> {
-        // An object first: serde would also read a struct from a JSON array (a batch we don't
-        // take).
+        // An object first: serde would also read a struct from a JSON array (a batch, which
+        // `batch` takes apart first).
         serde_json::from_slice::<Map<String, Value>>(body)
-            .and_then(|object| Self::deserialize(Value::Object(object)))
+            .and_then(Self::from_object)
             .map_err(|err| format!("malformed GraphQL request: {err}"))
     }
 
+    /// One request of a batch.
+    pub(super) fn from_object(object: Map<String, Value>) -> Result<Self, serde_json::Error> {
+        Self::deserialize(Value::Object(object))
+    }
+
+    /// The operation to run: the document resolved from `query`, an APQ hash or `documentId`
+    /// (see [`persisted`]), and an APQ registration to keep if it runs.
+    pub(super) fn resolve(
+        self,
+        persisted: &PersistedOperations,
+    ) -> Result<(Operation, Option<Registration>), Refusal> {
+        let mut extensions = self.extensions;
+        let (query, registration) =
+            persisted::resolve(persisted, self.query, self.document_id, &mut extensions)?;
+        let operation = Operation {
+            query,
+            operation_name: self.operation_name,
+            variables: self.variables,
+            extensions,
+        };
+        Ok((operation, registration))
+    }
+}
+
+/// A request whose document is known: what the response cache and execution see.
+pub(super) struct Operation {
+    query: String,
+    operation_name: Option<String>,
+    variables: Option<Map<String, Value>>,
+    extensions: Option<Map<String, Value>>,
+}
+
+impl Operation {
     /// What identifies this request to the response cache.
     pub(super) fn response_key(&self) -> ResponseKey {
         ResponseKey::new(

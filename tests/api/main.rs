@@ -4,6 +4,7 @@
 
 mod auth;
 mod cache;
+mod clients;
 mod concurrency;
 mod contract;
 mod errors;
@@ -30,6 +31,7 @@ fn main() {
     let trials = [
         auth::trials(),
         cache::trials(),
+        clients::trials(),
         concurrency::trials(),
         contract::trials(),
         errors::trials(),

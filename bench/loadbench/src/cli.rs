@@ -11,7 +11,8 @@ use crate::workload::Mix;
 #[command(
     about = "Load benchmark of plans-api against the HTTP stack's ceiling",
     after_help = "Quick form (hot-only at 64 and at 1 connection, plans-api cached on SQLite vs \
-the ceiling; prints the report, writes nothing): loadbench --quick [--rounds 3 --seconds 2]"
+the ceiling; prints the report, writes nothing): loadbench --quick [--rounds 3 --seconds 2]; \
+with the APQ hash-only hit beside it: loadbench --quick --mixes hot-only,hot-apq"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -30,9 +31,10 @@ pub enum Sub {
         /// Address of the server, e.g. 127.0.0.1:8000; it must hold the demo data set.
         #[arg(long)]
         addr: SocketAddr,
-        /// The mix to send.
-        #[arg(long, value_enum, default_value_t = Mix::HotOnly)]
-        mix: Mix,
+        /// The mixes to send, one after another at each connection count, comma-separated
+        /// (e.g. `hot-only,hot-apq` compares the byte-identical hit with the APQ hash-only one).
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "hot-only")]
+        mix: Vec<Mix>,
     },
     /// Internal: serve precomputed responses (the ceiling), until killed.
     Ceiling {
@@ -78,8 +80,9 @@ pub struct RunArgs {
     /// hot-only mix, on the ceiling and plans-api cached (latency).
     #[arg(long, value_delimiter = ',', default_value = "64,1")]
     pub connections: Vec<usize>,
-    /// Mixes measured at more than one connection, comma-separated [default: all three; with
-    /// --quick, hot-only].
+    /// Mixes measured at more than one connection, comma-separated [default: all four; with
+    /// --quick, hot-only]. hot-apq is hot-only sent as APQ hash-only requests (the hash-only hit
+    /// against hot-only's byte-identical hit).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub mixes: Option<Vec<Mix>>,
     /// Which plans-api servers to start.

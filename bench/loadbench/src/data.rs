@@ -92,6 +92,36 @@ pub async fn page_cursors(
 }
 
 /// Sends every request once and keeps the responses (which must be successful).
+/// Registers the workload's documents for APQ, then checks that every hash-only request gets
+/// exactly `expected` (this also fills the response cache's entries for their bytes).
+pub async fn register_apq(
+    addr: SocketAddr,
+    requests: &Requests,
+    expected: &[Bytes],
+) -> io::Result<()> {
+    let mut connection = Connection::open(addr).await?;
+    let mut body = Vec::new();
+    for request in &requests.apq_registrations {
+        let status = connection.round_trip(request, &mut body).await?;
+        if status != 200 || !body.starts_with(b"{\"data\":") {
+            return Err(io::Error::other(format!(
+                "APQ registration refused ({status}): {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            )));
+        }
+    }
+    for (request, expected) in requests.apq_http.iter().zip(expected) {
+        let status = connection.round_trip(request, &mut body).await?;
+        if status != 200 || body != *expected {
+            return Err(io::Error::other(format!(
+                "APQ hash-only request answered {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub async fn fetch_all(addr: SocketAddr, requests: &Requests) -> io::Result<Vec<Bytes>> {
     let mut connection = Connection::open(addr).await?;
     let mut body = Vec::new();

@@ -40,7 +40,9 @@ Machine: {machine}.\n\n\
 Data: {users} operators x {per_user} plans = {plans} plans (`plans-api seed-demo`). Requests pick \
 an operator from a Zipf distribution (s = {s}; the hottest gets {hottest:.1}% of requests); realistic mix = 90% `plans(userId, connectionType: \
 HOTSPOT)` ({hot_size} bytes for the hottest operator), 9% `plans(userId)`, 1% `plans` (all \
-{plans}, {biggest} bytes); hot-only mix = 100% the hotspot query; paging mix = 50% \
+{plans}, {biggest} bytes); hot-only mix = 100% the hotspot query; hot-apq mix = the same requests as APQ hash-only bodies \
+(`extensions.persistedQuery`, no `query`; documents registered before the run), what Apollo's \
+persisted-queries link sends; paging mix = 50% \
 `plansConnection(userId, first: 20)` (Zipf operator), 50% `plansConnection(first: 100, after: …)` \
 at any page of the whole list (uniformly; the cursors are learnt by walking the list first), with \
 edges, cursors, `pageInfo` and `totalCount`. Every response is compared \

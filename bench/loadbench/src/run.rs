@@ -180,6 +180,16 @@ async fn run_in(
         Some((server, ..)) => Some(Arc::new(data::fetch_all(server.addr, &requests).await?)),
         None => None,
     };
+    if plan_mixes_use_apq(args) {
+        note("registering the APQ documents and checking every hash-only request");
+        for (server, ..) in &servers {
+            let expected = match (&pg_expected, server.name.starts_with("pg-")) {
+                (Some(pg), true) => pg,
+                _ => &sqlite_expected,
+            };
+            data::register_apq(server.addr, &requests, expected).await?;
+        }
+    }
     let biggest = sqlite_expected.iter().map(Bytes::len).max().unwrap_or(0);
     let hot_size = sqlite_expected[0].len();
 
@@ -314,12 +324,18 @@ async fn start(plans_api: &Path, spec: &ServerSpec, work: &Path) -> io::Result<S
 }
 
 /// Starts the ceiling (this binary's `ceiling` subcommand) with the expected responses.
+fn plan_mixes_use_apq(args: &RunArgs) -> bool {
+    args.mixes().contains(&Mix::HotApq)
+}
+
 async fn start_ceiling(requests: &Requests, expected: &[Bytes], work: &Path) -> io::Result<Server> {
+    // The ceiling answers the hash-only bodies too: to it, they are just other bytes.
     let pairs: Vec<(Bytes, Bytes)> = requests
         .bodies
         .iter()
+        .chain(&requests.apq_bodies)
         .cloned()
-        .zip(expected.iter().cloned())
+        .zip(expected.iter().chain(expected).cloned())
         .collect();
     let responses_file = work.join("ceiling.bin");
     ceiling::write_responses(&responses_file, &pairs)?;
@@ -345,15 +361,23 @@ async fn start_ceiling(requests: &Requests, expected: &[Bytes], work: &Path) -> 
 }
 
 /// `loadbench load`: loads one already running server.
-pub async fn load_one(args: RunArgs, addr: SocketAddr, mix: Mix) -> io::Result<()> {
-    let cursors = match mix {
-        Mix::Paging => Some(data::page_cursors(addr, None).await?),
-        _ => None,
+pub async fn load_one(args: RunArgs, addr: SocketAddr, mixes: Vec<Mix>) -> io::Result<()> {
+    let cursors = if mixes.contains(&Mix::Paging) {
+        Some(data::page_cursors(addr, None).await?)
+    } else {
+        None
     };
     let requests = Arc::new(Requests::new(args.users, cursors.as_deref(), None));
     let expected = Arc::new(data::fetch_all(addr, &requests).await?);
+    if mixes.contains(&Mix::HotApq) {
+        data::register_apq(addr, &requests, &expected).await?;
+    }
     let zipf = Arc::new(Zipf::new(args.users, args.zipf_s));
-    for connections in args.levels().map_err(io::Error::other)? {
+    let levels = args.levels().map_err(io::Error::other)?;
+    for (connections, &mix) in levels
+        .iter()
+        .flat_map(|&connections| mixes.iter().map(move |mix| (connections, mix)))
+    {
         let load = Arc::new(Load {
             addr,
             requests: requests.clone(),

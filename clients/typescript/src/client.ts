@@ -52,6 +52,13 @@ export interface PlansApiClientOptions {
    * how long with `Cache-Control`). Mutations always go by POST.
    */
   queriesByGet?: boolean;
+  /**
+   * Name each generated document by its `documentId` (`sha256:<hex>`, from the trusted documents
+   * manifest `src/gql/persisted-documents.json`) instead of sending its text: a smaller request,
+   * and the only kind a server with `TRUSTED_DOCUMENTS=require` runs. A server that does not know
+   * the id (`PERSISTED_QUERY_NOT_FOUND`: no manifest) gets the text once more. Default `true`.
+   */
+  documentIds?: boolean;
   /** A fetch implementation (defaults to the global one). */
   fetch?: typeof fetch;
 }
@@ -66,12 +73,14 @@ export class PlansApiClient {
   readonly #url: string;
   readonly #token: PlansApiToken | undefined;
   readonly #queriesByGet: boolean;
+  readonly #documentIds: boolean;
   readonly #fetch: typeof fetch;
 
   constructor(options: PlansApiClientOptions) {
     this.#url = options.url;
     this.#token = options.token;
     this.#queriesByGet = options.queriesByGet ?? false;
+    this.#documentIds = options.documentIds ?? true;
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   }
 
@@ -81,6 +90,25 @@ export class PlansApiClient {
     ...[variables]: VariablesArgument<TVariables>
   ): Promise<TResult> {
     const query = document.toString();
+    const hash: unknown = document.__meta__?.['hash'];
+    const documentId = this.#documentIds && typeof hash === 'string' ? hash : undefined;
+    if (documentId !== undefined) {
+      try {
+        return await this.#send<TResult>(query, { documentId }, variables);
+      } catch (err) {
+        // A server without the manifest: send the text.
+        if (!(err instanceof PlansApiError && err.code === 'PERSISTED_QUERY_NOT_FOUND')) throw err;
+      }
+    }
+    return this.#send<TResult>(query, { query }, variables);
+  }
+
+  /** Sends the document as `named` says (its text, or its id) with `variables`. */
+  async #send<TResult>(
+    query: string,
+    named: { query: string } | { documentId: string },
+    variables: unknown,
+  ): Promise<TResult> {
     const headers: Record<string, string> = { accept: ACCEPT };
     const token = typeof this.#token === 'function' ? await this.#token() : this.#token;
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
@@ -88,7 +116,7 @@ export class PlansApiClient {
     let response: Response;
     if (this.#queriesByGet && isQuery(query)) {
       const url = new URL(this.#url);
-      url.searchParams.set('query', query);
+      for (const [name, value] of Object.entries(named)) url.searchParams.set(name, value);
       if (variables !== undefined) url.searchParams.set('variables', JSON.stringify(variables));
       response = await this.#fetch(url, { method: 'GET', headers });
     } else {
@@ -96,7 +124,7 @@ export class PlansApiClient {
       response = await this.#fetch(this.#url, {
         method: 'POST',
         headers,
-        body: JSON.stringify({ query, variables: variables ?? {} }),
+        body: JSON.stringify({ ...named, variables: variables ?? {} }),
       });
     }
     return this.#result<TResult>(response);

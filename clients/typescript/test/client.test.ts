@@ -17,7 +17,7 @@ import {
   type PlansPageQuery,
   type Plan,
 } from '../src/index.js';
-import { operatorToken, startServer, type Server } from './server.js';
+import { MANIFEST, operatorToken, startServer, type Server } from './server.js';
 
 let server: Server;
 let admin: PlansApiClient;
@@ -25,7 +25,8 @@ let anonymous: PlansApiClient;
 let cached: PlansApiClient;
 
 before(async () => {
-  server = await startServer();
+  // Only the manifest's documents run: every operation below proves it is in the manifest.
+  server = await startServer({ TRUSTED_DOCUMENTS_FILE: MANIFEST, TRUSTED_DOCUMENTS: 'require' });
   admin = new PlansApiClient({ url: server.url, token: server.token });
   anonymous = new PlansApiClient({ url: server.url });
   cached = new PlansApiClient({ url: server.url, queriesByGet: true });
@@ -241,4 +242,50 @@ test('an operator signs in with its JWT, given as a function returning the curre
     new PlansApiClient({ url: server.url, token: operatorToken('not-the-secret', 21) }).request(PlansDocument, {}),
     (err: unknown) => err instanceof PlansApiError && err.code === 'UNAUTHENTICATED',
   );
+});
+
+test('documents go by documentId (the manifest), by POST and by GET; other text is refused', async () => {
+  const sent: { method: string; body: Record<string, unknown> | undefined; url: URL }[] = [];
+  const recording = (queriesByGet: boolean) =>
+    new PlansApiClient({
+      url: server.url,
+      token: server.token,
+      queriesByGet,
+      fetch: (input, init) => {
+        const body = typeof init?.body === 'string' ? (JSON.parse(init.body) as Record<string, unknown>) : undefined;
+        sent.push({ method: init?.method ?? 'GET', body, url: new URL(String(input)) });
+        return fetch(input, init);
+      },
+    });
+  await recording(false).request(PlansDocument, { userId: 11 });
+  await recording(true).request(PlansDocument, { userId: 11 });
+  const post = sent[0];
+  const get = sent[1];
+  assert.equal(post?.method, 'POST');
+  assert.match(String(post?.body?.['documentId']), /^sha256:[0-9a-f]{64}$/);
+  assert.equal(post?.body?.['query'], undefined);
+  assert.equal(get?.method, 'GET');
+  assert.match(String(get?.url.searchParams.get('documentId')), /^sha256:[0-9a-f]{64}$/);
+  assert.equal(get?.url.searchParams.get('query'), null);
+
+  // Text outside the manifest does not run under TRUSTED_DOCUMENTS=require.
+  const response = await fetch(server.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: '{ plans { id } }' }),
+  });
+  const body = (await response.json()) as { errors: { extensions: { code: string } }[] };
+  assert.equal(body.errors[0]?.extensions.code, 'PERSISTED_QUERY_NOT_IN_LIST');
+});
+
+test('a server without the manifest gets the text after PERSISTED_QUERY_NOT_FOUND', async () => {
+  const plain = await startServer();
+  try {
+    const client = new PlansApiClient({ url: plain.url });
+    assert.deepEqual((await client.request(PlansDocument, { userId: 12 })).plans, []);
+    const textOnly = new PlansApiClient({ url: plain.url, documentIds: false });
+    assert.deepEqual((await textOnly.request(PlansDocument, { userId: 12 })).plans, []);
+  } finally {
+    await plain.stop();
+  }
 });

@@ -19,7 +19,11 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-export async function startServer(): Promise<Server> {
+/** The trusted documents manifest codegen writes. */
+export const MANIFEST = join(REPO, 'clients', 'typescript', 'src', 'gql', 'persisted-documents.json');
+
+/** `env`: more of the server's environment, e.g. `{ TRUSTED_DOCUMENTS: 'require' }`. */
+export async function startServer(env: Record<string, string> = {}): Promise<Server> {
   const binary = process.env.PLANS_API_BIN ?? join(REPO, 'target', 'debug', 'plans-api');
   if (!existsSync(binary)) {
     throw new Error(`${binary} does not exist: run \`cargo build\` first (or set PLANS_API_BIN)`);
@@ -36,6 +40,7 @@ export async function startServer(): Promise<Server> {
       JWT_SECRET: jwtSecret,
       RUST_LOG: 'info',
       NO_COLOR: '1',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
