@@ -12,12 +12,14 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use crate::auth::{AdminToken, AuthSettings, Authenticator, JwksError, JwtSettings};
 use crate::cache::{CacheMetrics, CacheSettings};
-use crate::config::{AllowedOrigins, Config};
-use crate::graphql::{AdminToken, GraphqlApi, SchemaLimits};
+use crate::config::{AllowedOrigins, Config, ReadAccess, TrustedDocuments};
+use crate::graphql::{GraphqlApi, SchemaLimits};
 use crate::http::{
-    self, AppState, CorsOrigins, HttpMetrics, HttpSettings, MakeWithPeer, Probes, QueryCaching,
-    RateLimitSettings, ResponseCache, ResponseCacheSettings,
+    self, AppState, ClientSupport, CorsOrigins, HttpMetrics, HttpSettings, MakeWithPeer,
+    ManifestError, PersistedOperations, Probes, QueryCaching, RateLimitSettings, ResponseCache,
+    ResponseCacheSettings, TrustedMode,
 };
 use crate::plans::PlanService;
 use crate::plans::change_feed::{ChangeFeed, ChangeFeedMetrics};
@@ -35,10 +37,19 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("could not load the JWT keys: {0}")]
+    Auth(#[from] JwksError),
     #[error("could not start the plan change feed: {0}")]
     ChangeFeed(#[source] DbErr),
     #[error("could not register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("could not read TRUSTED_DOCUMENTS_FILE {path}: {source}")]
+    TrustedDocumentsFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    TrustedDocuments(#[from] ManifestError),
 }
 
 /// A started server: migrated, warmed and bound, but not yet serving.
@@ -57,6 +68,8 @@ pub struct Application {
 impl Application {
     /// Everything start-up does, in order. Requests are accepted only once the cache is warm.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        // Checked first: a bad manifest stops the server before it touches the database.
+        let clients = client_support(&config)?;
         let db = connect_and_migrate(&config).await?;
 
         let metrics = prometheus::Registry::new();
@@ -112,13 +125,18 @@ impl Application {
                 admin_token
             }
         };
-        let rate_limits = rate_limits(&config, &admin_token, &metrics)?;
+        let auth = Authenticator::new(AuthSettings {
+            admin_token,
+            jwt: jwt_settings(&config),
+            reads_need_credential: config.read_access == ReadAccess::Authenticated,
+        })
+        .await?;
+        let rate_limits = rate_limits(&config, &auth, &metrics)?;
         let http_metrics = HttpMetrics::register(&metrics)?;
         // Spans are exported when an endpoint is set (`telemetry::init` installed the exporter).
         let traces = trace_settings(&config).is_some();
         let api = GraphqlApi::new(
             plans.clone(),
-            admin_token,
             SchemaLimits {
                 traces,
                 ..schema_limits(&config)
@@ -135,6 +153,7 @@ impl Application {
         .map(Arc::new);
         let state = AppState {
             api,
+            auth,
             responses,
             probes: plans.clone(),
             metrics,
@@ -144,6 +163,7 @@ impl Application {
             graphiql: config.graphiql,
             traces,
             ready: http_metrics.ready,
+            clients,
         };
         let http_settings = HttpSettings {
             request_timeout: config.request_timeout(),
@@ -152,6 +172,12 @@ impl Application {
             rate_limits,
             traces,
             server_errors: http_metrics.server_errors,
+            cors_allowed_headers: config
+                .cors_allowed_headers
+                .0
+                .iter()
+                .filter_map(|name| axum::http::HeaderName::from_bytes(name.as_bytes()).ok())
+                .collect(),
         };
         let needs_peer = http_settings.rate_limits.is_some();
         let accepting_requests = state.accepting_requests.clone();
@@ -240,7 +266,7 @@ pub fn trace_settings(config: &Config) -> Option<crate::telemetry::TraceSettings
 /// registered either way, so dashboards see a zero rather than no series.
 fn rate_limits(
     config: &Config,
-    admin_token: &AdminToken,
+    auth: &Authenticator,
     metrics: &prometheus::Registry,
 ) -> Result<Option<RateLimitSettings>, StartupError> {
     let refused = crate::telemetry::register_counter(
@@ -264,9 +290,28 @@ fn rate_limits(
         per_second: config.rate_limit_per_second,
         burst: config.rate_limit_burst(),
         trusted_proxy,
-        admin_token: admin_token.clone(),
+        auth: auth.clone(),
         refused,
     }))
+}
+
+/// `None` when no JWT key is configured (then only the admin token is accepted).
+pub fn jwt_settings(config: &Config) -> Option<JwtSettings> {
+    let configured = config.jwt_secret.is_some()
+        || config.jwt_jwks_url.is_some()
+        || config.jwt_jwks_file.is_some();
+    configured.then(|| JwtSettings {
+        secret: config
+            .jwt_secret
+            .as_ref()
+            .map(|secret| secret.as_bytes().to_vec()),
+        jwks_url: config.jwt_jwks_url.clone(),
+        jwks_file: config.jwt_jwks_file.clone(),
+        issuer: config.jwt_issuer.clone(),
+        audience: config.jwt_audience.clone(),
+        operator_claim: config.jwt_operator_claim.clone(),
+        role_claim: config.jwt_role_claim.clone(),
+    })
 }
 
 fn schema_limits(config: &Config) -> SchemaLimits {
@@ -279,6 +324,34 @@ fn schema_limits(config: &Config) -> SchemaLimits {
         introspection: config.graphql_introspection,
         traces: false,
     }
+}
+
+/// Persisted operations (the manifest read and checked), batches and the body limit.
+fn client_support(config: &Config) -> Result<ClientSupport, StartupError> {
+    let manifest = config
+        .trusted_documents_file
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path).map_err(|source| StartupError::TrustedDocumentsFile {
+                path: path.clone(),
+                source,
+            })
+        })
+        .transpose()?;
+    let mode = config.trusted_documents.map(|mode| match mode {
+        TrustedDocuments::Off => TrustedMode::Off,
+        TrustedDocuments::Allow => TrustedMode::Allow,
+        TrustedDocuments::Require => TrustedMode::Require,
+    });
+    let persisted = PersistedOperations::new(manifest.as_deref(), mode, config.apq_max_entries)?;
+    if persisted.mode() != TrustedMode::Off {
+        info!(mode = ?persisted.mode(), "trusted documents manifest loaded and checked");
+    }
+    Ok(ClientSupport {
+        persisted,
+        max_batch: usize::try_from(config.graphql_max_batch).unwrap_or(usize::MAX),
+        max_request_bytes: config.max_request_bytes(),
+    })
 }
 
 fn cors_origins(origins: &AllowedOrigins) -> CorsOrigins {

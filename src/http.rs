@@ -2,6 +2,8 @@
 //! at the edge. Talks to the GraphQL layer only; what it needs from the rest of the application
 //! (health, metrics) comes through [`Probes`].
 
+mod batch;
+mod body;
 mod caching;
 mod compression;
 mod edge;
@@ -11,6 +13,7 @@ mod health;
 mod metrics;
 mod negotiate;
 mod params;
+mod persisted;
 mod rate_limit;
 mod respond;
 mod response_cache;
@@ -20,7 +23,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::get;
 use tower::ServiceBuilder;
 use tower::util::Either;
@@ -28,11 +31,13 @@ use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use tracing::Level;
 
 pub use caching::QueryCaching;
+pub use persisted::{ManifestError, PersistedOperations, TrustedMode};
 pub use rate_limit::{
     ClientKey, MakeWithPeer, RateLimit, RateLimitSettings, RateLimiter, WithPeer,
 };
 pub use response_cache::{ResponseCache, ResponseCacheSettings, ResponseKey};
 
+use crate::auth::Authenticator;
 use crate::graphql::GraphqlApi;
 use compression::{CompressWhenAccepted, CompressWhenAcceptedLayer};
 use edge::{Edge, EdgeLayer, LazyTimeout, LazyTimeoutLayer, REQUEST_ID, WithBodyLimit};
@@ -57,6 +62,8 @@ type SharedState = Arc<AppState>;
 /// Everything a handler needs.
 pub struct AppState {
     pub api: GraphqlApi,
+    /// Who sent a request (`ADMIN_TOKEN`, JWTs) and whether it may read.
+    pub auth: Authenticator,
     /// `None` when off (`RESPONSE_CACHE_MAX_ENTRIES=0` or `PLAN_CACHE_TTL=0`).
     pub responses: Option<Arc<ResponseCache>>,
     pub probes: Arc<dyn Probes>,
@@ -72,6 +79,8 @@ pub struct AppState {
     pub traces: bool,
     /// `http_ready`, set by the readiness check.
     pub ready: prometheus::IntGauge,
+    /// What popular clients send besides plain requests: persisted operations, batches.
+    pub clients: ClientSupport,
 }
 
 /// The HTTP layer's own metrics.
@@ -100,6 +109,15 @@ impl HttpMetrics {
     }
 }
 
+/// Persisted operations (APQ, trusted documents), batches, and the body limit they share.
+pub struct ClientSupport {
+    pub persisted: PersistedOperations,
+    /// `GRAPHQL_MAX_BATCH`: most requests in one batch; 0 refuses batches.
+    pub max_batch: usize,
+    /// `MAX_REQUEST_BYTES`, for a POST's whole body (a batch's too).
+    pub max_request_bytes: usize,
+}
+
 /// The HTTP layer's settings, from [`crate::Config`].
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
@@ -114,6 +132,9 @@ pub struct HttpSettings {
     pub traces: bool,
     /// `http_responses_server_errors_total`, counted at the edge.
     pub server_errors: prometheus::IntCounter,
+    /// Request headers a CORS preflight allows besides the built-in ones
+    /// (`CORS_ALLOWED_HEADERS`).
+    pub cors_allowed_headers: Vec<HeaderName>,
 }
 
 /// Which browser origins may call the API (CORS).
@@ -164,7 +185,7 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
             settings.traces,
             settings.server_errors.clone(),
         ))
-        .option_layer(cors(&settings.cors_origins))
+        .option_layer(cors(&settings.cors_origins, &settings.cors_allowed_headers))
         // Inside CORS, so a browser can read a 429; before anything else runs.
         .option_layer(RateLimitLayer::new(settings.rate_limits.clone()))
         // gzip or br, as the client accepts; small bodies (< 32 bytes) stay as they are.
@@ -175,8 +196,18 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
         .service(WithBodyLimit::new(routes, settings.max_request_bytes))
 }
 
+/// Request headers every CORS preflight allows: the content type, a credential, and Apollo
+/// Client's client-awareness headers.
+const CORS_ALLOWED_HEADERS: [HeaderName; 4] = [
+    header::CONTENT_TYPE,
+    header::AUTHORIZATION,
+    HeaderName::from_static("apollographql-client-name"),
+    HeaderName::from_static("apollographql-client-version"),
+];
+
 /// CORS for the configured origins; none at all (browsers refuse cross-origin calls) by default.
-fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
+/// `extra_headers` are allowed in requests besides [`CORS_ALLOWED_HEADERS`].
+fn cors(origins: &CorsOrigins, extra_headers: &[HeaderName]) -> Option<CorsLayer> {
     let allow_origin = match origins {
         CorsOrigins::None => return None,
         CorsOrigins::Any => AllowOrigin::any(),
@@ -186,7 +217,12 @@ fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow_origin)
             .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .allow_headers(
+                CORS_ALLOWED_HEADERS
+                    .into_iter()
+                    .chain(extra_headers.iter().cloned())
+                    .collect::<Vec<_>>(),
+            )
             .expose_headers([REQUEST_ID, header::RETRY_AFTER])
             .max_age(CORS_MAX_AGE),
     )

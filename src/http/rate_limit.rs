@@ -1,13 +1,15 @@
 //! Per-client rate limits: a GCRA (the token bucket as arrival times) per client, keyed by a
-//! *valid* credential (the admin token's digest), else by the client IP. Over the limit: 429,
-//! `Retry-After`, a `RATE_LIMITED` GraphQL error, and nothing below this layer runs.
+//! *valid* credential (the admin, or an operator: each has its own bucket, whichever of its
+//! tokens it sends), else by the client IP. Over the limit: 429, `Retry-After`, a `RATE_LIMITED`
+//! GraphQL error, and nothing below this layer runs.
 //!
 //! The layer is left out of the stack when `RATE_LIMIT_PER_SECOND=0` (the default), so it costs
 //! nothing then.
 //!
-//! Batches (a JSON array of requests, each item counting once) are not parsed here: this layer
-//! charges one token per HTTP request. When batches arrive, the handler that splits one charges
-//! the other `n - 1` items with [`RateLimiter::check`] (`cost`), under the same [`ClientKey`].
+//! This layer charges one token per HTTP request. A batch (a JSON array of requests) counts each
+//! item: the batch handler charges the other `n - 1` items through the request's [`Charge`]
+//! before running any, and if they do not fit, refuses the whole batch (429) and gives the first
+//! token back.
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
@@ -20,13 +22,14 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, HeaderValue, Request, Response, header};
 use axum::serve::IncomingStream;
-use futures::future::Either;
+use futures::future::{BoxFuture, Either};
 use moka::ops::compute::Op;
 use tokio::net::TcpListener;
 use tower::{Layer, Service};
 
+use super::params::bearer_token;
 use super::respond::too_many_requests;
-use crate::graphql::{AdminToken, PresentedToken};
+use crate::auth::{Authenticator, Caller};
 
 /// Most clients remembered at once; the least recently seen are forgotten first (and start again
 /// with a full bucket).
@@ -41,8 +44,8 @@ pub struct RateLimitSettings {
     pub burst: u32,
     /// Whether a peer is a proxy whose `X-Forwarded-For` names the client; `None`: no proxy is.
     pub trusted_proxy: Option<Arc<dyn Fn(IpAddr) -> bool + Send + Sync>>,
-    /// Whose credential has a bucket of its own.
-    pub admin_token: AdminToken,
+    /// Whose credentials have buckets of their own.
+    pub auth: Authenticator,
     /// `http_requests_rate_limited_total`.
     pub refused: prometheus::IntCounter,
 }
@@ -60,8 +63,10 @@ impl std::fmt::Debug for RateLimitSettings {
 /// Whose bucket a request draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientKey {
-    /// A valid credential, by its digest (never the secret itself).
-    Credential([u8; 32]),
+    /// The admin (`ADMIN_TOKEN`, or a JWT with the admin role).
+    Admin,
+    /// An operator, whichever of its tokens it sent.
+    Operator(i32),
     /// Anyone else, by address.
     Ip(IpAddr),
 }
@@ -115,6 +120,47 @@ impl RateLimiter {
             None => Ok(()),
         }
     }
+
+    /// Gives back `cost` tokens taken by [`Self::check`] for a request that was refused after
+    /// all (a batch whose other items did not fit).
+    pub fn refund(&self, key: ClientKey, cost: u32) {
+        self.buckets
+            .entry(key)
+            .and_compute_with(|entry| match entry {
+                Some(entry) => Op::Put(
+                    entry
+                        .into_value()
+                        .saturating_sub(self.interval.saturating_mul(u64::from(cost))),
+                ),
+                None => Op::Nop,
+            });
+    }
+}
+
+/// What a request may still take from its client's bucket: in the request's extensions when
+/// rate limits are on (POST only: batches are POSTs).
+#[derive(Clone)]
+pub(super) struct Charge {
+    shared: Arc<Shared>,
+    key: ClientKey,
+}
+
+impl Charge {
+    /// Takes `extra` more tokens (a batch's items after the first); `None` when they fit. Else
+    /// the whole request is refused: the token the layer took is given back, and the 429 to send
+    /// is returned.
+    pub(super) fn refusal_of_extra(
+        &self,
+        extra: u32,
+        headers: &HeaderMap,
+    ) -> Option<Response<Body>> {
+        if extra == 0 {
+            return None;
+        }
+        let wait = self.shared.limiter.check(self.key, extra).err()?;
+        self.shared.limiter.refund(self.key, 1);
+        Some(self.shared.refuse(headers, wait))
+    }
 }
 
 /// Puts the rate limits around a service.
@@ -158,59 +204,115 @@ pub struct RateLimit<S> {
     shared: Arc<Shared>,
 }
 
+/// What a request's future is: the inner service's; a refusal, ready at once; or, for a bearer
+/// token not seen before, the signature check and then either (boxed: once per new token).
+type RateLimitFuture<F, E> = Either<
+    F,
+    Either<Ready<Result<Response<Body>, E>>, BoxFuture<'static, Result<Response<Body>, E>>>,
+>;
+
 impl<S> Service<Request<Body>> for RateLimit<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>>,
+    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = Either<S::Future, Ready<Result<Response<Body>, S::Error>>>;
+    type Future = RateLimitFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         let path = request.uri().path();
         // Probes and scrapes must get through whatever a client does.
         if path.starts_with("/health/") || path == "/metrics" {
             return Either::Left(self.inner.call(request));
         }
-        let key = self.shared.key(&request);
-        match self.shared.limiter.check(key, 1) {
-            Ok(()) => Either::Left(self.inner.call(request)),
-            Err(wait) => {
-                self.shared.settings.refused.inc();
-                // Whole seconds, at least 1: when retrying then, the token is back.
-                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                let seconds = seconds.max(1);
-                let mut response = too_many_requests(request.headers(), seconds);
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-                Either::Right(ready(Ok(response)))
+        let key = match self.shared.known_key(&request) {
+            Ok(key) => key,
+            Err(token) => {
+                // A token whose owner is not known yet: check its signature first (the endpoint
+                // then finds it verified), so it is counted as its owner from the first request.
+                let shared = self.shared.clone();
+                let ready_inner = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, ready_inner);
+                return Either::Right(Either::Right(Box::pin(async move {
+                    let key = match shared.settings.auth.authenticate(Some(&token)).await {
+                        Ok(Caller::Admin) => ClientKey::Admin,
+                        Ok(Caller::Operator(id)) => ClientKey::Operator(id),
+                        Ok(Caller::Anonymous) | Err(_) => shared.ip_key(&request),
+                    };
+                    match shared.refusal(key, &mut request) {
+                        None => inner.call(request).await,
+                        Some(refused) => Ok(refused),
+                    }
+                })));
             }
+        };
+        match self.shared.refusal(key, &mut request) {
+            None => Either::Left(self.inner.call(request)),
+            Some(refused) => Either::Right(Either::Left(ready(Ok(refused)))),
         }
     }
 }
 
 impl Shared {
-    /// The valid credential the request carries, else the client's address.
-    fn key(&self, request: &Request<Body>) -> ClientKey {
-        let headers = request.headers();
-        if let Some(authorization) = headers.get(header::AUTHORIZATION)
-            && let Ok(authorization) = authorization.to_str()
-            && let PresentedToken(Some(token)) =
-                PresentedToken::from_authorization(Some(authorization))
-            && let Some(digest) = self.settings.admin_token.digest_if_valid(&token)
-        {
-            return ClientKey::Credential(digest);
+    /// Takes `key`'s token for `request` (`None`), or says what to answer instead.
+    fn refusal(
+        self: &Arc<Self>,
+        key: ClientKey,
+        request: &mut Request<Body>,
+    ) -> Option<Response<Body>> {
+        match self.limiter.check(key, 1) {
+            Ok(()) => {
+                if request.method() == axum::http::Method::POST {
+                    request.extensions_mut().insert(Charge {
+                        shared: self.clone(),
+                        key,
+                    });
+                }
+                None
+            }
+            Err(wait) => Some(self.refuse(request.headers(), wait)),
         }
+    }
+
+    /// The 429 for a client that must wait `wait`, counted.
+    fn refuse(&self, headers: &HeaderMap, wait: Duration) -> Response<Body> {
+        self.settings.refused.inc();
+        // Whole seconds, at least 1: when retrying then, the token is back.
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let seconds = seconds.max(1);
+        let mut response = too_many_requests(headers, seconds);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        response
+    }
+
+    /// The valid credential the request carries, else the client's address; or, for a bearer
+    /// token not checked before, the token (see [`Authenticator::known_caller`]).
+    fn known_key(&self, request: &Request<Body>) -> Result<ClientKey, String> {
+        if let Some(token) = bearer_token(request.headers()) {
+            match self.settings.auth.known_caller(token) {
+                Some(Caller::Admin) => return Ok(ClientKey::Admin),
+                Some(Caller::Operator(id)) => return Ok(ClientKey::Operator(id)),
+                Some(Caller::Anonymous) => {}
+                None => return Err(token.to_owned()),
+            }
+        }
+        Ok(self.ip_key(request))
+    }
+
+    /// The client's address as the key.
+    fn ip_key(&self, request: &Request<Body>) -> ClientKey {
         let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
-        ClientKey::Ip(self.client_ip(peer, headers))
+        ClientKey::Ip(self.client_ip(peer, request.headers()))
     }
 
     /// The client's address: the peer, unless the peer is a trusted proxy; then the address the
@@ -308,8 +410,11 @@ mod tests {
         std::thread::sleep(wait + Duration::from_millis(5));
         limiter.check(key, 1).unwrap();
         // Another client has its own bucket.
-        let other = ClientKey::Credential([7; 32]);
+        let other = ClientKey::Operator(7);
         limiter.check(other, 3).unwrap();
         assert!(limiter.check(other, 1).is_err());
+        // A refund gives a token back.
+        limiter.refund(other, 1);
+        limiter.check(other, 1).unwrap();
     }
 }

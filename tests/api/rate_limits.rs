@@ -1,6 +1,7 @@
 //! Per-client rate limits against the real server: the burst, the refill, a bucket per valid
-//! credential (else per client IP, from `X-Forwarded-For` only behind trusted proxies), and a
-//! refused request that runs nothing.
+//! credential (the admin; each operator, from its first request), else per client IP (from
+//! `X-Forwarded-For` only behind trusted proxies), each batch item counted, and a refused request
+//! that runs nothing.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use serde_json::json;
 
 use crate::backend_tests;
 use crate::helpers::http::{GRAPHQL_RESPONSE_JSON, PLANS, header, json_of, post};
+use crate::helpers::tokens::{self, AUDIENCE, ISSUER, JWT_SECRET};
 use crate::helpers::{AppOptions, Backend, TOKEN, TestApp, assert_no_errors, spawn_app_with};
 
 backend_tests!(
@@ -16,6 +18,8 @@ backend_tests!(
     each_valid_credential_has_its_own_bucket,
     a_rate_limited_mutation_writes_nothing,
     forwarded_addresses_count_only_from_trusted_proxies,
+    each_operator_has_its_own_bucket_from_its_first_request,
+    each_batch_item_counts_and_a_batch_that_does_not_fit_runs_nothing,
 );
 
 /// 1 request a second, 3 at once.
@@ -146,4 +150,70 @@ async fn limited(app: &TestApp, forwarded_for: &str) -> (u16, u16) {
     let first = send(app, None, Some(forwarded_for)).await.status().as_u16();
     let second = send(app, None, Some(forwarded_for)).await.status().as_u16();
     (first, second)
+}
+
+async fn each_operator_has_its_own_bucket_from_its_first_request(backend: Backend) {
+    let options = AppOptions::tweaked(|config| {
+        config.rate_limit_per_second = 1;
+        config.rate_limit_burst = Some(2);
+        config.jwt_secret = Some(JWT_SECRET.to_owned());
+        config.jwt_issuer = Some(ISSUER.to_owned());
+        config.jwt_audience = Some(AUDIENCE.to_owned());
+    });
+    let app = spawn_app_with(backend, options).await;
+    // The address's bucket emptied by anonymous reads ...
+    for _ in 0..2 {
+        assert_ok(send(&app, None, None).await).await;
+    }
+    assert_rate_limited(send(&app, None, None).await).await;
+    // ... does not hold back an operator, not even its first request (its token's signature is
+    // checked before the request is counted).
+    let seven = tokens::operator_token(7);
+    let eight = tokens::operator_token(8);
+    for _ in 0..2 {
+        assert_ok(send(&app, Some(&seven), None).await).await;
+    }
+    assert_rate_limited(send(&app, Some(&seven), None).await).await;
+    // Another token of the same operator draws from the same bucket.
+    let seven_again = tokens::hs256(&{
+        let mut claims = tokens::operator_claims(7);
+        claims["jti"] = "another".into();
+        claims
+    });
+    assert_rate_limited(send(&app, Some(&seven_again), None).await).await;
+    // Another operator has its own, and so has the admin.
+    assert_ok(send(&app, Some(&eight), None).await).await;
+    assert_ok(send(&app, Some(TOKEN), None).await).await;
+}
+
+async fn each_batch_item_counts_and_a_batch_that_does_not_fit_runs_nothing(backend: Backend) {
+    let app = spawn_app_with(backend, one_per_second_burst_three()).await;
+    let item = |name: &str| {
+        json!({
+            "query": "mutation($input: CreatePlanInput!) { createPlan(input: $input) { id } }",
+            "variables": { "input": {
+                "userId": 1, "name": name, "connectionType": "HOTSPOT",
+                "priceCents": 1000, "durationMinutes": 60,
+            }},
+        })
+    };
+    let bearer = format!("Bearer {TOKEN}");
+    let headers = [("authorization", bearer.as_str())];
+    // Four items, three tokens: refused whole, nothing written, no token taken.
+    let response = post(
+        &app,
+        json!([item("a"), item("b"), item("c"), item("d")]),
+        &headers,
+    )
+    .await;
+    assert_rate_limited(response).await;
+    assert!(app.database.ids_in_table().await.is_empty());
+    // Three items fit exactly: all run ...
+    let response = post(&app, json!([item("a"), item("b"), item("c")]), &headers).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let body = json_of(response).await;
+    assert_eq!(body.as_array().map(Vec::len), Some(3), "{body}");
+    assert_eq!(app.database.ids_in_table().await.len(), 3);
+    // ... and took the whole bucket.
+    assert_rate_limited(send(&app, Some(TOKEN), None).await).await;
 }
