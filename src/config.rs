@@ -31,6 +31,9 @@ pub mod defaults {
     pub const HTTP_CACHE_MAX_AGE: u64 = 0;
     pub const CORS_ALLOWED_ORIGINS: &str = "";
     pub const LOG_FILTER: &str = "info";
+    pub const SUBSCRIPTIONS_MAX: u64 = 10_000;
+    pub const SUBSCRIPTIONS_PER_CONNECTION: u64 = 100;
+    pub const SUBSCRIPTION_KEEPALIVE: u64 = 15;
 }
 
 /// Server configuration. Flags mirror the environment variables of the same name.
@@ -138,6 +141,24 @@ pub struct Config {
           value_parser = parse_allowed_origins)]
     pub cors_allowed_origins: AllowedOrigins,
 
+    /// Live subscriptions (`Subscription.plans`) this process keeps open at most; a new one beyond
+    /// it gets an error with code `SUBSCRIPTION_LIMIT`.
+    #[arg(long, env = "SUBSCRIPTIONS_MAX", default_value_t = defaults::SUBSCRIPTIONS_MAX,
+          value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub subscriptions_max: u64,
+
+    /// Live subscriptions one WebSocket connection may have open at once (`SUBSCRIPTION_LIMIT`
+    /// beyond it).
+    #[arg(long, env = "SUBSCRIPTIONS_PER_CONNECTION", default_value_t = defaults::SUBSCRIPTIONS_PER_CONNECTION,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub subscriptions_per_connection: u64,
+
+    /// Seconds between keep-alive pings on idle subscription connections (a WebSocket `ping`
+    /// message, an SSE comment).
+    #[arg(long, env = "SUBSCRIPTION_KEEPALIVE", default_value_t = defaults::SUBSCRIPTION_KEEPALIVE,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub subscription_keepalive: u64,
+
     /// Tracing filter, e.g. `info` or `plans_api=debug,info`.
     #[arg(long = "log", env = "RUST_LOG", default_value = defaults::LOG_FILTER)]
     pub log_filter: String,
@@ -168,6 +189,9 @@ impl Default for Config {
             http_cache_max_age: HTTP_CACHE_MAX_AGE,
             cors_allowed_origins: parse_allowed_origins(CORS_ALLOWED_ORIGINS).unwrap_or_default(),
             log_filter: LOG_FILTER.to_owned(),
+            subscriptions_max: SUBSCRIPTIONS_MAX,
+            subscriptions_per_connection: SUBSCRIPTIONS_PER_CONNECTION,
+            subscription_keepalive: SUBSCRIPTION_KEEPALIVE,
         }
     }
 }
@@ -183,6 +207,10 @@ impl Config {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout)
+    }
+
+    pub fn subscription_keepalive(&self) -> Duration {
+        Duration::from_secs(self.subscription_keepalive)
     }
 
     pub fn max_request_bytes(&self) -> usize {
@@ -343,5 +371,6 @@ mod tests {
         assert_eq!(config.cors_allowed_origins, AllowedOrigins::None);
         assert_eq!(config.http_cache_max_age, 0);
         assert!(config.plan_cache_listen);
+        assert_eq!(config.subscriptions_max, 10_000);
     }
 }

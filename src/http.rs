@@ -8,6 +8,7 @@ mod edge;
 mod endpoint;
 mod graphiql;
 mod health;
+mod live;
 mod metrics;
 mod negotiate;
 mod params;
@@ -27,6 +28,7 @@ use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use tracing::Level;
 
 pub use caching::QueryCaching;
+pub use live::SubscriptionSettings;
 pub use response_cache::{ResponseCache, ResponseCacheSettings, ResponseKey};
 
 use crate::graphql::GraphqlApi;
@@ -63,6 +65,10 @@ pub struct AppState {
     pub query_caching: QueryCaching,
     /// Whether `GET /graphql` serves the GraphiQL playground (and its assets).
     pub graphiql: bool,
+    /// The WebSocket and SSE transports' settings.
+    pub subscriptions: SubscriptionSettings,
+    /// Becomes true when shutdown begins: WebSockets close once their subscriptions completed.
+    pub shutting_down: tokio::sync::watch::Sender<bool>,
 }
 
 /// The HTTP layer's settings, from [`crate::Config`].
@@ -104,8 +110,8 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
     let routes = Router::new()
         .route(
             "/graphql",
-            get(endpoint::get)
-                .post(endpoint::post)
+            get(live::get)
+                .post(live::post)
                 .fallback(endpoint::other_method),
         )
         .route(graphiql::ASSETS_PATH, get(graphiql::asset))

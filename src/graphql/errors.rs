@@ -27,6 +27,7 @@ pub enum ErrorCode {
     GraphqlParseFailed,
     GraphqlValidationFailed,
     BadRequest,
+    SubscriptionLimit,
 }
 
 impl ErrorCode {
@@ -38,6 +39,7 @@ impl ErrorCode {
             Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::BadRequest => "BAD_REQUEST",
+            Self::SubscriptionLimit => "SUBSCRIPTION_LIMIT",
         }
     }
 }
@@ -51,6 +53,12 @@ pub enum ApiError {
     Unauthenticated,
     #[error("internal server error; the server log has details")]
     Internal,
+    #[error("too many live subscriptions: this server takes at most {max}")]
+    SubscriptionLimit { max: usize },
+    #[error("too many live subscriptions on this connection: at most {max}")]
+    ConnectionSubscriptionLimit { max: usize },
+    #[error("the server is shutting down")]
+    ShuttingDown,
 }
 
 impl ApiError {
@@ -58,7 +66,10 @@ impl ApiError {
         match self {
             Self::BadUserInput(_) => ErrorCode::BadUserInput,
             Self::Unauthenticated => ErrorCode::Unauthenticated,
-            Self::Internal => ErrorCode::InternalServerError,
+            Self::Internal | Self::ShuttingDown => ErrorCode::InternalServerError,
+            Self::SubscriptionLimit { .. } | Self::ConnectionSubscriptionLimit { .. } => {
+                ErrorCode::SubscriptionLimit
+            }
         }
     }
 }
@@ -77,6 +88,8 @@ impl From<PlanError> for ApiError {
                 error!(error = %source, "database operation failed");
                 Self::Internal
             }
+            PlanError::SubscriptionLimit { max } => Self::SubscriptionLimit { max },
+            PlanError::ShuttingDown => Self::ShuttingDown,
         }
     }
 }

@@ -1,0 +1,310 @@
+//! The subscription transports at `/graphql`, picked before the plain GraphQL-over-HTTP
+//! handlers see a request:
+//!
+//! - a WebSocket upgrade with the `graphql-transport-ws` subprotocol (the `graphql-ws` library's
+//!   protocol; the legacy `graphql-ws` subprotocol too): async-graphql's protocol state machine
+//!   driven by our own loop, which adds keep-alive pings and closes the socket once every stream
+//!   has completed at shutdown;
+//! - GraphQL over Server-Sent Events, `graphql-sse`'s distinct-connections mode: a `POST` (JSON
+//!   body) or `GET` (query string) with `Accept: text/event-stream` gets a `next` event per
+//!   result (`data:` the JSON result) and a final `complete` event.
+//!
+//! Everything else goes on to [`super::endpoint`].
+
+use std::convert::Infallible;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_graphql::Data;
+use async_graphql::http::{WebSocket as GraphqlWebSocket, WebSocketProtocols, WsMessage};
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt, stream};
+
+use super::SharedState;
+use super::endpoint;
+use super::params::{GetParams, Params, check_content_type};
+use super::respond::refuse;
+use crate::graphql::{self, ConnectionSubscriptions, PresentedToken};
+
+/// Settings of the subscription transports.
+#[derive(Debug, Clone, Copy)]
+pub struct SubscriptionSettings {
+    /// Live subscriptions one WebSocket may have open at once.
+    pub per_connection: usize,
+    /// Keep-alive period: a `ping` message (WebSocket) or an SSE comment when idle.
+    pub keepalive: Duration,
+}
+
+/// `GET /graphql`: a WebSocket upgrade, an SSE subscription, or plain GraphQL over HTTP.
+pub(super) async fn get(state: State<SharedState>, request: Request) -> Response {
+    if is_websocket_upgrade(request.headers()) {
+        return websocket(state, request).await;
+    }
+    if wants_event_stream(request.headers()) {
+        return sse_get(state, request);
+    }
+    endpoint::get(state, request).await
+}
+
+/// `POST /graphql`: an SSE subscription, or plain GraphQL over HTTP.
+pub(super) async fn post(state: State<SharedState>, request: Request) -> Response {
+    if wants_event_stream(request.headers()) {
+        return sse_post(state, request).await;
+    }
+    endpoint::post(state, request).await
+}
+
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
+}
+
+/// Whether the client asks for an event stream (`graphql-sse` sends exactly
+/// `Accept: text/event-stream`).
+fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|range| {
+            range
+                .split(';')
+                .next()
+                .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/event-stream"))
+        })
+}
+
+/// The bearer credential of a WebSocket: the `Authorization` of the `connection_init` payload
+/// (`{"Authorization": "Bearer …"}`, as browsers cannot set headers on a WebSocket), else the
+/// upgrade request's header. The one place a WebSocket's credential is read.
+fn credential(payload: &serde_json::Value, upgrade_header: Option<&str>) -> PresentedToken {
+    let from_payload = payload.as_object().and_then(|fields| {
+        fields
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+            .and_then(|(_, value)| value.as_str())
+    });
+    PresentedToken::from_authorization(from_payload.or(upgrade_header))
+}
+
+async fn websocket(State(state): State<SharedState>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let protocol = parts
+        .headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|protocols| {
+            protocols
+                .split(',')
+                .find_map(|protocol| WebSocketProtocols::from_str(protocol.trim()).ok())
+        });
+    let Some(protocol) = protocol else {
+        return refuse(
+            &parts.headers,
+            StatusCode::BAD_REQUEST,
+            "a WebSocket at /graphql needs the subprotocol graphql-transport-ws".to_owned(),
+        );
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    upgrade
+        .protocols([protocol.sec_websocket_protocol()])
+        .on_upgrade(move |socket| serve_socket(socket, state, protocol, header))
+}
+
+/// Runs one WebSocket: async-graphql's protocol, plus keep-alive pings, until the client goes or
+/// (at shutdown) every subscription on it has completed.
+async fn serve_socket(
+    socket: WebSocket,
+    state: SharedState,
+    protocol: WebSocketProtocols,
+    header: Option<String>,
+) {
+    let settings = state.subscriptions;
+    let (mut sink, incoming) = socket.split();
+    let incoming = incoming
+        .take_while(|message| std::future::ready(message.is_ok()))
+        .filter_map(|message| {
+            std::future::ready(match message {
+                Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
+                _ => None,
+            })
+        });
+    let open = ConnectionSubscriptions::new(settings.per_connection);
+    let mut data = Data::default();
+    data.insert(open.clone());
+    let outgoing = GraphqlWebSocket::new(state.api.executor(), incoming, protocol)
+        .connection_data(data)
+        .on_connection_init(move |payload| async move {
+            let mut data = Data::default();
+            data.insert(credential(&payload, header.as_deref()));
+            Ok(data)
+        });
+    let mut outgoing = std::pin::pin!(outgoing);
+    let mut shutdown = state.shutting_down.subscribe();
+    let mut ping = tokio::time::interval(settings.keepalive);
+    ping.reset();
+    loop {
+        let message = tokio::select! {
+            message = outgoing.next() => match message {
+                Some(WsMessage::Text(text)) => Message::Text(text.into()),
+                Some(WsMessage::Close(code, reason)) => Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })),
+                None => break,
+            },
+            _ = ping.tick(), if protocol == WebSocketProtocols::GraphQLWS => {
+                Message::Text(r#"{"type":"ping"}"#.into())
+            }
+            // At shutdown every live stream ends (the protocol sends `complete` for each); once
+            // none is left, the socket is closed ("going away").
+            _ = tokio::time::sleep(Duration::from_millis(20)),
+                if *shutdown.borrow_and_update() && open.open() == 0 =>
+            {
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame {
+                        code: 1001,
+                        reason: "server shutting down".into(),
+                    })))
+                    .await;
+                break;
+            }
+            _ = shutdown.changed(), if !*shutdown.borrow() => continue,
+        };
+        if sink.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// `GET /graphql` with `Accept: text/event-stream`: the operation from the query string.
+fn sse_get(State(state): State<SharedState>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let params = serde_urlencoded::from_str::<GetParams>(parts.uri.query().unwrap_or_default())
+        .map_err(|err| format!("malformed query string: {err}"))
+        .and_then(GetParams::into_params);
+    let params = match params {
+        Ok(params) => params,
+        Err(message) => return refuse(&parts.headers, StatusCode::BAD_REQUEST, message),
+    };
+    let mut request = params.into_request(&parts.headers);
+    if graphql::selects_mutation(&mut request) {
+        let mut response = refuse(
+            &parts.headers,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations must be sent with POST".to_owned(),
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    event_stream(&state, request)
+}
+
+/// `POST /graphql` with `Accept: text/event-stream`: the operation from the JSON body.
+async fn sse_post(State(state): State<SharedState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers.clone();
+    if let Err(message) = check_content_type(&headers) {
+        return refuse(&headers, StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
+    }
+    let body = match Bytes::from_request(Request::from_parts(parts, body), &()).await {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            return refuse(
+                &headers,
+                status,
+                format!("malformed GraphQL request: {}", rejection.body_text()),
+            );
+        }
+    };
+    match Params::from_json_body(&body) {
+        Ok(params) => event_stream(&state, params.into_request(&headers)),
+        Err(message) => refuse(&headers, StatusCode::BAD_REQUEST, message),
+    }
+}
+
+/// The results of `request` as `next` events, then `complete`.
+fn event_stream(state: &SharedState, request: async_graphql::Request) -> Response {
+    let next = state.api.execute_stream(request).map(|response| {
+        let event = Event::default().event("next");
+        Ok::<_, Infallible>(match event.json_data(&response) {
+            Ok(event) => event,
+            // A response always serializes; should it not, the stream still ends well-formed.
+            Err(_) => Event::default().event("next").data("{}"),
+        })
+    });
+    let complete = stream::once(async { Ok(Event::default().event("complete").data("")) });
+    let mut response = Sse::new(next.chain(complete))
+        .keep_alive(KeepAlive::new().interval(state.subscriptions.keepalive))
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Tells nginx-style proxies not to buffer the stream.
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_credential_comes_from_connection_init_then_the_header() {
+        let token =
+            |payload: serde_json::Value, header: Option<&str>| credential(&payload, header).0;
+        assert_eq!(
+            token(
+                serde_json::json!({"Authorization": "Bearer a"}),
+                Some("Bearer b")
+            )
+            .as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            token(serde_json::json!({"authorization": "Bearer a"}), None).as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            token(serde_json::json!({}), Some("Bearer b")).as_deref(),
+            Some("b")
+        );
+        assert_eq!(token(serde_json::Value::Null, None), None);
+    }
+
+    #[test]
+    fn event_stream_is_asked_for_by_accept() {
+        let headers = |accept: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT, HeaderValue::from_str(accept).unwrap());
+            headers
+        };
+        assert!(wants_event_stream(&headers("text/event-stream")));
+        assert!(wants_event_stream(&headers(
+            "application/json, text/event-stream;q=0.9"
+        )));
+        assert!(!wants_event_stream(&headers("application/json")));
+        assert!(!wants_event_stream(&HeaderMap::new()));
+    }
+}
