@@ -21,6 +21,7 @@ mod replicas;
 mod response_cache;
 mod schema_sync;
 mod seed;
+mod subscriptions;
 mod update;
 
 fn main() {
@@ -43,6 +44,7 @@ fn main() {
         response_cache::trials(),
         schema_sync::trials(),
         seed::trials(),
+        subscriptions::trials(),
         update::trials(),
     ];
     helpers::harness::run(trials.into_iter().flatten().collect());
