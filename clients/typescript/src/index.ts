@@ -4,6 +4,7 @@ export type { PlansApiClientOptions, PlansApiGraphQLError } from './client.js';
 export {
   CreatePlanDocument,
   DeletePlanDocument,
+  LivePlansDocument,
   PlanDocument,
   PlansDocument,
   PlansPageDocument,
@@ -16,6 +17,8 @@ export type {
   CreatePlanMutationVariables,
   DeletePlanMutation,
   DeletePlanMutationVariables,
+  LivePlansSubscription,
+  LivePlansSubscriptionVariables,
   PlanFieldsFragment as Plan,
   PlanQuery,
   PlanQueryVariables,

@@ -53,6 +53,14 @@ export type DeletePlanMutationVariables = Exact<{
 
 export type DeletePlanMutation = { deletePlan: boolean };
 
+export type LivePlansSubscriptionVariables = Exact<{
+  userId?: number | null | undefined;
+  connectionType?: ConnectionType | null | undefined;
+}>;
+
+
+export type LivePlansSubscription = { plans: Array<{ id: string, userId: number, name: string, connectionType: ConnectionType, priceCents: number, durationMinutes: number, createdAt: string }> };
+
 export type PlanFieldsFragment = { id: string, userId: number, name: string, connectionType: ConnectionType, priceCents: number, durationMinutes: number, createdAt: string };
 
 export type PlansQueryVariables = Exact<{
@@ -139,6 +147,21 @@ export const DeletePlanDocument = new TypedDocumentString(`
   deletePlan(id: $id)
 }
     `) as unknown as TypedDocumentString<DeletePlanMutation, DeletePlanMutationVariables>;
+export const LivePlansDocument = new TypedDocumentString(`
+    subscription LivePlans($userId: Int, $connectionType: ConnectionType) {
+  plans(userId: $userId, connectionType: $connectionType) {
+    ...PlanFields
+  }
+}
+    fragment PlanFields on Plan {
+  id
+  userId
+  name
+  connectionType
+  priceCents
+  durationMinutes
+  createdAt
+}`) as unknown as TypedDocumentString<LivePlansSubscription, LivePlansSubscriptionVariables>;
 export const PlansDocument = new TypedDocumentString(`
     query Plans($userId: Int, $connectionType: ConnectionType) {
   plans(userId: $userId, connectionType: $connectionType) {
