@@ -292,7 +292,7 @@ async fn the_first_event_is_the_current_list_on_both_transports(backend: Backend
     assert_eq!(by_sse.next_list().await, [first.clone(), second.clone()]);
     let mut connection = ws(&app).await;
     let mut by_ws = connection.subscribe(variables(Some(1), Some("PPPOE")));
-    assert_eq!(by_ws.next_list().await, [second.clone()]);
+    assert_eq!(by_ws.next_list().await, std::slice::from_ref(&second));
     // A write that returned before a subscription started is in its first event.
     let third = app.create_ok(1, "PPPOE", "d").await;
     let mut late = connection.subscribe(variables(Some(1), Some("PPPOE")));
@@ -308,15 +308,15 @@ async fn a_change_through_this_replica_is_pushed(backend: Backend) {
     assert_eq!(by_sse.next_list().await, Vec::<String>::new());
     assert_eq!(by_ws.next_list().await, Vec::<String>::new());
     let id = app.create_ok(1, "HOTSPOT", "a").await;
-    assert_eq!(by_sse.next_list().await, [id.clone()]);
-    assert_eq!(by_ws.next_list().await, [id.clone()]);
+    assert_eq!(by_sse.next_list().await, std::slice::from_ref(&id));
+    assert_eq!(by_ws.next_list().await, std::slice::from_ref(&id));
     app.graphql(
         "mutation($id: ID!) { updatePlan(id: $id, input: { connectionType: STATIC }) { id } }",
         json!({ "id": id }),
     )
     .await;
     // Still user 1's (same list, new content); no longer a hotspot.
-    assert_eq!(by_sse.next_list().await, [id.clone()]);
+    assert_eq!(by_sse.next_list().await, std::slice::from_ref(&id));
     assert_eq!(by_ws.next_list().await, Vec::<String>::new());
     app.delete_plan(&id).await;
     assert_eq!(by_sse.next_list().await, Vec::<String>::new());
@@ -339,7 +339,7 @@ async fn a_write_to_another_operator_wakes_nobody(backend: Backend) {
     // Nothing watched changed: no reload at all.
     assert_eq!(app.metric("plan_cache_db_loads_total").await, loads);
     let id = app.create_ok(1, "HOTSPOT", "mine").await;
-    assert_eq!(watcher.next_list().await, [id.clone()]);
+    assert_eq!(watcher.next_list().await, std::slice::from_ref(&id));
     assert_eq!(typed.next_list().await, [id]);
 }
 
@@ -504,7 +504,7 @@ async fn changes_through_another_replica_and_plain_sql_are_pushed() {
     assert!(on_b.next_list().await.is_empty());
     assert!(on_b_ws.next_list().await.is_empty());
     let id = a.create_ok(1, "HOTSPOT", "on a").await;
-    assert_eq!(on_b.next_list().await, [id.clone()]);
+    assert_eq!(on_b.next_list().await, std::slice::from_ref(&id));
     database.insert_behind_the_back(1, "static").await;
     let ids = on_b.next_list().await;
     assert_eq!(ids.len(), 2);
