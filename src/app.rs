@@ -12,12 +12,13 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use crate::auth::{AdminToken, AuthSettings, Authenticator, JwksError, JwtSettings};
 use crate::cache::{CacheMetrics, CacheSettings};
-use crate::config::{AllowedOrigins, Config};
-use crate::graphql::{AdminToken, GraphqlApi, SchemaLimits};
+use crate::config::{AllowedOrigins, Config, ReadAccess, TrustedDocuments};
+use crate::graphql::{GraphqlApi, SchemaLimits};
 use crate::http::{
-    self, AppState, CorsOrigins, HttpSettings, Probes, QueryCaching, ResponseCache,
-    ResponseCacheSettings, SubscriptionSettings,
+    self, AppState, ClientSupport, CorsOrigins, HttpSettings, ManifestError, PersistedOperations,
+    Probes, QueryCaching, ResponseCache, ResponseCacheSettings, SubscriptionSettings, TrustedMode,
 };
 use crate::plans::change_feed::{ChangeFeed, ChangeFeedMetrics};
 use crate::plans::{LiveMetrics, LiveSettings, PlanService};
@@ -35,10 +36,19 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("could not load the JWT keys: {0}")]
+    Auth(#[from] JwksError),
     #[error("could not start the plan change feed: {0}")]
     ChangeFeed(#[source] DbErr),
     #[error("could not register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("could not read TRUSTED_DOCUMENTS_FILE {path}: {source}")]
+    TrustedDocumentsFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    TrustedDocuments(#[from] ManifestError),
 }
 
 /// A started server: migrated, warmed and bound, but not yet serving.
@@ -57,6 +67,8 @@ pub struct Application {
 impl Application {
     /// Everything start-up does, in order. Requests are accepted only once the cache is warm.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        // Checked first: a bad manifest stops the server before it touches the database.
+        let clients = client_support(&config)?;
         let db = connect_and_migrate(&config).await?;
 
         let metrics = prometheus::Registry::new();
@@ -114,7 +126,13 @@ impl Application {
                 admin_token
             }
         };
-        let api = GraphqlApi::new(plans.clone(), admin_token, schema_limits(&config));
+        let auth = Authenticator::new(AuthSettings {
+            admin_token,
+            jwt: jwt_settings(&config),
+            reads_need_credential: config.read_access == ReadAccess::Authenticated,
+        })
+        .await?;
+        let api = GraphqlApi::new(plans.clone(), schema_limits(&config));
         let responses = ResponseCache::new(
             ResponseCacheSettings {
                 max_entries: config.response_cache_max_entries,
@@ -127,6 +145,7 @@ impl Application {
         let shutting_down = tokio::sync::watch::Sender::new(false);
         let state = AppState {
             api,
+            auth,
             responses,
             probes: plans.clone(),
             metrics,
@@ -140,11 +159,18 @@ impl Application {
                 keepalive: config.subscription_keepalive(),
             },
             shutting_down: shutting_down.clone(),
+            clients,
         };
         let http_settings = HttpSettings {
             request_timeout: config.request_timeout(),
             max_request_bytes: config.max_request_bytes(),
             cors_origins: cors_origins(&config.cors_allowed_origins),
+            cors_allowed_headers: config
+                .cors_allowed_headers
+                .0
+                .iter()
+                .filter_map(|name| axum::http::HeaderName::from_bytes(name.as_bytes()).ok())
+                .collect(),
         };
         let accepting_requests = state.accepting_requests.clone();
         let service = http::service(state, &http_settings);
@@ -230,6 +256,25 @@ fn cache_settings(config: &Config) -> CacheSettings {
     }
 }
 
+/// `None` when no JWT key is configured (then only the admin token is accepted).
+pub fn jwt_settings(config: &Config) -> Option<JwtSettings> {
+    let configured = config.jwt_secret.is_some()
+        || config.jwt_jwks_url.is_some()
+        || config.jwt_jwks_file.is_some();
+    configured.then(|| JwtSettings {
+        secret: config
+            .jwt_secret
+            .as_ref()
+            .map(|secret| secret.as_bytes().to_vec()),
+        jwks_url: config.jwt_jwks_url.clone(),
+        jwks_file: config.jwt_jwks_file.clone(),
+        issuer: config.jwt_issuer.clone(),
+        audience: config.jwt_audience.clone(),
+        operator_claim: config.jwt_operator_claim.clone(),
+        role_claim: config.jwt_role_claim.clone(),
+    })
+}
+
 fn schema_limits(config: &Config) -> SchemaLimits {
     let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
     SchemaLimits {
@@ -239,6 +284,34 @@ fn schema_limits(config: &Config) -> SchemaLimits {
         max_aliases: size(config.graphql_max_aliases),
         introspection: config.graphql_introspection,
     }
+}
+
+/// Persisted operations (the manifest read and checked), batches and the body limit.
+fn client_support(config: &Config) -> Result<ClientSupport, StartupError> {
+    let manifest = config
+        .trusted_documents_file
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path).map_err(|source| StartupError::TrustedDocumentsFile {
+                path: path.clone(),
+                source,
+            })
+        })
+        .transpose()?;
+    let mode = config.trusted_documents.map(|mode| match mode {
+        TrustedDocuments::Off => TrustedMode::Off,
+        TrustedDocuments::Allow => TrustedMode::Allow,
+        TrustedDocuments::Require => TrustedMode::Require,
+    });
+    let persisted = PersistedOperations::new(manifest.as_deref(), mode, config.apq_max_entries)?;
+    if persisted.mode() != TrustedMode::Off {
+        info!(mode = ?persisted.mode(), "trusted documents manifest loaded and checked");
+    }
+    Ok(ClientSupport {
+        persisted,
+        max_batch: usize::try_from(config.graphql_max_batch).unwrap_or(usize::MAX),
+        max_request_bytes: config.max_request_bytes(),
+    })
 }
 
 fn cors_origins(origins: &AllowedOrigins) -> CorsOrigins {

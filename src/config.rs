@@ -3,9 +3,10 @@
 //! and imports no layer: `app.rs` turns it into each layer's settings.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 /// Every default, written once: the flags and [`Config::default`] both read them.
 pub mod defaults {
@@ -30,10 +31,27 @@ pub mod defaults {
     pub const GRAPHIQL: bool = true;
     pub const HTTP_CACHE_MAX_AGE: u64 = 0;
     pub const CORS_ALLOWED_ORIGINS: &str = "";
+    pub const CORS_ALLOWED_HEADERS: &str = "";
+    pub const GRAPHQL_MAX_BATCH: u64 = 10;
+    pub const APQ_MAX_ENTRIES: u64 = 10_000;
     pub const LOG_FILTER: &str = "info";
     pub const SUBSCRIPTIONS_MAX: u64 = 10_000;
     pub const SUBSCRIPTIONS_PER_CONNECTION: u64 = 100;
     pub const SUBSCRIPTION_KEEPALIVE: u64 = 15;
+    pub const JWT_OPERATOR_CLAIM: &str = "operator_id";
+    pub const JWT_ROLE_CLAIM: &str = "role";
+    pub const READ_ACCESS: ReadAccess = ReadAccess::Public;
+    /// Shortest `JWT_SECRET`, in bytes (HS256 wants a key as long as its hash).
+    pub const JWT_SECRET_MIN_BYTES: usize = 32;
+}
+
+/// Who may read (`READ_ACCESS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReadAccess {
+    /// Reads need no credential (captive portals list plans without signing in).
+    Public,
+    /// Every read needs a valid credential (any role).
+    Authenticated,
 }
 
 /// Server configuration. Flags mirror the environment variables of the same name.
@@ -69,6 +87,43 @@ pub struct Config {
     /// once.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, value_parser = parse_token)]
     pub admin_token: Option<String>,
+
+    /// HS256 key for operators' JWTs: the raw bytes of the variable, at least 32. Tokens signed
+    /// with it are accepted; `plans-api token` signs with it.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, value_parser = parse_jwt_secret)]
+    pub jwt_secret: Option<String>,
+
+    /// URL of a JWKS (RS256 and ES256 keys with `kid`), fetched at start over HTTPS, read again
+    /// when a token names an unknown `kid` (at most once per 30 s).
+    #[arg(long, env = "JWT_JWKS_URL", value_parser = parse_jwks_url)]
+    pub jwt_jwks_url: Option<String>,
+
+    /// A JWKS document in a file (read at start, and again like JWT_JWKS_URL).
+    #[arg(long, env = "JWT_JWKS_FILE")]
+    pub jwt_jwks_file: Option<PathBuf>,
+
+    /// When set, a JWT's `iss` must equal it (and a JWT without `iss` is refused).
+    #[arg(long, env = "JWT_ISSUER", value_parser = parse_non_empty)]
+    pub jwt_issuer: Option<String>,
+
+    /// When set, a JWT's `aud` must be or contain it (and a JWT without `aud` is refused).
+    #[arg(long, env = "JWT_AUDIENCE", value_parser = parse_non_empty)]
+    pub jwt_audience: Option<String>,
+
+    /// The JWT claim holding the operator id: an integer >= 1, or a string of one.
+    #[arg(long, env = "JWT_OPERATOR_CLAIM", default_value = defaults::JWT_OPERATOR_CLAIM,
+          value_parser = parse_non_empty)]
+    pub jwt_operator_claim: String,
+
+    /// The JWT claim holding the role: `admin` or `operator` (absent means operator).
+    #[arg(long, env = "JWT_ROLE_CLAIM", default_value = defaults::JWT_ROLE_CLAIM,
+          value_parser = parse_non_empty)]
+    pub jwt_role_claim: String,
+
+    /// `public`: reads need no credential (captive portals); `authenticated`: every read needs a
+    /// valid one (any role).
+    #[arg(long, env = "READ_ACCESS", value_enum, default_value_t = defaults::READ_ACCESS)]
+    pub read_access: ReadAccess,
 
     /// PostgreSQL: listen for changes to plans made by other replicas or plain SQL (LISTEN/NOTIFY)
     /// and invalidate at once. Turn off only behind a pooler that cannot LISTEN; changes made
@@ -158,6 +213,35 @@ pub struct Config {
     #[arg(long, env = "SUBSCRIPTION_KEEPALIVE", default_value_t = defaults::SUBSCRIPTION_KEEPALIVE,
           value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub subscription_keepalive: u64,
+    /// Request headers a CORS preflight allows besides `content-type`, `authorization` and Apollo
+    /// Client's `apollographql-client-name` and `apollographql-client-version`,
+    /// comma-separated, e.g. `x-tenant,x-trace`.
+    #[arg(long, env = "CORS_ALLOWED_HEADERS", default_value = defaults::CORS_ALLOWED_HEADERS,
+          value_parser = parse_header_names)]
+    pub cors_allowed_headers: HeaderNames,
+
+    /// Most requests in one batch (a POST of a JSON array of requests); 0 refuses batches.
+    #[arg(long, env = "GRAPHQL_MAX_BATCH", default_value_t = defaults::GRAPHQL_MAX_BATCH,
+          value_parser = clap::value_parser!(u64).range(0..=1_000))]
+    pub graphql_max_batch: u64,
+
+    /// Bound on documents kept for Apollo's automatic persisted queries (APQ); a document over
+    /// 4 KiB counts once per started 4 KiB. 0 keeps none (every hash-only request is then
+    /// answered PERSISTED_QUERY_NOT_FOUND, and clients send the query each time).
+    #[arg(long, env = "APQ_MAX_ENTRIES", default_value_t = defaults::APQ_MAX_ENTRIES,
+          value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub apq_max_entries: u64,
+
+    /// A trusted documents manifest: a JSON object from each document's sha256 (bare hex) to its
+    /// text, as GraphQL Code Generator's client preset writes it (`persistedDocuments`). Checked
+    /// at start; requests may then name a document by `documentId: "sha256:<hex>"`.
+    #[arg(long, env = "TRUSTED_DOCUMENTS_FILE")]
+    pub trusted_documents_file: Option<std::path::PathBuf>,
+
+    /// `off`, `allow` (manifest documents may be named by `documentId`; others run too) or
+    /// `require` (only manifest documents run). Default: `allow` with a manifest, else `off`.
+    #[arg(long, env = "TRUSTED_DOCUMENTS", value_enum)]
+    pub trusted_documents: Option<TrustedDocuments>,
 
     /// Tracing filter, e.g. `info` or `plans_api=debug,info`.
     #[arg(long = "log", env = "RUST_LOG", default_value = defaults::LOG_FILTER)]
@@ -175,6 +259,14 @@ impl Default for Config {
             plan_cache_max_entries: PLAN_CACHE_MAX_ENTRIES,
             response_cache_max_entries: RESPONSE_CACHE_MAX_ENTRIES,
             admin_token: None,
+            jwt_secret: None,
+            jwt_jwks_url: None,
+            jwt_jwks_file: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_operator_claim: JWT_OPERATOR_CLAIM.to_owned(),
+            jwt_role_claim: JWT_ROLE_CLAIM.to_owned(),
+            read_access: READ_ACCESS,
             plan_cache_listen: PLAN_CACHE_LISTEN,
             database_max_connections: DATABASE_MAX_CONNECTIONS,
             database_timeout: DATABASE_TIMEOUT,
@@ -188,6 +280,11 @@ impl Default for Config {
             graphiql: GRAPHIQL,
             http_cache_max_age: HTTP_CACHE_MAX_AGE,
             cors_allowed_origins: parse_allowed_origins(CORS_ALLOWED_ORIGINS).unwrap_or_default(),
+            cors_allowed_headers: parse_header_names(CORS_ALLOWED_HEADERS).unwrap_or_default(),
+            graphql_max_batch: GRAPHQL_MAX_BATCH,
+            apq_max_entries: APQ_MAX_ENTRIES,
+            trusted_documents_file: None,
+            trusted_documents: None,
             log_filter: LOG_FILTER.to_owned(),
             subscriptions_max: SUBSCRIPTIONS_MAX,
             subscriptions_per_connection: SUBSCRIPTIONS_PER_CONNECTION,
@@ -216,6 +313,37 @@ impl Config {
     pub fn max_request_bytes(&self) -> usize {
         usize::try_from(self.max_request_bytes).unwrap_or(usize::MAX)
     }
+}
+
+/// `TRUSTED_DOCUMENTS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrustedDocuments {
+    Off,
+    Allow,
+    Require,
+}
+
+/// HTTP header names, lowercase (`CORS_ALLOWED_HEADERS`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderNames(pub Vec<String>);
+
+fn parse_header_names(raw: &str) -> Result<HeaderNames, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            // RFC 9110 token characters.
+            let valid = name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+            if valid {
+                Ok(name.to_ascii_lowercase())
+            } else {
+                Err(format!("{name:?} is not an HTTP header name"))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(HeaderNames)
 }
 
 /// Which browser origins may call the API (CORS).
@@ -274,6 +402,33 @@ fn parse_origin(entry: &str) -> Result<String, String> {
     Ok(origin)
 }
 
+/// The raw bytes of the variable, as they are: nothing trimmed.
+fn parse_jwt_secret(raw: &str) -> Result<String, String> {
+    if raw.len() < defaults::JWT_SECRET_MIN_BYTES {
+        return Err(format!(
+            "must be at least {} bytes, got {}",
+            defaults::JWT_SECRET_MIN_BYTES,
+            raw.len()
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+fn parse_jwks_url(raw: &str) -> Result<String, String> {
+    let url = raw.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(format!("{raw:?} is not an http(s) URL"));
+    }
+    Ok(url.to_owned())
+}
+
+fn parse_non_empty(raw: &str) -> Result<String, String> {
+    if raw.trim().is_empty() {
+        return Err("must not be empty (unset it instead)".to_owned());
+    }
+    Ok(raw.to_owned())
+}
+
 fn parse_token(raw: &str) -> Result<String, String> {
     let token = raw.trim();
     if token.is_empty() {
@@ -318,6 +473,18 @@ mod tests {
         assert_eq!(off.config.response_cache_max_entries, 0);
         assert!(Cli::try_parse_from(["plans-api", "--bind-addr", "nowhere"]).is_err());
         assert!(Cli::try_parse_from(["plans-api", "--admin-token", "  "]).is_err());
+        assert!(Cli::try_parse_from(["plans-api", "--jwt-secret", "too short"]).is_err());
+        let jwt = Cli::try_parse_from([
+            "plans-api",
+            "--jwt-secret",
+            "0123456789abcdef0123456789abcdef",
+            "--read-access",
+            "authenticated",
+        ])
+        .unwrap();
+        assert_eq!(jwt.config.read_access, ReadAccess::Authenticated);
+        assert!(Cli::try_parse_from(["plans-api", "--read-access", "everyone"]).is_err());
+        assert!(Cli::try_parse_from(["plans-api", "--jwt-jwks-url", "file:///x"]).is_err());
     }
 
     #[test]
@@ -350,6 +517,32 @@ mod tests {
         assert!(Cli::try_parse_from(["plans-api", "--http-cache-max-age", "-1"]).is_err());
     }
 
+    #[test]
+    fn client_settings_parse() {
+        let cli = Cli::try_parse_from([
+            "plans-api",
+            "--cors-allowed-headers",
+            "X-Tenant, x-trace,",
+            "--graphql-max-batch",
+            "0",
+            "--trusted-documents",
+            "require",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.config.cors_allowed_headers,
+            HeaderNames(vec!["x-tenant".to_owned(), "x-trace".to_owned()])
+        );
+        assert_eq!(cli.config.graphql_max_batch, 0);
+        assert_eq!(
+            cli.config.trusted_documents,
+            Some(TrustedDocuments::Require)
+        );
+        assert!(Cli::try_parse_from(["plans-api", "--cors-allowed-headers", "a b"]).is_err());
+        assert!(Cli::try_parse_from(["plans-api", "--trusted-documents", "maybe"]).is_err());
+        assert_eq!(Config::default().graphql_max_batch, 10);
+    }
+
     /// The flags' defaults and `Config::default()` agree (both read `defaults`); checked with
     /// the environment ignored, so variables set where the test runs cannot interfere.
     #[test]
@@ -372,5 +565,10 @@ mod tests {
         assert_eq!(config.http_cache_max_age, 0);
         assert!(config.plan_cache_listen);
         assert_eq!(config.subscriptions_max, 10_000);
+        // Captive portals read without signing in; the claims are the contract's.
+        assert_eq!(config.read_access, ReadAccess::Public);
+        assert_eq!(config.jwt_operator_claim, "operator_id");
+        assert_eq!(config.jwt_role_claim, "role");
+        assert!(config.jwt_secret.is_none() && config.jwt_jwks_url.is_none());
     }
 }

@@ -1,5 +1,5 @@
 //! The GraphQL layer: schema, resolvers (thin: they call [`crate::plans::PlanService`]), the
-//! admin-token guard, limits, what a response was built from ([`ReadSet`]), and the one place
+//! caller's role, limits, what a response was built from ([`ReadSet`]), and the one place
 //! errors become `extensions.code`. Knows nothing of HTTP or of any response cache.
 
 mod api;
@@ -16,8 +16,9 @@ mod subscription;
 mod types;
 
 pub use api::{Executed, GraphqlApi};
-pub use auth::{AdminToken, PresentedToken};
-pub use errors::{ApiError, ErrorCode, bad_request, is_request_error};
+pub use errors::{
+    ApiError, ErrorCode, bad_request, is_request_error, request_error, unauthenticated,
+};
 pub use operation::selects_mutation;
 pub use reads::ReadSet;
 pub use schema::{AppSchema, SchemaLimits, sdl};

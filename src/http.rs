@@ -2,6 +2,8 @@
 //! at the edge. Talks to the GraphQL layer only; what it needs from the rest of the application
 //! (health, metrics) comes through [`Probes`].
 
+mod batch;
+mod body;
 mod caching;
 mod compression;
 mod edge;
@@ -12,6 +14,7 @@ mod live;
 mod metrics;
 mod negotiate;
 mod params;
+mod persisted;
 mod respond;
 mod response_cache;
 
@@ -20,7 +23,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::get;
 use tower::ServiceBuilder;
 use tower::util::Either;
@@ -29,8 +32,10 @@ use tracing::Level;
 
 pub use caching::QueryCaching;
 pub use live::SubscriptionSettings;
+pub use persisted::{ManifestError, PersistedOperations, TrustedMode};
 pub use response_cache::{ResponseCache, ResponseCacheSettings, ResponseKey};
 
+use crate::auth::Authenticator;
 use crate::graphql::GraphqlApi;
 use compression::{CompressWhenAccepted, CompressWhenAcceptedLayer};
 use edge::{Edge, EdgeLayer, LazyTimeout, LazyTimeoutLayer, REQUEST_ID, WithBodyLimit};
@@ -54,6 +59,8 @@ type SharedState = Arc<AppState>;
 /// Everything a handler needs.
 pub struct AppState {
     pub api: GraphqlApi,
+    /// Who sent a request (`ADMIN_TOKEN`, JWTs) and whether it may read.
+    pub auth: Authenticator,
     /// `None` when off (`RESPONSE_CACHE_MAX_ENTRIES=0` or `PLAN_CACHE_TTL=0`).
     pub responses: Option<Arc<ResponseCache>>,
     pub probes: Arc<dyn Probes>,
@@ -69,6 +76,17 @@ pub struct AppState {
     pub subscriptions: SubscriptionSettings,
     /// Becomes true when shutdown begins: WebSockets close once their subscriptions completed.
     pub shutting_down: tokio::sync::watch::Sender<bool>,
+    /// What popular clients send besides plain requests: persisted operations, batches.
+    pub clients: ClientSupport,
+}
+
+/// Persisted operations (APQ, trusted documents), batches, and the body limit they share.
+pub struct ClientSupport {
+    pub persisted: PersistedOperations,
+    /// `GRAPHQL_MAX_BATCH`: most requests in one batch; 0 refuses batches.
+    pub max_batch: usize,
+    /// `MAX_REQUEST_BYTES`, for a POST's whole body (a batch's too).
+    pub max_request_bytes: usize,
 }
 
 /// The HTTP layer's settings, from [`crate::Config`].
@@ -79,6 +97,9 @@ pub struct HttpSettings {
     /// Larger bodies get 413.
     pub max_request_bytes: usize,
     pub cors_origins: CorsOrigins,
+    /// Request headers a CORS preflight allows besides the built-in ones
+    /// (`CORS_ALLOWED_HEADERS`).
+    pub cors_allowed_headers: Vec<HeaderName>,
 }
 
 /// Which browser origins may call the API (CORS).
@@ -122,7 +143,7 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
     ServiceBuilder::new()
         // Outermost, so every response carries the request id: CORS preflights, timeouts, 404s.
         .layer(EdgeLayer::new(access_log))
-        .option_layer(cors(&settings.cors_origins))
+        .option_layer(cors(&settings.cors_origins, &settings.cors_allowed_headers))
         // gzip or br, as the client accepts; small bodies (< 32 bytes) stay as they are.
         .layer(CompressWhenAcceptedLayer)
         // 408 for a slow request, inside CORS so a browser can read it.
@@ -131,8 +152,18 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
         .service(WithBodyLimit::new(routes, settings.max_request_bytes))
 }
 
+/// Request headers every CORS preflight allows: the content type, a credential, and Apollo
+/// Client's client-awareness headers.
+const CORS_ALLOWED_HEADERS: [HeaderName; 4] = [
+    header::CONTENT_TYPE,
+    header::AUTHORIZATION,
+    HeaderName::from_static("apollographql-client-name"),
+    HeaderName::from_static("apollographql-client-version"),
+];
+
 /// CORS for the configured origins; none at all (browsers refuse cross-origin calls) by default.
-fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
+/// `extra_headers` are allowed in requests besides [`CORS_ALLOWED_HEADERS`].
+fn cors(origins: &CorsOrigins, extra_headers: &[HeaderName]) -> Option<CorsLayer> {
     let allow_origin = match origins {
         CorsOrigins::None => return None,
         CorsOrigins::Any => AllowOrigin::any(),
@@ -142,7 +173,12 @@ fn cors(origins: &CorsOrigins) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow_origin)
             .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .allow_headers(
+                CORS_ALLOWED_HEADERS
+                    .into_iter()
+                    .chain(extra_headers.iter().cloned())
+                    .collect::<Vec<_>>(),
+            )
             .expose_headers([REQUEST_ID])
             .max_age(CORS_MAX_AGE),
     )

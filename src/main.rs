@@ -1,8 +1,14 @@
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
 use plans_api::app::SeedOutcome;
+use plans_api::auth::{Role, mint_hs256};
 use plans_api::{Application, Config, app, graphql, telemetry};
+
+/// `plans-api token --ttl` when not given: one hour.
+const TOKEN_TTL_SECONDS: u64 = 3_600;
 
 /// GraphQL API for ISP internet plans, with a cache-aside plan cache.
 #[derive(Parser)]
@@ -35,6 +41,25 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print an HS256 JWT signed with JWT_SECRET (with JWT_ISSUER and JWT_AUDIENCE when set), for
+    /// development, scripts and GraphiQL (`Authorization: Bearer <token>`).
+    Token {
+        /// The operator (user id) the token signs in as; required unless --role admin.
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
+        operator: Option<i32>,
+        /// The role claim.
+        #[arg(long, value_enum, default_value_t = TokenRole::Operator)]
+        role: TokenRole,
+        /// Seconds until the token expires.
+        #[arg(long, default_value_t = TOKEN_TTL_SECONDS, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+        ttl: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TokenRole {
+    Operator,
+    Admin,
 }
 
 #[tokio::main]
@@ -51,6 +76,32 @@ async fn main() -> ExitCode {
             plans_per_user,
             force,
         } => seed_demo(&cli.config, users, plans_per_user, force).await,
+        Command::Token {
+            operator,
+            role,
+            ttl,
+        } => token(&cli.config, operator, role, ttl),
+    }
+}
+
+fn token(config: &Config, operator: Option<i32>, role: TokenRole, ttl: u64) -> ExitCode {
+    let role = match role {
+        TokenRole::Operator => Role::Operator,
+        TokenRole::Admin => Role::Admin,
+    };
+    let Some(settings) = app::jwt_settings(config) else {
+        eprintln!("plans-api token: JWT_SECRET is not set: the token is signed with it");
+        return ExitCode::FAILURE;
+    };
+    match mint_hs256(&settings, role, operator, Duration::from_secs(ttl)) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("plans-api token: {err}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -13,6 +13,10 @@ const config: CodegenConfig = {
       presetConfig: {
         // Plain result types: the SDK hands out plain objects, not masked fragments.
         fragmentMasking: false,
+        // A trusted documents manifest (src/gql/persisted-documents.json: sha256 -> document)
+        // for the server's TRUSTED_DOCUMENTS_FILE, and each document's hash in `__meta__`, so
+        // the client can send `documentId` instead of the text.
+        persistedDocuments: { hashAlgorithm: 'sha256' },
       },
       config: {
         // Documents as typed strings: the client needs no GraphQL runtime, only fetch.

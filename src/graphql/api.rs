@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use async_graphql::{Request, Response};
 
-use super::auth::AdminToken;
 use super::reads::{ReadLog, ReadSet};
 use super::schema::{AppSchema, SchemaLimits, configured};
 use crate::plans::PlanService;
@@ -24,15 +23,12 @@ pub struct Executed {
 }
 
 impl GraphqlApi {
-    pub fn new(plans: Arc<PlanService>, admin_token: AdminToken, limits: SchemaLimits) -> Self {
-        let schema = configured(limits)
-            .data(plans.clone())
-            .data(admin_token)
-            .finish();
+    pub fn new(plans: Arc<PlanService>, limits: SchemaLimits) -> Self {
+        let schema = configured(limits).data(plans.clone()).finish();
         Self { schema, plans }
     }
 
-    /// Runs `request` (which carries the caller's credential in its data, if any).
+    /// Runs `request` (which carries the [`crate::auth::Caller`] in its data; none: anonymous).
     pub async fn execute(&self, request: Request) -> Executed {
         let log = Arc::new(ReadLog::default());
         // Boxed: execution's state machine is kilobytes, and without the box every caller's

@@ -23,11 +23,18 @@ use crate::plans::{InvalidInput, PlanError, PlanService};
 pub enum ErrorCode {
     BadUserInput,
     Unauthenticated,
+    Forbidden,
     InternalServerError,
     GraphqlParseFailed,
     GraphqlValidationFailed,
     BadRequest,
     SubscriptionLimit,
+    /// A document with several operations and no `operationName` to choose one.
+    OperationNameRequired,
+    /// An APQ hash (or `documentId`) the server does not know.
+    PersistedQueryNotFound,
+    /// `TRUSTED_DOCUMENTS=require` and a document outside the manifest.
+    PersistedQueryNotInList,
 }
 
 impl ErrorCode {
@@ -35,11 +42,15 @@ impl ErrorCode {
         match self {
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
             Self::InternalServerError => "INTERNAL_SERVER_ERROR",
             Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::BadRequest => "BAD_REQUEST",
             Self::SubscriptionLimit => "SUBSCRIPTION_LIMIT",
+            Self::OperationNameRequired => "OPERATION_NAME_REQUIRED",
+            Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            Self::PersistedQueryNotInList => "PERSISTED_QUERY_NOT_IN_LIST",
         }
     }
 }
@@ -49,8 +60,15 @@ impl ErrorCode {
 pub enum ApiError {
     #[error("invalid {}: {}", .0.field, .0.message)]
     BadUserInput(InvalidInput),
-    #[error("this operation requires the header `Authorization: Bearer <ADMIN_TOKEN>`")]
+    #[error(
+        "this operation requires a credential: the header `Authorization: Bearer <token>` with the ADMIN_TOKEN or a JWT"
+    )]
     Unauthenticated,
+    /// A credential was sent and is not valid (how, the client is not told).
+    #[error("the credential is not valid (malformed, expired, or not signed by a trusted key)")]
+    InvalidCredential,
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     #[error("internal server error; the server log has details")]
     Internal,
     #[error("too many live subscriptions: this server takes at most {max}")]
@@ -65,7 +83,8 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadUserInput(_) => ErrorCode::BadUserInput,
-            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::Unauthenticated | Self::InvalidCredential => ErrorCode::Unauthenticated,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::Internal | Self::ShuttingDown => ErrorCode::InternalServerError,
             Self::SubscriptionLimit { .. } | Self::ConnectionSubscriptionLimit { .. } => {
                 ErrorCode::SubscriptionLimit
@@ -84,6 +103,7 @@ impl From<PlanError> for ApiError {
     fn from(err: PlanError) -> Self {
         match err {
             PlanError::InvalidInput(invalid) => Self::BadUserInput(invalid),
+            PlanError::Forbidden(why) => Self::Forbidden(why),
             PlanError::Database(source) => {
                 error!(error = %source, "database operation failed");
                 Self::Internal
@@ -138,14 +158,39 @@ pub fn bad_request(message: impl Into<String>) -> Response {
     )])
 }
 
+/// A request refused before GraphQL ran because of its credential: `invalid` when one was sent
+/// and is not valid, else none was sent and this server wants one (`READ_ACCESS=authenticated`).
+/// `"data": null` and one `UNAUTHENTICATED` error, as a resolver refusing it would answer.
+pub fn unauthenticated(invalid: bool) -> Response {
+    let error = if invalid {
+        ApiError::InvalidCredential
+    } else {
+        ApiError::Unauthenticated
+    };
+    Response::from_errors(vec![with_code(
+        ServerError::new(error.to_string(), None),
+        error.code(),
+    )])
+}
+
+/// A request refused before GraphQL ran, with a code other than `BAD_REQUEST`: an APQ hash the
+/// server does not know (message `PersistedQueryNotFound`, which Apollo's and urql's persisted
+/// links look for), a document outside the trusted manifest. A request error: no data.
+pub fn request_error(code: ErrorCode, message: impl Into<String>) -> Response {
+    Response::from_errors(vec![with_code(ServerError::new(message, None), code)])
+}
+
 /// Whether the request failed before execution began (GraphQL's "request error": the response
 /// has no `data`). [`ErrorCodes`] gives these codes only before execution (parse, validation,
 /// operation selection); an error raised while executing always carries another code.
 pub fn is_request_error(response: &Response) -> bool {
-    const BEFORE_EXECUTION: [ErrorCode; 3] = [
+    const BEFORE_EXECUTION: [ErrorCode; 6] = [
         ErrorCode::GraphqlParseFailed,
         ErrorCode::GraphqlValidationFailed,
         ErrorCode::BadRequest,
+        ErrorCode::OperationNameRequired,
+        ErrorCode::PersistedQueryNotFound,
+        ErrorCode::PersistedQueryNotInList,
     ];
     !response.errors.is_empty()
         && response.data == async_graphql::Value::Null
@@ -169,6 +214,10 @@ pub(super) fn with_code(mut error: ServerError, code: ErrorCode) -> ServerError 
     error
 }
 
+/// async-graphql's message for a document with several operations and no `operationName`
+/// (pinned by a test below: a new wording would fall back to `BAD_REQUEST`, and fail it).
+const OPERATION_NAME_REQUIRED: &str = "Operation name required in request.";
+
 /// Gives async-graphql's own errors a code: parse errors, validation errors (including depth and
 /// complexity limits), and argument coercion during execution.
 pub struct ErrorCodes;
@@ -183,10 +232,18 @@ impl ExtensionFactory for ErrorCodes {
 impl Extension for ErrorCodes {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        // Anything left without a code was refused before parsing: a malformed request.
+        // Anything left without a code was refused before parsing or while selecting the
+        // operation: a malformed request, unless it is the one refusal with a code of its own.
         response.errors = std::mem::take(&mut response.errors)
             .into_iter()
-            .map(|error| with_code(error, ErrorCode::BadRequest))
+            .map(|error| {
+                let code = if error.message == OPERATION_NAME_REQUIRED {
+                    ErrorCode::OperationNameRequired
+                } else {
+                    ErrorCode::BadRequest
+                };
+                with_code(error, code)
+            })
             .collect();
         response
     }
@@ -266,6 +323,34 @@ mod tests {
 
     fn code(error: &ServerError) -> Option<&async_graphql::Value> {
         error.extensions.as_ref().and_then(|ext| ext.get("code"))
+    }
+
+    #[tokio::test]
+    async fn several_operations_without_a_name_get_their_own_code() {
+        use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+        struct Query;
+        #[Object]
+        impl Query {
+            async fn one(&self) -> i32 {
+                1
+            }
+        }
+        let schema = Schema::build(Query, EmptyMutation, EmptySubscription)
+            .extension(ErrorCodes)
+            .finish();
+        let response = schema.execute("query A { one } query B { one }").await;
+        assert_eq!(response.errors.len(), 1, "{:?}", response.errors);
+        assert_eq!(
+            code(&response.errors[0]),
+            Some(&async_graphql::Value::from("OPERATION_NAME_REQUIRED"))
+        );
+        assert!(is_request_error(&response));
+        let named = schema
+            .execute(
+                async_graphql::Request::new("query A { one } query B { one }").operation_name("B"),
+            )
+            .await;
+        assert!(named.errors.is_empty(), "{:?}", named.errors);
     }
 
     #[test]

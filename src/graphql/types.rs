@@ -121,8 +121,8 @@ impl OutputType for PlanItems {
 /// A plan to create.
 #[derive(InputObject, Debug)]
 pub struct CreatePlanInput {
-    /// The owning operator; at least 1.
-    pub user_id: i32,
+    /// The owning operator; at least 1. Required for the admin; an operator may leave it out (its own id).
+    pub user_id: Option<i32>,
     /// 1 to 100 characters after trimming.
     pub name: String,
     pub connection_type: ConnectionType,
@@ -132,7 +132,7 @@ pub struct CreatePlanInput {
     pub duration_minutes: i32,
 }
 
-impl From<CreatePlanInput> for plans::NewPlan {
+impl From<CreatePlanInput> for plans::PlanDraft {
     fn from(input: CreatePlanInput) -> Self {
         Self {
             user_id: input.user_id,
@@ -148,7 +148,7 @@ impl From<CreatePlanInput> for plans::NewPlan {
 /// A field left out (or null) stays as it is.
 #[derive(InputObject, Debug)]
 pub struct UpdatePlanInput {
-    /// Moves the plan to another operator; at least 1.
+    /// Moves the plan to another operator (admin only); at least 1.
     pub user_id: Option<i32>,
     /// 1 to 100 characters after trimming.
     pub name: Option<String>,

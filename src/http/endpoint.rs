@@ -9,23 +9,56 @@
 //! - Every error body is a GraphQL error with `extensions.code`.
 //! - Successful `GET` queries get `Cache-Control` from the configuration and an `ETag`
 //!   (`If-None-Match` gets 304); everything else gets `no-store`.
-//! - Both methods consult the response cache first: a repeated query is answered with stored
-//!   bytes, before its parameters are even parsed.
+//! - Both methods first decide who is asking ([`crate::auth`]): a bearer token that is not valid
+//!   is refused (`UNAUTHENTICATED`) even for a read, and with `READ_ACCESS=authenticated` so is a
+//!   request without one (GraphiQL's page excepted). Only then is the response cache consulted:
+//!   a repeated query is answered with stored bytes, before its parameters are even parsed.
+//! - A request may name its document instead of sending it (APQ, trusted documents: see
+//!   `persisted`); a POST may carry a batch (see `batch`); an over-size body is drained before
+//!   its 413 (see `body`).
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::SharedState;
-use super::graphiql;
+use super::body::{self, BodyError};
 use super::negotiate::{self, MediaType};
-use super::params::{GetParams, Params, check_content_type};
+use super::params::{GetParams, Params, bearer_token, check_content_type};
+use super::persisted::{Refusal, Registration};
 use super::respond::{Delivery, Encoded, encode, not_acceptable, refuse, respond, send};
 use super::response_cache::{RawRequest, StoredResponse};
-use crate::graphql;
+use super::{AppState, SharedState, batch, graphiql};
+use crate::auth::Caller;
+use crate::graphql::{self, ErrorCode};
+
+/// Who sent the request, decided before anything else (the response cache too): a credential
+/// that was sent and is invalid is refused even where none is needed, and with
+/// `READ_ACCESS=authenticated` nothing is answered without a valid one (but GraphiQL's page).
+enum Admission {
+    Admitted(Caller),
+    /// Anonymous where reads need a credential: refused, unless the request is for GraphiQL.
+    NeedsCredential,
+    Refused(Response),
+}
+
+async fn admit(state: &SharedState, headers: &HeaderMap) -> Admission {
+    match state.auth.authenticate(bearer_token(headers)).await {
+        Ok(caller) if state.auth.may_read(caller) => Admission::Admitted(caller),
+        Ok(_) => Admission::NeedsCredential,
+        Err(_) => Admission::Refused(refuse_credential(headers, true)),
+    }
+}
+
+/// The `UNAUTHENTICATED` answer to a request refused for its credential (`invalid`) or for the
+/// lack of one. Never stored, by anyone.
+fn refuse_credential(headers: &HeaderMap, invalid: bool) -> Response {
+    let Some(media) = negotiate::response_media_type(headers) else {
+        return not_acceptable();
+    };
+    respond(media, &graphql::unauthenticated(invalid), Delivery::NoStore)
+}
 
 /// `GET /graphql`: runs a query from the query string, or shows GraphiQL to a browser.
 pub(super) async fn get(State(state): State<SharedState>, request: Request) -> Response {
@@ -37,9 +70,15 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
         caching: state.query_caching,
         request: &headers,
     };
+    let caller = match admit(&state, &headers).await {
+        Admission::Admitted(caller) => Some(caller),
+        Admission::NeedsCredential => None,
+        Admission::Refused(response) => return response,
+    };
     // Only queries that ran without errors are stored, so a hit is never GraphiQL's page, a
     // mutation or a malformed request.
-    if let Some(cache) = state.responses.as_deref()
+    if caller.is_some()
+        && let Some(cache) = state.responses.as_deref()
         && let Some(stored) = cache.get_raw(RawRequest::Query(raw_query))
     {
         let Some(media) = negotiate::response_media_type(&headers) else {
@@ -63,6 +102,9 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
         }
         return graphiql::page();
     }
+    let Some(caller) = caller else {
+        return refuse_credential(&headers, false);
+    };
     let Some(media) = negotiate::response_media_type(&headers) else {
         return not_acceptable();
     };
@@ -70,13 +112,19 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
         Ok(params) => params,
         Err(message) => return refuse(&headers, StatusCode::BAD_REQUEST, message),
     };
-    let key = state.responses.as_ref().map(|_| params.response_key());
+    let (operation, registration) = match params.resolve(&state.clients.persisted) {
+        Ok(resolved) => resolved,
+        Err(refusal) => return send(media, refused(media, refusal), Delivery::NoStore, None),
+    };
+    let key = state.responses.as_ref().map(|_| operation.response_key());
     if let (Some(cache), Some(key)) = (state.responses.as_deref(), &key)
-        && let Some(stored) = cache.get(key, RawRequest::Query(raw_query))
+        && let Some(stored) = cache.get(key, Some(RawRequest::Query(raw_query)))
     {
+        // Stored responses are never mutations: the registration may be kept.
+        register(&state, registration);
         return send_stored(media, &stored, delivery);
     }
-    let mut request = params.into_request(&headers);
+    let mut request = operation.into_request(caller);
     if graphql::selects_mutation(&mut request) {
         let mut response = refuse(
             &headers,
@@ -88,12 +136,13 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
+    register(&state, registration);
     let executed = state.api.execute(request).await;
     let encoded = encode(media, &executed.response);
     if let (Some(cache), Some(key)) = (state.responses.as_deref(), key) {
         cache.store(
             key,
-            RawRequest::Query(raw_query),
+            Some(RawRequest::Query(raw_query)),
             &executed.response,
             &executed.reads,
             &encoded.body,
@@ -102,7 +151,8 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
     send(media, encoded, delivery, None)
 }
 
-/// `POST /graphql`: runs any operation from an `application/json` body.
+/// `POST /graphql`: runs any operation from an `application/json` body, or a batch of them (a
+/// JSON array).
 pub(super) async fn post(State(state): State<SharedState>, request: Request) -> Response {
     // Taken apart rather than extracted: the `HeaderMap` extractor would copy the headers.
     let (mut parts, body) = request.into_parts();
@@ -113,57 +163,131 @@ pub(super) async fn post(State(state): State<SharedState>, request: Request) -> 
     if let Err(message) = check_content_type(&headers) {
         return refuse(&headers, StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
     }
-    // Read through the extractor, which applies the body limit (`DefaultBodyLimit`).
-    let body = match Bytes::from_request(Request::from_parts(parts, body), &()).await {
+    let caller = match admit(&state, &headers).await {
+        Admission::Admitted(caller) => caller,
+        Admission::NeedsCredential => return refuse_credential(&headers, false),
+        Admission::Refused(response) => return response,
+    };
+    let body = match body::read(body, state.clients.max_request_bytes).await {
         Ok(body) => body,
-        Err(rejection) => {
-            let status = rejection.status();
+        Err(BodyError::TooLarge) => {
+            let mut response = refuse(
+                &headers,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the request body is larger than MAX_REQUEST_BYTES ({} bytes)",
+                    state.clients.max_request_bytes
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+        Err(BodyError::Unreadable(message)) => {
             return refuse(
                 &headers,
-                status,
-                format!("malformed GraphQL request: {}", rejection.body_text()),
+                StatusCode::BAD_REQUEST,
+                format!("malformed GraphQL request: {message}"),
             );
         }
     };
     let cache = state.responses.as_deref();
-    // A repeated query whose plan lists are all still current: the stored bytes, unparsed.
+    // A repeated query whose plan lists are all still current: the stored bytes, unparsed. (An
+    // APQ hash-only request too: its bytes identify it as well as a query's.)
     if let Some(stored) = cache.and_then(|cache| cache.get_raw(RawRequest::Body(&body))) {
         return send_stored(media, &stored, Delivery::NoStore);
+    }
+    if batch::is_batch(&body) {
+        return batch::post(&state, media, &headers, caller, &body).await;
     }
     let params = match Params::from_json_body(&body) {
         Ok(params) => params,
         Err(message) => return refuse(&headers, StatusCode::BAD_REQUEST, message),
     };
-    let key = cache.map(|_| params.response_key());
+    let (encoded, stored) =
+        answer(&state, media, caller, Some(RawRequest::Body(&body)), params).await;
+    send(media, encoded, Delivery::NoStore, stored.as_deref())
+}
+
+/// One POSTed request (alone, or one of a batch): the stored response, a refusal, or what it
+/// executed to (stored when it may be). `raw` is the exact bytes it came as, when it came alone.
+pub(super) async fn answer(
+    state: &AppState,
+    media: MediaType,
+    caller: Caller,
+    raw: Option<RawRequest<'_>>,
+    params: Params,
+) -> (Encoded, Option<Arc<StoredResponse>>) {
+    let (operation, registration) = match params.resolve(&state.clients.persisted) {
+        Ok(resolved) => resolved,
+        Err(refusal) => return (refused(media, refusal), None),
+    };
+    register(state, registration);
+    let cache = state.responses.as_deref();
+    let key = cache.map(|_| operation.response_key());
     if let (Some(cache), Some(key)) = (cache, &key)
-        && let Some(stored) = cache.get(key, RawRequest::Body(&body))
+        && let Some(stored) = cache.get(key, raw)
     {
-        return send_stored(media, &stored, Delivery::NoStore);
+        return (stored_encoded(&stored), Some(stored));
     }
-    let executed = state.api.execute(params.into_request(&headers)).await;
+    let executed = state.api.execute(operation.into_request(caller)).await;
+    let encoded = encode(media, &executed.response);
     if let (Some(cache), Some(key)) = (cache, key) {
-        let encoded = encode(media, &executed.response);
-        cache.store(
-            key,
-            RawRequest::Body(&body),
-            &executed.response,
-            &executed.reads,
-            &encoded.body,
-        );
-        return send(media, encoded, Delivery::NoStore, None);
+        cache.store(key, raw, &executed.response, &executed.reads, &encoded.body);
     }
-    respond(media, &executed.response, Delivery::NoStore)
+    (encoded, None)
+}
+
+fn register(state: &AppState, registration: Option<Registration>) {
+    if let Some(registration) = registration {
+        state.clients.persisted.register(registration);
+    }
+}
+
+/// The answer to a request whose document could not be resolved. An unknown hash gets 200
+/// whatever the media type, as Apollo Server answers (the persisted-query links then send the
+/// query); the others are request errors.
+pub(super) fn refused(media: MediaType, refusal: Refusal) -> Encoded {
+    match refusal {
+        Refusal::NotFound => {
+            let mut encoded = encode(
+                media,
+                &graphql::request_error(
+                    ErrorCode::PersistedQueryNotFound,
+                    "PersistedQueryNotFound",
+                ),
+            );
+            encoded.status = StatusCode::OK;
+            encoded
+        }
+        Refusal::NotInList => encode(
+            media,
+            &graphql::request_error(
+                ErrorCode::PersistedQueryNotInList,
+                "this server runs only the documents of its trusted documents manifest",
+            ),
+        ),
+        Refusal::BadRequest(message) => {
+            let mut encoded = encode(media, &graphql::bad_request(message));
+            encoded.status = StatusCode::BAD_REQUEST;
+            encoded
+        }
+    }
 }
 
 /// A stored response: only complete ones are stored, so 200, exactly what the executed original
 /// got for this delivery.
 fn send_stored(media: MediaType, stored: &Arc<StoredResponse>, delivery: Delivery<'_>) -> Response {
-    let encoded = Encoded {
+    send(media, stored_encoded(stored), delivery, Some(stored))
+}
+
+fn stored_encoded(stored: &StoredResponse) -> Encoded {
+    Encoded {
         status: StatusCode::OK,
         body: stored.body().clone(),
         complete: true,
-    };
-    send(media, encoded, delivery, Some(stored))
+    }
 }
 
 /// Any other method on `/graphql`.

@@ -17,19 +17,21 @@ use std::time::Duration;
 
 use async_graphql::Data;
 use async_graphql::http::{WebSocket as GraphqlWebSocket, WebSocketProtocols, WsMessage};
-use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt, stream};
 
-use super::SharedState;
-use super::endpoint;
-use super::params::{GetParams, Params, check_content_type};
-use super::respond::refuse;
-use crate::graphql::{self, ConnectionSubscriptions, PresentedToken};
+use super::body::{self, BodyError};
+use super::endpoint::{self, refused};
+use super::negotiate::{self, MediaType};
+use super::params::{GetParams, Params, bearer_token, check_content_type};
+use super::respond::{Delivery, refuse, respond, send};
+use super::{SharedState, TrustedMode};
+use crate::auth::Caller;
+use crate::graphql::{self, ConnectionSubscriptions};
 
 /// Settings of the subscription transports.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +48,7 @@ pub(super) async fn get(state: State<SharedState>, request: Request) -> Response
         return websocket(state, request).await;
     }
     if wants_event_stream(request.headers()) {
-        return sse_get(state, request);
+        return sse_get(state, request).await;
     }
     endpoint::get(state, request).await
 }
@@ -82,17 +84,20 @@ fn wants_event_stream(headers: &HeaderMap) -> bool {
         })
 }
 
-/// The bearer credential of a WebSocket: the `Authorization` of the `connection_init` payload
+/// The bearer token of a WebSocket: the `Authorization` of the `connection_init` payload
 /// (`{"Authorization": "Bearer …"}`, as browsers cannot set headers on a WebSocket), else the
 /// upgrade request's header. The one place a WebSocket's credential is read.
-fn credential(payload: &serde_json::Value, upgrade_header: Option<&str>) -> PresentedToken {
+fn credential(payload: &serde_json::Value, upgrade_header: Option<&str>) -> Option<String> {
     let from_payload = payload.as_object().and_then(|fields| {
         fields
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
             .and_then(|(_, value)| value.as_str())
     });
-    PresentedToken::from_authorization(from_payload.or(upgrade_header))
+    let value = from_payload.or(upgrade_header)?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
 async fn websocket(State(state): State<SharedState>, request: Request) -> Response {
@@ -113,6 +118,15 @@ async fn websocket(State(state): State<SharedState>, request: Request) -> Respon
             "a WebSocket at /graphql needs the subprotocol graphql-transport-ws".to_owned(),
         );
     };
+    if state.clients.persisted.mode() == TrustedMode::Require {
+        // A WebSocket's operations would bypass the manifest: under `require` subscriptions go
+        // over SSE, where every document is checked like any request's.
+        return refuse(
+            &parts.headers,
+            StatusCode::BAD_REQUEST,
+            "TRUSTED_DOCUMENTS=require: subscribe over SSE (Accept: text/event-stream)".to_owned(),
+        );
+    }
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
@@ -122,6 +136,7 @@ async fn websocket(State(state): State<SharedState>, request: Request) -> Respon
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
+    // Admitted (READ_ACCESS, a valid credential) at `connection_init`, where the credential comes.
     upgrade
         .protocols([protocol.sec_websocket_protocol()])
         .on_upgrade(move |socket| serve_socket(socket, state, protocol, header))
@@ -148,11 +163,23 @@ async fn serve_socket(
     let open = ConnectionSubscriptions::new(settings.per_connection);
     let mut data = Data::default();
     data.insert(open.clone());
+    let auth = state.auth.clone();
     let outgoing = GraphqlWebSocket::new(state.api.executor(), incoming, protocol)
         .connection_data(data)
         .on_connection_init(move |payload| async move {
+            // Refused as graphql-ws expects: the socket is closed (the message says why).
+            let token = credential(&payload, header.as_deref());
+            let caller = auth
+                .authenticate(token.as_deref())
+                .await
+                .map_err(|_| async_graphql::Error::new("Forbidden: invalid credential"))?;
+            if !auth.may_read(caller) {
+                return Err(async_graphql::Error::new(
+                    "Forbidden: READ_ACCESS=authenticated needs a credential",
+                ));
+            }
             let mut data = Data::default();
-            data.insert(credential(&payload, header.as_deref()));
+            data.insert(caller);
             Ok(data)
         });
     let mut outgoing = std::pin::pin!(outgoing);
@@ -193,9 +220,53 @@ async fn serve_socket(
     }
 }
 
+/// Who an SSE request comes from, by the same rules as any request (`READ_ACCESS`, an invalid
+/// credential refused).
+async fn sse_caller(state: &SharedState, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
+    // The answer is JSON: a client asking for an event stream gets a GraphQL error it can read.
+    let unauthenticated = |invalid: bool| {
+        Box::new(respond(
+            MediaType::Json,
+            &graphql::unauthenticated(invalid),
+            Delivery::NoStore,
+        ))
+    };
+    match state.auth.authenticate(bearer_token(headers)).await {
+        Ok(caller) if state.auth.may_read(caller) => Ok(caller),
+        Ok(_) => Err(unauthenticated(false)),
+        Err(_) => Err(unauthenticated(true)),
+    }
+}
+
+/// The operation of `params` (its document resolved as for any request: APQ, trusted documents),
+/// run as `caller`; or the refusal.
+fn sse_request(
+    state: &SharedState,
+    headers: &HeaderMap,
+    params: Params,
+    caller: Caller,
+) -> Result<async_graphql::Request, Box<Response>> {
+    match params.resolve(&state.clients.persisted) {
+        Ok((operation, _registration)) => Ok(operation.into_request(caller)),
+        Err(refusal) => {
+            let media = negotiate::response_media_type(headers).unwrap_or(MediaType::Json);
+            Err(Box::new(send(
+                media,
+                refused(media, refusal),
+                Delivery::NoStore,
+                None,
+            )))
+        }
+    }
+}
+
 /// `GET /graphql` with `Accept: text/event-stream`: the operation from the query string.
-fn sse_get(State(state): State<SharedState>, request: Request) -> Response {
+async fn sse_get(State(state): State<SharedState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
+    let caller = match sse_caller(&state, &parts.headers).await {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
     let params = serde_urlencoded::from_str::<GetParams>(parts.uri.query().unwrap_or_default())
         .map_err(|err| format!("malformed query string: {err}"))
         .and_then(GetParams::into_params);
@@ -203,7 +274,10 @@ fn sse_get(State(state): State<SharedState>, request: Request) -> Response {
         Ok(params) => params,
         Err(message) => return refuse(&parts.headers, StatusCode::BAD_REQUEST, message),
     };
-    let mut request = params.into_request(&parts.headers);
+    let mut request = match sse_request(&state, &parts.headers, params, caller) {
+        Ok(request) => request,
+        Err(response) => return *response,
+    };
     if graphql::selects_mutation(&mut request) {
         let mut response = refuse(
             &parts.headers,
@@ -221,24 +295,38 @@ fn sse_get(State(state): State<SharedState>, request: Request) -> Response {
 /// `POST /graphql` with `Accept: text/event-stream`: the operation from the JSON body.
 async fn sse_post(State(state): State<SharedState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let headers = parts.headers.clone();
+    let headers = parts.headers;
     if let Err(message) = check_content_type(&headers) {
         return refuse(&headers, StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
     }
-    let body = match Bytes::from_request(Request::from_parts(parts, body), &()).await {
+    let caller = match sse_caller(&state, &headers).await {
+        Ok(caller) => caller,
+        Err(response) => return *response,
+    };
+    let body = match body::read(body, state.clients.max_request_bytes).await {
         Ok(body) => body,
-        Err(rejection) => {
-            let status = rejection.status();
+        Err(BodyError::TooLarge) => {
             return refuse(
                 &headers,
-                status,
-                format!("malformed GraphQL request: {}", rejection.body_text()),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is larger than MAX_REQUEST_BYTES".to_owned(),
+            );
+        }
+        Err(BodyError::Unreadable(message)) => {
+            return refuse(
+                &headers,
+                StatusCode::BAD_REQUEST,
+                format!("malformed GraphQL request: {message}"),
             );
         }
     };
-    match Params::from_json_body(&body) {
-        Ok(params) => event_stream(&state, params.into_request(&headers)),
-        Err(message) => refuse(&headers, StatusCode::BAD_REQUEST, message),
+    let params = match Params::from_json_body(&body) {
+        Ok(params) => params,
+        Err(message) => return refuse(&headers, StatusCode::BAD_REQUEST, message),
+    };
+    match sse_request(&state, &headers, params, caller) {
+        Ok(request) => event_stream(&state, request),
+        Err(response) => *response,
     }
 }
 
@@ -272,8 +360,7 @@ mod tests {
 
     #[test]
     fn the_credential_comes_from_connection_init_then_the_header() {
-        let token =
-            |payload: serde_json::Value, header: Option<&str>| credential(&payload, header).0;
+        let token = |payload: serde_json::Value, header: Option<&str>| credential(&payload, header);
         assert_eq!(
             token(
                 serde_json::json!({"Authorization": "Bearer a"}),

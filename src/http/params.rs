@@ -6,20 +6,26 @@ use axum::http::{HeaderMap, header};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::persisted::{self, PersistedOperations, Refusal, Registration};
 use super::response_cache::ResponseKey;
-use crate::graphql::PresentedToken;
+use crate::auth::Caller;
 
 /// The request parameters of the specification, as a POST body carries them.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Params {
-    query: String,
+    /// Absent when the document is named instead (APQ hash, `documentId`).
+    #[serde(default)]
+    query: Option<String>,
+    /// A trusted document's id, `sha256:<hex>`.
+    #[serde(default)]
+    document_id: Option<String>,
     #[serde(default)]
     operation_name: Option<String>,
     #[serde(default)]
     variables: Option<Map<String, Value>>,
-    /// The server offers no request extensions, but they are part of what identifies a request
-    /// (for the response cache), and must be a map.
+    /// Only `persistedQuery` (APQ) means something to the server; the others are part of what
+    /// identifies a request (for the response cache), and must be a map.
     #[serde(default)]
     extensions: Option<Map<String, Value>>,
 }
@@ -29,6 +35,7 @@ pub(super) struct Params {
 #[serde(rename_all = "camelCase")]
 pub(super) struct GetParams {
     query: Option<String>,
+    document_id: Option<String>,
     operation_name: Option<String>,
     variables: Option<String>,
     extensions: Option<String>,
@@ -37,15 +44,13 @@ pub(super) struct GetParams {
 impl GetParams {
     pub(super) fn is_empty(&self) -> bool {
         self.query.is_none()
+            && self.document_id.is_none()
             && self.operation_name.is_none()
             && self.variables.is_none()
             && self.extensions.is_none()
     }
 
     pub(super) fn into_params(self) -> Result<Params, String> {
-        let query = self
-            .query
-            .ok_or("GET /graphql needs a `query` parameter (or Accept: text/html for GraphiQL)")?;
         let map = |name: &str, text: Option<String>| -> Result<_, String> {
             text.filter(|text| !text.is_empty())
                 .map(|text| serde_json::from_str::<Option<Map<String, Value>>>(&text))
@@ -56,7 +61,8 @@ impl GetParams {
         Ok(Params {
             variables: map("variables", self.variables)?,
             extensions: map("extensions", self.extensions)?,
-            query,
+            query: self.query,
+            document_id: self.document_id,
             operation_name: self.operation_name,
         })
     }
@@ -65,13 +71,46 @@ impl GetParams {
 impl Params {
     /// A POST body: a JSON object with the fields above.
     pub(super) fn from_json_body(body: &[u8]) -> Result<Self, String> {
-        // An object first: serde would also read a struct from a JSON array (a batch we don't
-        // take).
+        // An object first: serde would also read a struct from a JSON array (a batch, which
+        // `batch` takes apart first).
         serde_json::from_slice::<Map<String, Value>>(body)
-            .and_then(|object| Self::deserialize(Value::Object(object)))
+            .and_then(Self::from_object)
             .map_err(|err| format!("malformed GraphQL request: {err}"))
     }
 
+    /// One request of a batch.
+    pub(super) fn from_object(object: Map<String, Value>) -> Result<Self, serde_json::Error> {
+        Self::deserialize(Value::Object(object))
+    }
+
+    /// The operation to run: the document resolved from `query`, an APQ hash or `documentId`
+    /// (see [`persisted`]), and an APQ registration to keep if it runs.
+    pub(super) fn resolve(
+        self,
+        persisted: &PersistedOperations,
+    ) -> Result<(Operation, Option<Registration>), Refusal> {
+        let mut extensions = self.extensions;
+        let (query, registration) =
+            persisted::resolve(persisted, self.query, self.document_id, &mut extensions)?;
+        let operation = Operation {
+            query,
+            operation_name: self.operation_name,
+            variables: self.variables,
+            extensions,
+        };
+        Ok((operation, registration))
+    }
+}
+
+/// A request whose document is known: what the response cache and execution see.
+pub(super) struct Operation {
+    query: String,
+    operation_name: Option<String>,
+    variables: Option<Map<String, Value>>,
+    extensions: Option<Map<String, Value>>,
+}
+
+impl Operation {
     /// What identifies this request to the response cache.
     pub(super) fn response_key(&self) -> ResponseKey {
         ResponseKey::new(
@@ -82,8 +121,8 @@ impl Params {
         )
     }
 
-    /// The request async-graphql runs, with the bearer token (if any) for the mutations' guard.
-    pub(super) fn into_request(self, headers: &HeaderMap) -> async_graphql::Request {
+    /// The request async-graphql runs, with who sent it.
+    pub(super) fn into_request(self, caller: Caller) -> async_graphql::Request {
         let mut request = async_graphql::Request::new(self.query);
         if let Some(name) = self.operation_name {
             request = request.operation_name(name);
@@ -91,13 +130,17 @@ impl Params {
         if let Some(variables) = self.variables {
             request = request.variables(Variables::from_json(Value::Object(variables)));
         }
-        let token = PresentedToken::from_authorization(
-            headers
-                .get(header::AUTHORIZATION)
-                .and_then(|value| value.to_str().ok()),
-        );
-        request.data(token)
+        request.data(caller)
     }
+}
+
+/// The bearer token of `Authorization: Bearer <token>` (scheme case-insensitive, per RFC 7235),
+/// if the request has one. Another scheme is no bearer token.
+pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// POST bodies must be JSON in UTF-8 (the only encoding JSON may use between systems).
@@ -130,6 +173,23 @@ pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn parses_the_bearer_scheme() {
+        let token = |value: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(value) = value {
+                headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            }
+            bearer_token(&headers).map(str::to_owned)
+        };
+        assert_eq!(token(Some("Bearer abc")).as_deref(), Some("abc"));
+        assert_eq!(token(Some("bearer  abc ")).as_deref(), Some("abc"));
+        assert_eq!(token(Some("Basic abc")), None);
+        assert_eq!(token(Some("Bearer")), None);
+        assert_eq!(token(Some("Bearer ")), None);
+        assert_eq!(token(None), None);
+    }
 
     #[test]
     fn content_type_must_be_json_in_utf8() {

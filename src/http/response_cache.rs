@@ -174,8 +174,13 @@ impl ResponseCache {
     }
 
     /// The stored response to the request with this normalized key, if still current; it is
-    /// then also remembered under `raw`. Counts a miss otherwise.
-    pub fn get(&self, key: &ResponseKey, raw: RawRequest<'_>) -> Option<Arc<StoredResponse>> {
+    /// then also remembered under `raw` (when the request came alone, as exactly those bytes).
+    /// Counts a miss otherwise.
+    pub fn get(
+        &self,
+        key: &ResponseKey,
+        raw: Option<RawRequest<'_>>,
+    ) -> Option<Arc<StoredResponse>> {
         if let Some(entry) = self.by_key.get(key) {
             if self.is_servable(&entry) {
                 self.hits.inc();
@@ -194,7 +199,7 @@ impl ResponseCache {
     pub fn store(
         &self,
         key: ResponseKey,
-        raw: RawRequest<'_>,
+        raw: Option<RawRequest<'_>>,
         response: &Response,
         reads: &ReadSet,
         body: &Bytes,
@@ -231,10 +236,15 @@ impl ResponseCache {
 
     /// Indexes `entry` under the request's exact bytes too. Copied, so the key does not pin the
     /// buffer the request was read into.
-    fn remember(&self, raw: RawRequest<'_>, entry: Arc<StoredResponse>) {
+    fn remember(&self, raw: Option<RawRequest<'_>>, entry: Arc<StoredResponse>) {
         match raw {
-            RawRequest::Body(body) => self.by_body.insert(Bytes::copy_from_slice(body), entry),
-            RawRequest::Query(query) => self.by_query_string.insert(query.as_bytes().into(), entry),
+            Some(RawRequest::Body(body)) => {
+                self.by_body.insert(Bytes::copy_from_slice(body), entry);
+            }
+            Some(RawRequest::Query(query)) => {
+                self.by_query_string.insert(query.as_bytes().into(), entry);
+            }
+            None => {}
         }
     }
 }

@@ -63,6 +63,38 @@ pub struct NewPlan {
     pub duration_minutes: i32,
 }
 
+/// Who is changing plans: the admin (every operator's), or one operator (its own only). The
+/// ownership rules live in [`super::PlanService`]; who holds which credential is not this
+/// module's business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Admin,
+    Operator(i32),
+}
+
+/// A plan to create whose owner may be left out: an operator's plan is its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanDraft {
+    pub user_id: Option<i32>,
+    pub name: String,
+    pub connection_type: ConnectionType,
+    pub price_cents: i32,
+    pub duration_minutes: i32,
+}
+
+impl PlanDraft {
+    /// The draft as a new plan of `user_id`.
+    pub fn owned_by(self, user_id: i32) -> NewPlan {
+        NewPlan {
+            user_id,
+            name: self.name,
+            connection_type: self.connection_type,
+            price_cents: self.price_cents,
+            duration_minutes: self.duration_minutes,
+        }
+    }
+}
+
 /// The changes an update makes to a plan: every field is optional, and at least one must be
 /// given. [`super::validation`] checks the given fields by the same rules as a new plan's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -87,21 +87,29 @@ impl PlanRepo {
         plan::Entity::find().count(&self.db).await
     }
 
-    /// Deletes the plan and returns what it was, so the caller knows which keys it was in.
-    pub(super) async fn delete(&self, id: PlanId) -> Result<Option<Plan>, DbErr> {
-        Ok(plan::Entity::delete_by_id(id)
-            .exec_with_returning(&self.db)
-            .await?
-            .map(Plan::from))
+    /// Deletes the plan (only if `owner` owns it, when given) and returns what it was, so the
+    /// caller knows which keys it was in.
+    pub(super) async fn delete(
+        &self,
+        id: PlanId,
+        owner: Option<i32>,
+    ) -> Result<Option<Plan>, DbErr> {
+        let mut delete = plan::Entity::delete_by_id(id);
+        if let Some(owner) = owner {
+            delete = delete.filter(plan::Column::UserId.eq(owner));
+        }
+        Ok(delete.exec_with_returning(&self.db).await?.map(Plan::from))
     }
 
     /// Changes a plan in one transaction that first locks and reads its row, so the caller learns
     /// what it was as well as what it became, and no concurrent write (a delete, another update)
-    /// can land between the two: `Ok(None)` if there is no plan with that id (nothing written).
-    /// On failure, [`UpdateFailed::before`] says what the plan was if its row had been read.
+    /// can land between the two: `Ok(None)` if there is no plan with that id (owned by `owner`,
+    /// when given; nothing written). On failure, [`UpdateFailed::before`] says what the plan was
+    /// if its row had been read.
     pub(super) async fn update(
         &self,
         id: PlanId,
+        owner: Option<i32>,
         changes: &PlanChanges,
     ) -> Result<Option<(Plan, Plan)>, UpdateFailed> {
         let failed = |before: Option<&plan::Model>| {
@@ -119,7 +127,11 @@ impl PlanRepo {
             .begin_with_options(options)
             .await
             .map_err(failed(None))?;
-        let Some(row) = plan::Entity::find_by_id(id)
+        let mut find = plan::Entity::find_by_id(id);
+        if let Some(owner) = owner {
+            find = find.filter(plan::Column::UserId.eq(owner));
+        }
+        let Some(row) = find
             .lock_exclusive()
             .one(&transaction)
             .await

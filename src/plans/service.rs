@@ -9,8 +9,8 @@ use super::reads::{PlanRead, Served};
 use super::repo::PlanRepo;
 use super::validation::{self, InvalidInput};
 use super::{
-    ConnectionType, NewPlan, Page, PageRequest, Plan, PlanChanges, PlanFilter, PlanId, PlanKey,
-    PlanList,
+    Actor, ConnectionType, NewPlan, Page, PageRequest, Plan, PlanChanges, PlanDraft, PlanFilter,
+    PlanId, PlanKey, PlanList,
 };
 use crate::cache::{Cache, CacheMetrics, CacheSettings};
 
@@ -24,6 +24,10 @@ pub use bulk::WarmUpReport;
 pub enum PlanError {
     #[error("invalid input: {0}")]
     InvalidInput(#[from] InvalidInput),
+    /// A valid request the actor's role may not make (an operator creating for, or moving a
+    /// plan to, another operator).
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     #[error("database error: {0}")]
     Database(#[source] Arc<DbErr>),
     #[error("more than {max} live subscriptions")]
@@ -195,7 +199,67 @@ impl PlanService {
         }))
     }
 
-    /// Validates and stores a new plan, then invalidates the four keys it belongs to.
+    /// Creates a plan as `actor`: the admin names the owner (`input.userId` is required); an
+    /// operator creates for itself (the owner may be left out, and naming another operator is
+    /// [`PlanError::Forbidden`], with nothing written).
+    pub async fn create_as(&self, actor: Actor, draft: PlanDraft) -> Result<Plan, PlanError> {
+        let user_id = match (actor, draft.user_id) {
+            (Actor::Admin, Some(user_id)) => user_id,
+            (Actor::Admin, None) => {
+                return Err(validation::invalid(
+                    "input.userId",
+                    "is required for the admin: say which operator the plan is for",
+                )
+                .into());
+            }
+            (Actor::Operator(me), None) => me,
+            (Actor::Operator(me), Some(user_id)) if user_id == me => me,
+            (Actor::Operator(_), Some(other)) => {
+                // An invalid input is refused as such first.
+                validation::check_new_plan(draft.owned_by(other))?;
+                return Err(PlanError::Forbidden(
+                    "an operator creates plans only for itself",
+                ));
+            }
+        };
+        self.create(draft.owned_by(user_id)).await
+    }
+
+    /// Updates a plan as `actor`: an operator changes only its own plans (any other id is
+    /// answered `Ok(None)`, as for an id that does not exist, and nothing changes) and may not
+    /// move one to another operator ([`PlanError::Forbidden`], decided from the input alone, so
+    /// it tells nothing about other operators' plans).
+    pub async fn update_as(
+        &self,
+        actor: Actor,
+        id: PlanId,
+        changes: PlanChanges,
+    ) -> Result<Option<Plan>, PlanError> {
+        match actor {
+            Actor::Admin => self.update_owned(id, None, changes).await,
+            Actor::Operator(me) => {
+                if changes.user_id.is_some_and(|user_id| user_id != me) {
+                    validation::check_changes(changes)?;
+                    return Err(PlanError::Forbidden(
+                        "only the admin moves a plan to another operator",
+                    ));
+                }
+                self.update_owned(id, Some(me), changes).await
+            }
+        }
+    }
+
+    /// Deletes a plan as `actor`: an operator deletes only its own (`Ok(false)` for any other id,
+    /// as for one that does not exist).
+    pub async fn delete_as(&self, actor: Actor, id: PlanId) -> Result<bool, PlanError> {
+        match actor {
+            Actor::Admin => self.delete_owned(id, None).await,
+            Actor::Operator(me) => self.delete_owned(id, Some(me)).await,
+        }
+    }
+
+    /// Validates and stores a new plan, then invalidates the four keys it belongs to. (No
+    /// ownership rule: the admin's create; see [`Self::create_as`].)
     #[instrument(skip_all, fields(user_id = new.user_id))]
     pub async fn create(&self, new: NewPlan) -> Result<Plan, PlanError> {
         let new = validation::check_new_plan(new)?;
@@ -220,12 +284,17 @@ impl PlanService {
         .await
     }
 
-    /// Deletes a plan; `Ok(false)` if there was none with that id.
-    #[instrument(skip(self))]
+    /// Deletes a plan as the admin; `Ok(false)` if there was none with that id.
     pub async fn delete(&self, id: PlanId) -> Result<bool, PlanError> {
+        self.delete_owned(id, None).await
+    }
+
+    /// Deletes a plan (only if `owner` owns it, when given).
+    #[instrument(skip(self))]
+    async fn delete_owned(&self, id: PlanId, owner: Option<i32>) -> Result<bool, PlanError> {
         let (repo, cache, live) = (self.repo.clone(), self.cache.clone(), self.live.clone());
         run_to_completion(async move {
-            match repo.delete(id).await {
+            match repo.delete(id, owner).await {
                 Ok(Some(plan)) => {
                     invalidate_for(&cache, &live, &plan, "deleted").await;
                     Ok(true)
@@ -247,16 +316,27 @@ impl PlanService {
     /// invalidates the keys of the plan before *and* after the change: the same four when owner
     /// and type stay, up to seven when it moves. `Ok(None)` if there is no plan with that id.
     /// Its id and creation time never change.
-    #[instrument(skip(self, changes))]
+    /// (As the admin; see [`Self::update_as`].)
     pub async fn update(
         &self,
         id: PlanId,
         changes: PlanChanges,
     ) -> Result<Option<Plan>, PlanError> {
+        self.update_owned(id, None, changes).await
+    }
+
+    /// Updates a plan (only if `owner` owns it, when given).
+    #[instrument(skip(self, changes))]
+    async fn update_owned(
+        &self,
+        id: PlanId,
+        owner: Option<i32>,
+        changes: PlanChanges,
+    ) -> Result<Option<Plan>, PlanError> {
         let changes = validation::check_changes(changes)?;
         let (repo, cache, live) = (self.repo.clone(), self.cache.clone(), self.live.clone());
         run_to_completion(async move {
-            match repo.update(id, &changes).await {
+            match repo.update(id, owner, &changes).await {
                 Ok(Some((before, after))) => {
                     let keys = keys_changed([owner_of(&before), owner_of(&after)]);
                     cache.invalidate(&keys).await;

@@ -133,7 +133,10 @@ async fn media_types_and_status_codes_follow_the_accept_header(backend: Backend)
     let two = json!({ "query": "query A { plans { id } } query B { plans { id } }" });
     let response = post(&app, two, &accept_new).await;
     assert_eq!(response.status(), 400);
-    assert_eq!(error_code(&json_of(response).await), "BAD_REQUEST");
+    assert_eq!(
+        error_code(&json_of(response).await),
+        "OPERATION_NAME_REQUIRED"
+    );
 
     // application/json (also no Accept, and */*): 200 for every well-formed request.
     for accept in [Some("application/json"), None, Some("*/*")] {

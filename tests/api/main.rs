@@ -4,6 +4,7 @@
 
 mod auth;
 mod cache;
+mod clients;
 mod concurrency;
 mod contract;
 mod errors;
@@ -13,8 +14,11 @@ mod http_caching;
 mod http_compression_and_ids;
 mod http_cors;
 mod http_get_post;
+mod isolation;
+mod jwks;
 mod limits;
 mod operations;
+mod operators;
 mod outages;
 mod pagination;
 mod replicas;
@@ -28,6 +32,7 @@ fn main() {
     let trials = [
         auth::trials(),
         cache::trials(),
+        clients::trials(),
         concurrency::trials(),
         contract::trials(),
         errors::trials(),
@@ -36,8 +41,11 @@ fn main() {
         http_compression_and_ids::trials(),
         http_cors::trials(),
         http_get_post::trials(),
+        isolation::trials(),
+        jwks::trials(),
         limits::trials(),
         operations::trials(),
+        operators::trials(),
         outages::trials(),
         pagination::trials(),
         replicas::trials(),

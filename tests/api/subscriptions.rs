@@ -12,9 +12,12 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use plans_api::config::ReadAccess;
+
 use crate::backend_tests;
 use crate::helpers::{
-    AppOptions, Backend, TestApp, TestDatabase, eventually, spawn_app, spawn_app_on, spawn_app_with,
+    AppOptions, Backend, TOKEN, TestApp, TestDatabase, error_code, eventually, spawn_app,
+    spawn_app_on, spawn_app_with,
 };
 
 backend_tests!(
@@ -24,7 +27,8 @@ backend_tests!(
         lists_never_go_back_under_200_rapid_writes,
         a_paused_reader_gets_the_final_list_not_a_backlog,
         subscriptions_beyond_the_limits_are_refused,
-        shutdown_completes_every_stream;
+        shutdown_completes_every_stream,
+        read_access_authenticated_needs_a_credential_on_both_transports;
     postgres_only: changes_through_another_replica_and_plain_sql_are_pushed,
         a_killed_listener_loses_no_change_and_never_goes_back;
 );
@@ -189,6 +193,12 @@ impl Drop for WsConnection {
 }
 
 async fn ws(app: &TestApp) -> WsConnection {
+    ws_as(app, Some(TOKEN)).await.expect("acknowledged")
+}
+
+/// A WebSocket whose `connection_init` carries `token`; `None` if the server closed it instead of
+/// acknowledging.
+async fn ws_as(app: &TestApp, token: Option<&str>) -> Option<WsConnection> {
     let mut request = format!("ws://{}/graphql", app.addr)
         .into_client_request()
         .unwrap();
@@ -204,16 +214,22 @@ async fn ws(app: &TestApp) -> WsConnection {
         "graphql-transport-ws"
     );
     let (mut sink, mut stream) = socket.split();
+    let payload = token.map_or(
+        json!({}),
+        |token| json!({"Authorization": format!("Bearer {token}")}),
+    );
     sink.send(Message::text(
-        json!({"type": "connection_init", "payload": {"Authorization": "Bearer x"}}).to_string(),
+        json!({"type": "connection_init", "payload": payload}).to_string(),
     ))
     .await
     .unwrap();
-    let ack = stream.next().await.expect("ack").expect("ack");
-    assert_eq!(
-        serde_json::from_str::<Value>(ack.to_text().unwrap()).unwrap()["type"],
-        "connection_ack"
-    );
+    match stream.next().await {
+        Some(Ok(Message::Text(ack))) => assert_eq!(
+            serde_json::from_str::<Value>(&ack).unwrap()["type"],
+            "connection_ack"
+        ),
+        _ => return None,
+    }
     let (outgoing, mut to_send) = mpsc::unbounded_channel::<Message>();
     let routes: Arc<
         std::sync::Mutex<std::collections::HashMap<String, mpsc::UnboundedSender<Received>>>,
@@ -255,13 +271,13 @@ async fn ws(app: &TestApp) -> WsConnection {
             closed.notify_one();
         }
     });
-    WsConnection {
+    Some(WsConnection {
         outgoing,
         routes,
         closed,
         next_id: 0,
         task,
-    }
+    })
 }
 
 impl WsConnection {
@@ -550,4 +566,45 @@ async fn a_killed_listener_loses_no_change_and_never_goes_back() {
         assert!(pair[1].len() > pair[0].len(), "a list went back");
     }
     assert!(b.metric("plan_cache_listener_reconnects_total").await >= 1.0);
+}
+
+async fn read_access_authenticated_needs_a_credential_on_both_transports(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        AppOptions::tweaked(|config| config.read_access = ReadAccess::Authenticated),
+    )
+    .await;
+    // WebSocket: no credential, or an invalid one, in connection_init: closed, never acknowledged.
+    assert!(ws_as(&app, None).await.is_none());
+    assert!(ws_as(&app, Some("not-a-token")).await.is_none());
+    let mut connection = ws_as(&app, Some(TOKEN)).await.expect("acknowledged");
+    assert!(
+        connection
+            .subscribe(variables(Some(1), None))
+            .next_list()
+            .await
+            .is_empty()
+    );
+    // SSE: the same rules as any request.
+    let refused = app
+        .client
+        .post(app.url("/graphql"))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "query": SUBSCRIPTION, "variables": variables(Some(1), None) }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(error_code(&body), "UNAUTHENTICATED");
+    let mut admitted = reading(
+        app.client
+            .post(app.url("/graphql"))
+            .header("accept", "text/event-stream")
+            .bearer_auth(TOKEN)
+            .json(&json!({ "query": SUBSCRIPTION, "variables": variables(Some(1), None) }))
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert!(admitted.next_list().await.is_empty());
 }

@@ -11,7 +11,8 @@ use crate::workload::Mix;
 #[command(
     about = "Load benchmark of plans-api against the HTTP stack's ceiling",
     after_help = "Quick form (hot-only at 64 and at 1 connection, plans-api cached on SQLite vs \
-the ceiling; prints the report, writes nothing): loadbench --quick [--rounds 3 --seconds 2]"
+the ceiling; prints the report, writes nothing): loadbench --quick [--rounds 3 --seconds 2]; \
+with the APQ hash-only hit beside it: loadbench --quick --mixes hot-only,hot-apq"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -30,9 +31,10 @@ pub enum Sub {
         /// Address of the server, e.g. 127.0.0.1:8000; it must hold the demo data set.
         #[arg(long)]
         addr: SocketAddr,
-        /// The mix to send.
-        #[arg(long, value_enum, default_value_t = Mix::HotOnly)]
-        mix: Mix,
+        /// The mixes to send, one after another at each connection count, comma-separated
+        /// (e.g. `hot-only,hot-apq` compares the byte-identical hit with the APQ hash-only one).
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "hot-only")]
+        mix: Vec<Mix>,
     },
     /// Internal: serve precomputed responses (the ceiling), until killed.
     Ceiling {
@@ -52,6 +54,18 @@ pub enum Servers {
     Cached,
 }
 
+/// What reads need on the plans-api servers a run starts (`READ_ACCESS`).
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReadAccess {
+    /// `READ_ACCESS=public` (the server's default); requests carry no credential.
+    Public,
+    /// `READ_ACCESS=authenticated` and `JWT_SECRET` on every plans-api server; every request
+    /// carries an operator's JWT (`Authorization: Bearer`, minted with `plans-api token`), which
+    /// the server verifies (through its cache of verified tokens) before its response cache. The
+    /// ceiling gets the same requests.
+    Authenticated,
+}
+
 #[derive(Args, Clone)]
 pub struct RunArgs {
     /// Measured rounds; every server, mix and connection count is measured once per round,
@@ -66,13 +80,19 @@ pub struct RunArgs {
     /// hot-only mix, on the ceiling and plans-api cached (latency).
     #[arg(long, value_delimiter = ',', default_value = "64,1")]
     pub connections: Vec<usize>,
-    /// Mixes measured at more than one connection, comma-separated [default: all three; with
-    /// --quick, hot-only].
+    /// Mixes measured at more than one connection, comma-separated [default: all four; with
+    /// --quick, hot-only]. hot-apq is hot-only sent as APQ hash-only requests (the hash-only hit
+    /// against hot-only's byte-identical hit).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub mixes: Option<Vec<Mix>>,
     /// Which plans-api servers to start.
     #[arg(long, value_enum, default_value_t = Servers::All)]
     pub servers: Servers,
+    /// What reads need: `authenticated` runs every plans-api server with
+    /// `READ_ACCESS=authenticated` and sends a JWT with every request (e.g.
+    /// `--quick --read-access authenticated` for hot-only with a JWT on every read).
+    #[arg(long, value_enum, default_value_t = ReadAccess::Public)]
+    pub read_access: ReadAccess,
     /// The quick form: --mixes hot-only (unless given) --servers cached --no-postgres, and
     /// nothing written unless --out is given. With the default --connections: hot-only at 64 and at 1
     /// connection, plans-api cached on SQLite against the ceiling.

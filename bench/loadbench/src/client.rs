@@ -174,7 +174,7 @@ async fn connection_loop(
         let started = Instant::now();
         match tokio::time::timeout_at(
             deadline,
-            conn.round_trip(&load.requests.http[index], &mut body),
+            conn.round_trip(load.requests.http_for(load.mix, index), &mut body),
         )
         .await
         {

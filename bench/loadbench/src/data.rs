@@ -58,7 +58,13 @@ pub async fn drop_postgres_schema(url: &str) -> Result<(), sea_orm::DbErr> {
 
 /// Walks the whole list a page (100 plans) at a time and returns each page's `after` cursor
 /// (`None` for the first page), as a client paging through it learns them.
-pub async fn page_cursors(addr: SocketAddr) -> io::Result<Vec<Option<String>>> {
+pub async fn page_cursors(
+    addr: SocketAddr,
+    token: Option<&str>,
+) -> io::Result<Vec<Option<String>>> {
+    let authorization = token
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
     let mut connection = Connection::open(addr).await?;
     let mut body = Vec::new();
     let mut cursors = vec![None];
@@ -67,7 +73,7 @@ pub async fn page_cursors(addr: SocketAddr) -> io::Result<Vec<Option<String>>> {
         let request = serde_json::json!({ "query": WALK_PAGES, "variables": { "after": after } });
         let request = request.to_string();
         let http = format!(
-            "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{request}",
+            "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{authorization}Content-Length: {}\r\n\r\n{request}",
             request.len()
         );
         let status = connection.round_trip(http.as_bytes(), &mut body).await?;
@@ -86,6 +92,36 @@ pub async fn page_cursors(addr: SocketAddr) -> io::Result<Vec<Option<String>>> {
 }
 
 /// Sends every request once and keeps the responses (which must be successful).
+/// Registers the workload's documents for APQ, then checks that every hash-only request gets
+/// exactly `expected` (this also fills the response cache's entries for their bytes).
+pub async fn register_apq(
+    addr: SocketAddr,
+    requests: &Requests,
+    expected: &[Bytes],
+) -> io::Result<()> {
+    let mut connection = Connection::open(addr).await?;
+    let mut body = Vec::new();
+    for request in &requests.apq_registrations {
+        let status = connection.round_trip(request, &mut body).await?;
+        if status != 200 || !body.starts_with(b"{\"data\":") {
+            return Err(io::Error::other(format!(
+                "APQ registration refused ({status}): {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            )));
+        }
+    }
+    for (request, expected) in requests.apq_http.iter().zip(expected) {
+        let status = connection.round_trip(request, &mut body).await?;
+        if status != 200 || body != *expected {
+            return Err(io::Error::other(format!(
+                "APQ hash-only request answered {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub async fn fetch_all(addr: SocketAddr, requests: &Requests) -> io::Result<Vec<Bytes>> {
     let mut connection = Connection::open(addr).await?;
     let mut body = Vec::new();

@@ -40,7 +40,9 @@ Machine: {machine}.\n\n\
 Data: {users} operators x {per_user} plans = {plans} plans (`plans-api seed-demo`). Requests pick \
 an operator from a Zipf distribution (s = {s}; the hottest gets {hottest:.1}% of requests); realistic mix = 90% `plans(userId, connectionType: \
 HOTSPOT)` ({hot_size} bytes for the hottest operator), 9% `plans(userId)`, 1% `plans` (all \
-{plans}, {biggest} bytes); hot-only mix = 100% the hotspot query; paging mix = 50% \
+{plans}, {biggest} bytes); hot-only mix = 100% the hotspot query; hot-apq mix = the same requests as APQ hash-only bodies \
+(`extensions.persistedQuery`, no `query`; documents registered before the run), what Apollo's \
+persisted-queries link sends; paging mix = 50% \
 `plansConnection(userId, first: 20)` (Zipf operator), 50% `plansConnection(first: 100, after: …)` \
 at any page of the whole list (uniformly; the cursors are learnt by walking the list first), with \
 edges, cursors, `pageInfo` and `totalCount`. Every response is compared \
@@ -60,6 +62,14 @@ end of the run.\n",
         hot_size = facts.hot_size,
         biggest = facts.biggest,
     );
+    if args.read_access == crate::cli::ReadAccess::Authenticated {
+        out.push_str(
+            "\nEvery plans-api server runs with `READ_ACCESS=authenticated` and `JWT_SECRET`, and \
+every request carries `Authorization: Bearer <an operator's HS256 JWT>` (the ceiling gets the \
+same bytes and ignores the header): each read is authenticated, through the server's cache of \
+verified tokens, before the response cache answers.\n",
+        );
+    }
     for &connections in levels.iter().filter(|&&count| count > 1) {
         let _ = write!(
             out,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::cli::RunArgs;
+use crate::cli::{ReadAccess, RunArgs};
 use crate::client::{self, Load};
 use crate::data::{self, PG_SCHEMA};
 use crate::document::{self, Facts};
@@ -136,6 +136,16 @@ async fn run_in(
                 .uncached("PLAN_CACHE_TTL", "0"),
         );
     }
+    // READ_ACCESS=authenticated: every server wants a JWT on every read, and gets one.
+    let token = if args.read_access == ReadAccess::Authenticated {
+        for spec in &mut specs {
+            spec.env.push(("JWT_SECRET", BENCH_JWT_SECRET.to_owned()));
+            spec.env.push(("READ_ACCESS", "authenticated".to_owned()));
+        }
+        Some(mint_token(plans_api)?)
+    } else {
+        None
+    };
     // The servers without caches are measured only at more than one connection.
     let all = args.all_servers() && document::throughput_level(levels).is_some();
     let mut servers = Vec::new();
@@ -149,11 +159,15 @@ async fn run_in(
 
     // The page requests (and their cached responses) only when the paging mix is measured.
     let cursors = if args.mixes().contains(&Mix::Paging) {
-        Some(data::page_cursors(servers[0].0.addr).await?)
+        Some(data::page_cursors(servers[0].0.addr, token.as_deref()).await?)
     } else {
         None
     };
-    let requests = Arc::new(Requests::new(args.users, cursors.as_deref()));
+    let requests = Arc::new(Requests::new(
+        args.users,
+        cursors.as_deref(),
+        token.as_deref(),
+    ));
     note(format!(
         "fetching the {} expected responses (this also fills the response caches)",
         requests.len()
@@ -166,6 +180,16 @@ async fn run_in(
         Some((server, ..)) => Some(Arc::new(data::fetch_all(server.addr, &requests).await?)),
         None => None,
     };
+    if plan_mixes_use_apq(args) {
+        note("registering the APQ documents and checking every hash-only request");
+        for (server, ..) in &servers {
+            let expected = match (&pg_expected, server.name.starts_with("pg-")) {
+                (Some(pg), true) => pg,
+                _ => &sqlite_expected,
+            };
+            data::register_apq(server.addr, &requests, expected).await?;
+        }
+    }
     let biggest = sqlite_expected.iter().map(Bytes::len).max().unwrap_or(0);
     let hot_size = sqlite_expected[0].len();
 
@@ -250,6 +274,28 @@ async fn run_in(
     Ok(())
 }
 
+/// `JWT_SECRET` of the servers under `--read-access authenticated` (32 bytes or more).
+const BENCH_JWT_SECRET: &str = "loadbench-jwt-secret-0123456789abcdef";
+
+/// An operator's JWT for the benchmark's requests, from `plans-api token` (valid for a day).
+fn mint_token(plans_api: &Path) -> io::Result<String> {
+    let output = Command::new(plans_api)
+        .args(["token", "--operator", "1", "--ttl", "86400"])
+        .env("JWT_SECRET", BENCH_JWT_SECRET)
+        .env_remove("JWT_ISSUER")
+        .env_remove("JWT_AUDIENCE")
+        .env_remove("JWT_OPERATOR_CLAIM")
+        .env_remove("JWT_ROLE_CLAIM")
+        .output()?;
+    if !output.status.success() {
+        return Err(io::Error::other(format!(
+            "plans-api token failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
 /// Starts one plans-api server and waits until it is ready.
 async fn start(plans_api: &Path, spec: &ServerSpec, work: &Path) -> io::Result<Server> {
     let port = free_port()?;
@@ -278,12 +324,18 @@ async fn start(plans_api: &Path, spec: &ServerSpec, work: &Path) -> io::Result<S
 }
 
 /// Starts the ceiling (this binary's `ceiling` subcommand) with the expected responses.
+fn plan_mixes_use_apq(args: &RunArgs) -> bool {
+    args.mixes().contains(&Mix::HotApq)
+}
+
 async fn start_ceiling(requests: &Requests, expected: &[Bytes], work: &Path) -> io::Result<Server> {
+    // The ceiling answers the hash-only bodies too: to it, they are just other bytes.
     let pairs: Vec<(Bytes, Bytes)> = requests
         .bodies
         .iter()
+        .chain(&requests.apq_bodies)
         .cloned()
-        .zip(expected.iter().cloned())
+        .zip(expected.iter().chain(expected).cloned())
         .collect();
     let responses_file = work.join("ceiling.bin");
     ceiling::write_responses(&responses_file, &pairs)?;
@@ -309,15 +361,23 @@ async fn start_ceiling(requests: &Requests, expected: &[Bytes], work: &Path) -> 
 }
 
 /// `loadbench load`: loads one already running server.
-pub async fn load_one(args: RunArgs, addr: SocketAddr, mix: Mix) -> io::Result<()> {
-    let cursors = match mix {
-        Mix::Paging => Some(data::page_cursors(addr).await?),
-        _ => None,
+pub async fn load_one(args: RunArgs, addr: SocketAddr, mixes: Vec<Mix>) -> io::Result<()> {
+    let cursors = if mixes.contains(&Mix::Paging) {
+        Some(data::page_cursors(addr, None).await?)
+    } else {
+        None
     };
-    let requests = Arc::new(Requests::new(args.users, cursors.as_deref()));
+    let requests = Arc::new(Requests::new(args.users, cursors.as_deref(), None));
     let expected = Arc::new(data::fetch_all(addr, &requests).await?);
+    if mixes.contains(&Mix::HotApq) {
+        data::register_apq(addr, &requests, &expected).await?;
+    }
     let zipf = Arc::new(Zipf::new(args.users, args.zipf_s));
-    for connections in args.levels().map_err(io::Error::other)? {
+    let levels = args.levels().map_err(io::Error::other)?;
+    for (connections, &mix) in levels
+        .iter()
+        .flat_map(|&connections| mixes.iter().map(move |mix| (connections, mix)))
+    {
         let load = Arc::new(Load {
             addr,
             requests: requests.clone(),

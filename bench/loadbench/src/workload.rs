@@ -26,9 +26,10 @@ pub enum Shape {
 }
 
 impl Shape {
-    /// The request body; `cursors[n]` is the `after` of page `n` of the whole list.
-    fn body(self, cursors: &[Option<String>]) -> String {
-        let (query, variables) = match self {
+    /// The document and the variables (JSON); `cursors[n]` is the `after` of page `n` of the
+    /// whole list.
+    fn parts(self, cursors: &[Option<String>]) -> (String, String) {
+        match self {
             Self::Hotspot(user) => (
                 format!(
                     "query Hotspot($userId: Int!) {{ plans(userId: $userId, connectionType: HOTSPOT) {{ {FIELDS} }} }}"
@@ -60,12 +61,58 @@ impl Shape {
                     serde_json::to_string(&cursors[page as usize]).expect("a cursor is JSON")
                 ),
             ),
-        };
+        }
+    }
+
+    /// The request as a plain POST body: query and variables.
+    fn body(self, cursors: &[Option<String>]) -> String {
+        let (query, variables) = self.parts(cursors);
         format!(
             "{{\"query\":{},\"variables\":{variables}}}",
             serde_json::Value::String(query)
         )
     }
+
+    /// The request as Apollo's persisted-queries link sends it once the server knows the
+    /// document: variables and the document's sha256, no query.
+    fn apq_body(self, cursors: &[Option<String>]) -> String {
+        let (query, variables) = self.parts(cursors);
+        format!(
+            "{{\"variables\":{variables},\"extensions\":{}}}",
+            apq_extension(&query)
+        )
+    }
+
+    /// The request that registers the document (APQ): query, variables and hash.
+    fn apq_registration(self) -> String {
+        let (query, variables) = self.parts(&[]);
+        format!(
+            "{{\"query\":{},\"variables\":{variables},\"extensions\":{}}}",
+            serde_json::Value::String(query.clone()),
+            apq_extension(&query)
+        )
+    }
+}
+
+fn apq_extension(query: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash: String = Sha256::digest(query.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("{{\"persistedQuery\":{{\"version\":1,\"sha256Hash\":\"{hash}\"}}}}")
+}
+
+/// A complete HTTP/1.1 POST of `body` to /graphql, with `authorization` (a header line, or
+/// nothing).
+fn http_post(body: &[u8], authorization: &str) -> Bytes {
+    let mut request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{authorization}Content-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    Bytes::from(request)
 }
 
 /// Every request the workload can send, indexed: `Hotspot(u)` at `u - 1`, `User(u)` at
@@ -79,41 +126,68 @@ pub struct Requests {
     pub bodies: Vec<Bytes>,
     /// The complete HTTP/1.1 requests, written to the socket as they are.
     pub http: Vec<Bytes>,
+    /// The same requests as APQ hash-only bodies (same responses).
+    pub apq_bodies: Vec<Bytes>,
+    pub apq_http: Vec<Bytes>,
+    /// One HTTP request per document registering it for APQ.
+    pub apq_registrations: Vec<Bytes>,
 }
 
 impl Requests {
+    /// Every request, each with `Authorization: Bearer <token>` when `token` is given.
     /// `page_cursors[n]` is the `after` of page `n` of the whole list (`None` for the first);
     /// without them (no paging mix in the run), there are no page requests.
-    pub fn new(users: u32, page_cursors: Option<&[Option<String>]>) -> Self {
+    pub fn new(users: u32, page_cursors: Option<&[Option<String>]>, token: Option<&str>) -> Self {
+        let authorization = token
+            .map(|token| format!("Authorization: Bearer {token}\r\n"))
+            .unwrap_or_default();
         let page_cursors = page_cursors.unwrap_or_default();
         let pages = u32::try_from(page_cursors.len()).expect("fewer than 2^32 pages");
         let user_pages = if page_cursors.is_empty() { 0 } else { users };
-        let shapes = (1..=users)
+        let shapes: Vec<Shape> = (1..=users)
             .map(Shape::Hotspot)
             .chain((1..=users).map(Shape::User))
             .chain([Shape::All])
             .chain((1..=user_pages).map(Shape::UserPage))
-            .chain((0..pages).map(Shape::AllPage));
+            .chain((0..pages).map(Shape::AllPage))
+            .collect();
         let bodies: Vec<Bytes> = shapes
+            .iter()
             .map(|shape| Bytes::from(shape.body(page_cursors)))
             .collect();
         let http = bodies
             .iter()
-            .map(|body| {
-                let mut request = format!(
-                    "POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                    body.len()
-                )
-                .into_bytes();
-                request.extend_from_slice(body);
-                Bytes::from(request)
-            })
+            .map(|body| http_post(body, &authorization))
+            .collect();
+        let apq_bodies: Vec<Bytes> = shapes
+            .iter()
+            .map(|shape| Bytes::from(shape.apq_body(page_cursors)))
+            .collect();
+        let apq_http = apq_bodies
+            .iter()
+            .map(|body| http_post(body, &authorization))
+            .collect();
+        let apq_registrations = [Shape::Hotspot(1), Shape::User(1), Shape::All]
+            .into_iter()
+            .map(|shape| http_post(shape.apq_registration().as_bytes(), &authorization))
             .collect();
         Self {
             users,
             pages,
             bodies,
             http,
+            apq_bodies,
+            apq_http,
+            apq_registrations,
+        }
+    }
+
+    /// The HTTP request at `index` as `mix` sends it.
+    pub fn http_for(&self, mix: Mix, index: usize) -> &Bytes {
+        if mix == Mix::HotApq {
+            &self.apq_http[index]
+        } else {
+            &self.http[index]
         }
     }
 
@@ -140,18 +214,22 @@ pub enum Mix {
     Realistic,
     /// 100% `Hotspot`.
     HotOnly,
+    /// 100% `Hotspot` as APQ hash-only requests (documents registered beforehand): what Apollo's
+    /// persisted-queries link sends, against `HotOnly`'s byte-identical hit.
+    HotApq,
     /// A paging dashboard: 50% `UserPage` (Zipf operator), 50% `AllPage` (any page, uniformly).
     Paging,
 }
 
 impl Mix {
     /// Every mix, in the order runs measure and report them.
-    pub const ALL: [Self; 3] = [Self::HotOnly, Self::Realistic, Self::Paging];
+    pub const ALL: [Self; 4] = [Self::HotOnly, Self::HotApq, Self::Realistic, Self::Paging];
 
     pub fn label(self) -> &'static str {
         match self {
             Self::Realistic => "realistic",
             Self::HotOnly => "hot-only",
+            Self::HotApq => "hot-apq",
             Self::Paging => "paging",
         }
     }
@@ -160,7 +238,7 @@ impl Mix {
     pub fn pick(self, zipf: &Zipf, pages: u32, rng: &mut Rng) -> Shape {
         let user = zipf.sample(rng.unit()) as u32 + 1;
         match self {
-            Self::HotOnly => Shape::Hotspot(user),
+            Self::HotOnly | Self::HotApq => Shape::Hotspot(user),
             Self::Realistic => match rng.next() % 100 {
                 0..90 => Shape::Hotspot(user),
                 90..99 => Shape::User(user),
@@ -291,13 +369,13 @@ mod tests {
 
     #[test]
     fn without_cursors_there_are_no_page_requests() {
-        assert_eq!(Requests::new(3, None).len(), 7);
+        assert_eq!(Requests::new(3, None, None).len(), 7);
     }
 
     #[test]
     fn requests_are_indexed_and_well_formed() {
         let cursors = [None, Some("cGxhbjoxMDA".to_owned())];
-        let requests = Requests::new(3, Some(&cursors));
+        let requests = Requests::new(3, Some(&cursors), None);
         assert_eq!(requests.len(), 12);
         let page: serde_json::Value =
             serde_json::from_slice(&requests.bodies[requests.index(Shape::AllPage(1))]).unwrap();
@@ -321,5 +399,20 @@ mod tests {
         let http = &requests.http[requests.index(Shape::All)];
         assert!(http.starts_with(b"POST /graphql HTTP/1.1\r\n"));
         assert!(http.ends_with(&requests.bodies[6]));
+        let apq: serde_json::Value =
+            serde_json::from_slice(&requests.apq_bodies[requests.index(Shape::User(2))]).unwrap();
+        assert_eq!(apq["variables"]["userId"], 2);
+        assert!(apq.get("query").is_none());
+        assert_eq!(apq["extensions"]["persistedQuery"]["version"], 1);
+        let registration = &requests.apq_registrations[1];
+        let text = String::from_utf8_lossy(registration);
+        assert!(
+            text.contains(
+                apq["extensions"]["persistedQuery"]["sha256Hash"]
+                    .as_str()
+                    .unwrap()
+            )
+        );
+        assert!(text.contains("UserPlans"));
     }
 }

@@ -7,7 +7,7 @@ export interface PlansApiGraphQLError {
   message: string;
   path?: ReadonlyArray<string | number>;
   extensions: {
-    /** `BAD_USER_INPUT`, `UNAUTHENTICATED`, `INTERNAL_SERVER_ERROR`, `BAD_REQUEST`, … */
+    /** `BAD_USER_INPUT`, `UNAUTHENTICATED`, `FORBIDDEN`, `INTERNAL_SERVER_ERROR`, `BAD_REQUEST`, … */
     code: string;
     /** For `BAD_USER_INPUT`: which input field, e.g. `input.name`. */
     field?: string;
@@ -35,16 +35,30 @@ export class PlansApiError extends Error {
   }
 }
 
+/**
+ * The credential to send as `Authorization: Bearer <token>`: the admin token or an operator's
+ * JWT, or a function that returns the current one (called before every request, so an expiring
+ * JWT can be refreshed; `undefined` sends no credential).
+ */
+export type PlansApiToken = string | (() => string | undefined | Promise<string | undefined>);
+
 export interface PlansApiClientOptions {
   /** The GraphQL endpoint, e.g. `https://plans.example.com/graphql`. */
   url: string;
-  /** The admin token, for mutations (sent as `Authorization: Bearer <token>`). */
-  token?: string;
+  /** The credential for mutations (and reads, if the server has `READ_ACCESS=authenticated`). */
+  token?: PlansApiToken;
   /**
    * Send queries as `GET /graphql?query=…`, which browsers and CDNs can cache (the server says
    * how long with `Cache-Control`). Mutations always go by POST.
    */
   queriesByGet?: boolean;
+  /**
+   * Name each generated document by its `documentId` (`sha256:<hex>`, from the trusted documents
+   * manifest `src/gql/persisted-documents.json`) instead of sending its text: a smaller request,
+   * and the only kind a server with `TRUSTED_DOCUMENTS=require` runs. A server that does not know
+   * the id (`PERSISTED_QUERY_NOT_FOUND`: no manifest) gets the text once more. Default `true`.
+   */
+  documentIds?: boolean;
   /** A fetch implementation (defaults to the global one). */
   fetch?: typeof fetch;
 }
@@ -57,14 +71,16 @@ const ACCEPT = 'application/graphql-response+json, application/json;q=0.9';
 
 export class PlansApiClient {
   readonly #url: string;
-  readonly #token: string | undefined;
+  readonly #token: PlansApiToken | undefined;
   readonly #queriesByGet: boolean;
+  readonly #documentIds: boolean;
   readonly #fetch: typeof fetch;
 
   constructor(options: PlansApiClientOptions) {
     this.#url = options.url;
     this.#token = options.token;
     this.#queriesByGet = options.queriesByGet ?? false;
+    this.#documentIds = options.documentIds ?? true;
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   }
 
@@ -74,13 +90,33 @@ export class PlansApiClient {
     ...[variables]: VariablesArgument<TVariables>
   ): Promise<TResult> {
     const query = document.toString();
+    const hash: unknown = document.__meta__?.['hash'];
+    const documentId = this.#documentIds && typeof hash === 'string' ? hash : undefined;
+    if (documentId !== undefined) {
+      try {
+        return await this.#send<TResult>(query, { documentId }, variables);
+      } catch (err) {
+        // A server without the manifest: send the text.
+        if (!(err instanceof PlansApiError && err.code === 'PERSISTED_QUERY_NOT_FOUND')) throw err;
+      }
+    }
+    return this.#send<TResult>(query, { query }, variables);
+  }
+
+  /** Sends the document as `named` says (its text, or its id) with `variables`. */
+  async #send<TResult>(
+    query: string,
+    named: { query: string } | { documentId: string },
+    variables: unknown,
+  ): Promise<TResult> {
     const headers: Record<string, string> = { accept: ACCEPT };
-    if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
+    const token = typeof this.#token === 'function' ? await this.#token() : this.#token;
+    if (token !== undefined) headers.authorization = `Bearer ${token}`;
 
     let response: Response;
     if (this.#queriesByGet && isQuery(query)) {
       const url = new URL(this.#url);
-      url.searchParams.set('query', query);
+      for (const [name, value] of Object.entries(named)) url.searchParams.set(name, value);
       if (variables !== undefined) url.searchParams.set('variables', JSON.stringify(variables));
       response = await this.#fetch(url, { method: 'GET', headers });
     } else {
@@ -88,7 +124,7 @@ export class PlansApiClient {
       response = await this.#fetch(this.#url, {
         method: 'POST',
         headers,
-        body: JSON.stringify({ query, variables: variables ?? {} }),
+        body: JSON.stringify({ ...named, variables: variables ?? {} }),
       });
     }
     return this.#result<TResult>(response);

@@ -1,6 +1,6 @@
 // The plans-api TypeScript SDK: a typed client plus the generated documents and types.
 export { PlansApiClient, PlansApiError } from './client.js';
-export type { PlansApiClientOptions, PlansApiGraphQLError } from './client.js';
+export type { PlansApiClientOptions, PlansApiGraphQLError, PlansApiToken } from './client.js';
 export {
   CreatePlanDocument,
   DeletePlanDocument,

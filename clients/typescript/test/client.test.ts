@@ -17,7 +17,7 @@ import {
   type PlansPageQuery,
   type Plan,
 } from '../src/index.js';
-import { startServer, type Server } from './server.js';
+import { MANIFEST, operatorToken, startServer, type Server } from './server.js';
 
 let server: Server;
 let admin: PlansApiClient;
@@ -25,7 +25,8 @@ let anonymous: PlansApiClient;
 let cached: PlansApiClient;
 
 before(async () => {
-  server = await startServer();
+  // Only the manifest's documents run: every operation below proves it is in the manifest.
+  server = await startServer({ TRUSTED_DOCUMENTS_FILE: MANIFEST, TRUSTED_DOCUMENTS: 'require' });
   admin = new PlansApiClient({ url: server.url, token: server.token });
   anonymous = new PlansApiClient({ url: server.url });
   cached = new PlansApiClient({ url: server.url, queriesByGet: true });
@@ -200,4 +201,91 @@ test('updatePlan changes the given fields, keeps createdAt, and reads see it at 
   await assert.rejects(anonymous.request(UpdatePlanDocument, { id: plan.id, input: { name: 'x' } }), (err: unknown) => {
     return err instanceof PlansApiError && err.code === 'UNAUTHENTICATED';
   });
+});
+
+test('an operator signs in with its JWT, given as a function returning the current token', async () => {
+  const issued: string[] = [];
+  const operator = new PlansApiClient({
+    url: server.url,
+    token: async () => {
+      const token = operatorToken(server.jwtSecret, 21, 600 + issued.length);
+      issued.push(token);
+      return token;
+    },
+  });
+  // userId left out: the operator's own.
+  const { createPlan: mine } = await operator.request(CreatePlanDocument, {
+    input: { name: 'mine', connectionType: 'PPPOE', priceCents: 500, durationMinutes: 30 },
+  });
+  assert.equal(mine.userId, 21);
+  // Another operator's id: FORBIDDEN.
+  await assert.rejects(
+    operator.request(CreatePlanDocument, { input: { ...hotspot, userId: 22 } }),
+    (err: unknown) => err instanceof PlansApiError && err.code === 'FORBIDDEN',
+  );
+  // Another operator's plan answers as an unknown id.
+  const theirs = await create({ ...hotspot, userId: 22 });
+  const { updatePlan } = await operator.request(UpdatePlanDocument, { id: theirs.id, input: { priceCents: 1 } });
+  assert.equal(updatePlan, null);
+  const { deletePlan } = await operator.request(DeletePlanDocument, { id: theirs.id });
+  assert.equal(deletePlan, false);
+  const { deletePlan: deletedMine } = await operator.request(DeletePlanDocument, { id: mine.id });
+  assert.equal(deletedMine, true);
+  // The function was asked before every request: a fresh token each time.
+  assert.equal(issued.length, 5);
+  assert.equal(new Set(issued).size, 5);
+
+  // A fixed string works too; an invalid token is refused even for a read.
+  const fixed = new PlansApiClient({ url: server.url, token: operatorToken(server.jwtSecret, 21) });
+  await fixed.request(PlansDocument, { userId: 21 });
+  await assert.rejects(
+    new PlansApiClient({ url: server.url, token: operatorToken('not-the-secret', 21) }).request(PlansDocument, {}),
+    (err: unknown) => err instanceof PlansApiError && err.code === 'UNAUTHENTICATED',
+  );
+});
+
+test('documents go by documentId (the manifest), by POST and by GET; other text is refused', async () => {
+  const sent: { method: string; body: Record<string, unknown> | undefined; url: URL }[] = [];
+  const recording = (queriesByGet: boolean) =>
+    new PlansApiClient({
+      url: server.url,
+      token: server.token,
+      queriesByGet,
+      fetch: (input, init) => {
+        const body = typeof init?.body === 'string' ? (JSON.parse(init.body) as Record<string, unknown>) : undefined;
+        sent.push({ method: init?.method ?? 'GET', body, url: new URL(String(input)) });
+        return fetch(input, init);
+      },
+    });
+  await recording(false).request(PlansDocument, { userId: 11 });
+  await recording(true).request(PlansDocument, { userId: 11 });
+  const post = sent[0];
+  const get = sent[1];
+  assert.equal(post?.method, 'POST');
+  assert.match(String(post?.body?.['documentId']), /^sha256:[0-9a-f]{64}$/);
+  assert.equal(post?.body?.['query'], undefined);
+  assert.equal(get?.method, 'GET');
+  assert.match(String(get?.url.searchParams.get('documentId')), /^sha256:[0-9a-f]{64}$/);
+  assert.equal(get?.url.searchParams.get('query'), null);
+
+  // Text outside the manifest does not run under TRUSTED_DOCUMENTS=require.
+  const response = await fetch(server.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: '{ plans { id } }' }),
+  });
+  const body = (await response.json()) as { errors: { extensions: { code: string } }[] };
+  assert.equal(body.errors[0]?.extensions.code, 'PERSISTED_QUERY_NOT_IN_LIST');
+});
+
+test('a server without the manifest gets the text after PERSISTED_QUERY_NOT_FOUND', async () => {
+  const plain = await startServer();
+  try {
+    const client = new PlansApiClient({ url: plain.url });
+    assert.deepEqual((await client.request(PlansDocument, { userId: 12 })).plans, []);
+    const textOnly = new PlansApiClient({ url: plain.url, documentIds: false });
+    assert.deepEqual((await textOnly.request(PlansDocument, { userId: 12 })).plans, []);
+  } finally {
+    await plain.stop();
+  }
 });

@@ -1,7 +1,7 @@
 // Starts the real plans-api binary (built by `cargo build`) on a free port with a temporary
 // SQLite database and a known admin token, and waits until /health/ready says 200.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,24 +14,33 @@ export interface Server {
   /** The GraphQL endpoint. */
   url: string;
   token: string;
+  /** The server's `JWT_SECRET` (HS256), for minting operators' tokens. */
+  jwtSecret: string;
   stop(): Promise<void>;
 }
 
-export async function startServer(): Promise<Server> {
+/** The trusted documents manifest codegen writes. */
+export const MANIFEST = join(REPO, 'clients', 'typescript', 'src', 'gql', 'persisted-documents.json');
+
+/** `env`: more of the server's environment, e.g. `{ TRUSTED_DOCUMENTS: 'require' }`. */
+export async function startServer(env: Record<string, string> = {}): Promise<Server> {
   const binary = process.env.PLANS_API_BIN ?? join(REPO, 'target', 'debug', 'plans-api');
   if (!existsSync(binary)) {
     throw new Error(`${binary} does not exist: run \`cargo build\` first (or set PLANS_API_BIN)`);
   }
   const dir = await mkdtemp(join(tmpdir(), 'plans-api-ts-client-'));
   const token = `ts-${randomBytes(12).toString('hex')}`;
+  const jwtSecret = randomBytes(32).toString('hex');
   const child = spawn(binary, [], {
     env: {
       PATH: process.env.PATH ?? '',
       DATABASE_URL: `sqlite://${join(dir, 'plans.db')}?mode=rwc`,
       BIND_ADDR: '127.0.0.1:0',
       ADMIN_TOKEN: token,
+      JWT_SECRET: jwtSecret,
       RUST_LOG: 'info',
       NO_COLOR: '1',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -68,11 +77,24 @@ export async function startServer(): Promise<Server> {
       if (Date.now() > deadline) throw new Error('/health/ready did not say 200 within 60 s');
       await sleep(100);
     }
-    return { url: `${base}/graphql`, token, stop };
+    return { url: `${base}/graphql`, token, jwtSecret, stop };
   } catch (err) {
     await stop();
     throw new Error(`plans-api did not start: ${(err as Error).message}\n--- its output ---\n${output}`);
   }
+}
+
+/** An HS256 JWT for `operator`, signed with `secret`, valid for `ttlSeconds`. */
+export function operatorToken(secret: string, operator: number, ttlSeconds = 600): string {
+  const now = Math.floor(Date.now() / 1000);
+  const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const signingInput = `${encode({ alg: 'HS256', typ: 'JWT' })}.${encode({
+    operator_id: operator,
+    iat: now,
+    exp: now + ttlSeconds,
+  })}`;
+  const signature = createHmac('sha256', secret).update(signingInput).digest('base64url');
+  return `${signingInput}.${signature}`;
 }
 
 function sleep(ms: number): Promise<void> {

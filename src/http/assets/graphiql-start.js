@@ -6,9 +6,10 @@
   var DEFAULT_QUERY = [
     '# Welcome to plans-api.',
     '#',
-    '# Queries need no token. Mutations (createPlan, updatePlan, deletePlan) need the admin',
-    '# token: open "Headers" below and enter',
-    '#   {"Authorization": "Bearer <ADMIN_TOKEN>"}',
+    '# Queries need no token (unless READ_ACCESS=authenticated). Mutations (createPlan,',
+    '# updatePlan, deletePlan) need the admin token or an operator\'s JWT (made with',
+    '# `plans-api token --operator N`): open "Headers" below and enter',
+    '#   {"Authorization": "Bearer <token>"}',
     '# Headers are not saved in the browser.',
     '#',
     '# A page of plans, 10 at a time: for the next page, pass pageInfo.endCursor as $after.',

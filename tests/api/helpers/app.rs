@@ -36,6 +36,9 @@ pub struct TestApp {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// A change to the configuration made at run time.
+pub type Configure = Box<dyn FnOnce(&mut Config) + Send>;
+
 /// Options for [`spawn_app_with`].
 pub struct AppOptions {
     pub ttl_seconds: u64,
@@ -49,6 +52,8 @@ pub struct AppOptions {
     pub cors_allowed_origins: AllowedOrigins,
     /// `RESPONSE_CACHE_MAX_ENTRIES`; 0 turns the response cache off.
     pub response_cache_entries: u64,
+    /// Any other setting, from values known only at run time (a JWKS server's port).
+    pub configure: Option<Configure>,
 }
 
 impl Default for AppOptions {
@@ -61,6 +66,7 @@ impl Default for AppOptions {
             http_cache_max_age: 0,
             cors_allowed_origins: AllowedOrigins::None,
             response_cache_entries: 10_000,
+            configure: None,
         }
     }
 }
@@ -135,6 +141,9 @@ pub async fn spawn_app_at(
         ..Config::default()
     };
     (options.tweak)(&mut config);
+    if let Some(configure) = options.configure {
+        configure(&mut config);
+    }
     let application = Application::build(config)
         .await
         .expect("application starts");
@@ -189,6 +198,11 @@ impl TestApp {
     /// POSTs with the admin token; returns the body.
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
         self.post_graphql_as(Some(TOKEN), query, variables).await.1
+    }
+
+    /// POSTs `query` with `variables` and no token, as any client may; returns the body.
+    pub async fn query_with(&self, query: &str, variables: Value) -> Value {
+        self.post_graphql_as(None, query, variables).await.1
     }
 
     /// POSTs `query` without a token or variables, as any client may; returns the body.

@@ -19,8 +19,8 @@ export type CreatePlanInput = {
   name: string;
   /** Price in minor currency units; not negative. */
   priceCents: number;
-  /** The owning operator; at least 1. */
-  userId: number;
+  /** The owning operator; at least 1. Required for the admin; an operator may leave it out (its own id). */
+  userId?: number | null | undefined;
 };
 
 /**
@@ -35,7 +35,7 @@ export type UpdatePlanInput = {
   name?: string | null | undefined;
   /** Price in minor currency units; not negative. */
   priceCents?: number | null | undefined;
-  /** Moves the plan to another operator; at least 1. */
+  /** Moves the plan to another operator (admin only); at least 1. */
   userId?: number | null | undefined;
 };
 
@@ -141,12 +141,12 @@ export const CreatePlanDocument = new TypedDocumentString(`
   priceCents
   durationMinutes
   createdAt
-}`) as unknown as TypedDocumentString<CreatePlanMutation, CreatePlanMutationVariables>;
+}`, {"hash":"sha256:c8904354c620d3fc5ed26f038cc9fade1363b5a1e1353c3eaab58c643be34634"}) as unknown as TypedDocumentString<CreatePlanMutation, CreatePlanMutationVariables>;
 export const DeletePlanDocument = new TypedDocumentString(`
     mutation DeletePlan($id: ID!) {
   deletePlan(id: $id)
 }
-    `) as unknown as TypedDocumentString<DeletePlanMutation, DeletePlanMutationVariables>;
+    `, {"hash":"sha256:a77a4be3373d523c082a2a2a11265c30bdae18a129fb9d9b1892d50331eedb16"}) as unknown as TypedDocumentString<DeletePlanMutation, DeletePlanMutationVariables>;
 export const LivePlansDocument = new TypedDocumentString(`
     subscription LivePlans($userId: Int, $connectionType: ConnectionType) {
   plans(userId: $userId, connectionType: $connectionType) {
@@ -161,7 +161,7 @@ export const LivePlansDocument = new TypedDocumentString(`
   priceCents
   durationMinutes
   createdAt
-}`) as unknown as TypedDocumentString<LivePlansSubscription, LivePlansSubscriptionVariables>;
+}`, {"hash":"sha256:68265f34146e0bc1ad680da4265677bfe8531787c82dc88144608d57d3271f6a"}) as unknown as TypedDocumentString<LivePlansSubscription, LivePlansSubscriptionVariables>;
 export const PlansDocument = new TypedDocumentString(`
     query Plans($userId: Int, $connectionType: ConnectionType) {
   plans(userId: $userId, connectionType: $connectionType) {
@@ -176,7 +176,7 @@ export const PlansDocument = new TypedDocumentString(`
   priceCents
   durationMinutes
   createdAt
-}`) as unknown as TypedDocumentString<PlansQuery, PlansQueryVariables>;
+}`, {"hash":"sha256:42d9c572bd1eaa99bd7745bc6670f67d0ed929279122554c6ceb07d7581ae76d"}) as unknown as TypedDocumentString<PlansQuery, PlansQueryVariables>;
 export const PlanDocument = new TypedDocumentString(`
     query Plan($id: ID!) {
   plan(id: $id) {
@@ -191,7 +191,7 @@ export const PlanDocument = new TypedDocumentString(`
   priceCents
   durationMinutes
   createdAt
-}`) as unknown as TypedDocumentString<PlanQuery, PlanQueryVariables>;
+}`, {"hash":"sha256:6397d03bab8d6571267b2ff2da2e9ff5f03a0eb91edb307674f8996183f33532"}) as unknown as TypedDocumentString<PlanQuery, PlanQueryVariables>;
 export const PlansPageDocument = new TypedDocumentString(`
     query PlansPage($userId: Int, $connectionType: ConnectionType, $first: Int, $after: String, $last: Int, $before: String) {
   plansConnection(
@@ -225,7 +225,7 @@ export const PlansPageDocument = new TypedDocumentString(`
   priceCents
   durationMinutes
   createdAt
-}`) as unknown as TypedDocumentString<PlansPageQuery, PlansPageQueryVariables>;
+}`, {"hash":"sha256:a0d195b8f2f517ff936118389924c900e937d2366b902a44311d60740cdf0513"}) as unknown as TypedDocumentString<PlansPageQuery, PlansPageQueryVariables>;
 export const UpdatePlanDocument = new TypedDocumentString(`
     mutation UpdatePlan($id: ID!, $input: UpdatePlanInput!) {
   updatePlan(id: $id, input: $input) {
@@ -240,4 +240,4 @@ export const UpdatePlanDocument = new TypedDocumentString(`
   priceCents
   durationMinutes
   createdAt
-}`) as unknown as TypedDocumentString<UpdatePlanMutation, UpdatePlanMutationVariables>;
+}`, {"hash":"sha256:9e719d27a95b381bfaa75e71305eafb3fb210ba52008acd3be9d9b0ce28d3b7b"}) as unknown as TypedDocumentString<UpdatePlanMutation, UpdatePlanMutationVariables>;
