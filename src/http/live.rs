@@ -68,20 +68,34 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
         .is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
 }
 
-/// Whether the client asks for an event stream (`graphql-sse` sends exactly
-/// `Accept: text/event-stream`).
+/// Whether the client asks for an event stream: `text/event-stream` is acceptable and preferred
+/// (strictly higher `q`) to every JSON response type. `graphql-sse` and `EventSource` send exactly
+/// `Accept: text/event-stream`; clients that list it beside JSON at the same weight (urql does, for
+/// incremental delivery) get plain GraphQL over HTTP.
 fn wants_event_stream(headers: &HeaderMap) -> bool {
-    headers
+    let (mut stream, mut json) = (0.0_f32, 0.0_f32);
+    for range in headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .any(|range| {
-            range
-                .split(';')
-                .next()
-                .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/event-stream"))
-        })
+    {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|param| param.split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+            .and_then(|(_, value)| value.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match media.as_str() {
+            "text/event-stream" => stream = stream.max(q),
+            "application/json" | "application/graphql-response+json" | "application/*" | "*/*" => {
+                json = json.max(q);
+            }
+            _ => {}
+        }
+    }
+    stream > 0.0 && stream > json
 }
 
 /// The bearer token of a WebSocket: the `Authorization` of the `connection_init` payload
