@@ -403,8 +403,16 @@ mod tests {
         };
         assert!(wants_event_stream(&headers("text/event-stream")));
         assert!(wants_event_stream(&headers(
+            "text/event-stream, application/json;q=0.9"
+        )));
+        // urql lists it beside JSON for incremental delivery: plain GraphQL over HTTP.
+        assert!(!wants_event_stream(&headers(
+            "application/graphql-response+json, application/json, text/event-stream, multipart/mixed"
+        )));
+        assert!(!wants_event_stream(&headers(
             "application/json, text/event-stream;q=0.9"
         )));
+        assert!(!wants_event_stream(&headers("text/event-stream;q=0")));
         assert!(!wants_event_stream(&headers("application/json")));
         assert!(!wants_event_stream(&HeaderMap::new()));
     }
