@@ -444,7 +444,8 @@ async fn a_paused_reader_gets_the_final_list_not_a_backlog(backend: Backend) {
     );
     // What the socket buffers held when the server stopped writing, then the newest list.
     assert!(lists.len() < 100, "{} events", lists.len());
-    assert_eq!(lists[0].len(), 2_000, "the first event");
+    // Its first event: the list when its stream first ran (the head is sent before that).
+    assert!(lists[0].len() >= 2_000, "the first event");
 }
 
 async fn subscriptions_beyond_the_limits_are_refused(backend: Backend) {
