@@ -35,6 +35,9 @@ pub mod defaults {
     pub const GRAPHQL_MAX_BATCH: u64 = 10;
     pub const APQ_MAX_ENTRIES: u64 = 10_000;
     pub const LOG_FILTER: &str = "info";
+    pub const SUBSCRIPTIONS_MAX: u64 = 10_000;
+    pub const SUBSCRIPTIONS_PER_CONNECTION: u64 = 100;
+    pub const SUBSCRIPTION_KEEPALIVE: u64 = 15;
     pub const JWT_OPERATOR_CLAIM: &str = "operator_id";
     pub const JWT_ROLE_CLAIM: &str = "role";
     pub const READ_ACCESS: ReadAccess = ReadAccess::Public;
@@ -193,6 +196,23 @@ pub struct Config {
           value_parser = parse_allowed_origins)]
     pub cors_allowed_origins: AllowedOrigins,
 
+    /// Live subscriptions (`Subscription.plans`) this process keeps open at most; a new one beyond
+    /// it gets an error with code `SUBSCRIPTION_LIMIT`.
+    #[arg(long, env = "SUBSCRIPTIONS_MAX", default_value_t = defaults::SUBSCRIPTIONS_MAX,
+          value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub subscriptions_max: u64,
+
+    /// Live subscriptions one WebSocket connection may have open at once (`SUBSCRIPTION_LIMIT`
+    /// beyond it).
+    #[arg(long, env = "SUBSCRIPTIONS_PER_CONNECTION", default_value_t = defaults::SUBSCRIPTIONS_PER_CONNECTION,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub subscriptions_per_connection: u64,
+
+    /// Seconds between keep-alive pings on idle subscription connections (a WebSocket `ping`
+    /// message, an SSE comment).
+    #[arg(long, env = "SUBSCRIPTION_KEEPALIVE", default_value_t = defaults::SUBSCRIPTION_KEEPALIVE,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub subscription_keepalive: u64,
     /// Request headers a CORS preflight allows besides `content-type`, `authorization` and Apollo
     /// Client's `apollographql-client-name` and `apollographql-client-version`,
     /// comma-separated, e.g. `x-tenant,x-trace`.
@@ -266,6 +286,9 @@ impl Default for Config {
             trusted_documents_file: None,
             trusted_documents: None,
             log_filter: LOG_FILTER.to_owned(),
+            subscriptions_max: SUBSCRIPTIONS_MAX,
+            subscriptions_per_connection: SUBSCRIPTIONS_PER_CONNECTION,
+            subscription_keepalive: SUBSCRIPTION_KEEPALIVE,
         }
     }
 }
@@ -281,6 +304,10 @@ impl Config {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout)
+    }
+
+    pub fn subscription_keepalive(&self) -> Duration {
+        Duration::from_secs(self.subscription_keepalive)
     }
 
     pub fn max_request_bytes(&self) -> usize {
@@ -537,6 +564,7 @@ mod tests {
         assert_eq!(config.cors_allowed_origins, AllowedOrigins::None);
         assert_eq!(config.http_cache_max_age, 0);
         assert!(config.plan_cache_listen);
+        assert_eq!(config.subscriptions_max, 10_000);
         // Captive portals read without signing in; the claims are the contract's.
         assert_eq!(config.read_access, ReadAccess::Public);
         assert_eq!(config.jwt_operator_claim, "operator_id");

@@ -10,6 +10,7 @@ mod edge;
 mod endpoint;
 mod graphiql;
 mod health;
+mod live;
 mod metrics;
 mod negotiate;
 mod params;
@@ -30,6 +31,7 @@ use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use tracing::Level;
 
 pub use caching::QueryCaching;
+pub use live::SubscriptionSettings;
 pub use persisted::{ManifestError, PersistedOperations, TrustedMode};
 pub use response_cache::{ResponseCache, ResponseCacheSettings, ResponseKey};
 
@@ -70,6 +72,10 @@ pub struct AppState {
     pub query_caching: QueryCaching,
     /// Whether `GET /graphql` serves the GraphiQL playground (and its assets).
     pub graphiql: bool,
+    /// The WebSocket and SSE transports' settings.
+    pub subscriptions: SubscriptionSettings,
+    /// Becomes true when shutdown begins: WebSockets close once their subscriptions completed.
+    pub shutting_down: tokio::sync::watch::Sender<bool>,
     /// What popular clients send besides plain requests: persisted operations, batches.
     pub clients: ClientSupport,
 }
@@ -125,8 +131,8 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
     let routes = Router::new()
         .route(
             "/graphql",
-            get(endpoint::get)
-                .post(endpoint::post)
+            get(live::get)
+                .post(live::post)
                 .fallback(endpoint::other_method),
         )
         .route(graphiql::ASSETS_PATH, get(graphiql::asset))

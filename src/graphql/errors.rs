@@ -28,6 +28,7 @@ pub enum ErrorCode {
     GraphqlParseFailed,
     GraphqlValidationFailed,
     BadRequest,
+    SubscriptionLimit,
     /// A document with several operations and no `operationName` to choose one.
     OperationNameRequired,
     /// An APQ hash (or `documentId`) the server does not know.
@@ -46,6 +47,7 @@ impl ErrorCode {
             Self::GraphqlParseFailed => "GRAPHQL_PARSE_FAILED",
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::BadRequest => "BAD_REQUEST",
+            Self::SubscriptionLimit => "SUBSCRIPTION_LIMIT",
             Self::OperationNameRequired => "OPERATION_NAME_REQUIRED",
             Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             Self::PersistedQueryNotInList => "PERSISTED_QUERY_NOT_IN_LIST",
@@ -69,6 +71,12 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("internal server error; the server log has details")]
     Internal,
+    #[error("too many live subscriptions: this server takes at most {max}")]
+    SubscriptionLimit { max: usize },
+    #[error("too many live subscriptions on this connection: at most {max}")]
+    ConnectionSubscriptionLimit { max: usize },
+    #[error("the server is shutting down")]
+    ShuttingDown,
 }
 
 impl ApiError {
@@ -77,7 +85,10 @@ impl ApiError {
             Self::BadUserInput(_) => ErrorCode::BadUserInput,
             Self::Unauthenticated | Self::InvalidCredential => ErrorCode::Unauthenticated,
             Self::Forbidden(_) => ErrorCode::Forbidden,
-            Self::Internal => ErrorCode::InternalServerError,
+            Self::Internal | Self::ShuttingDown => ErrorCode::InternalServerError,
+            Self::SubscriptionLimit { .. } | Self::ConnectionSubscriptionLimit { .. } => {
+                ErrorCode::SubscriptionLimit
+            }
         }
     }
 }
@@ -97,6 +108,8 @@ impl From<PlanError> for ApiError {
                 error!(error = %source, "database operation failed");
                 Self::Internal
             }
+            PlanError::SubscriptionLimit { max } => Self::SubscriptionLimit { max },
+            PlanError::ShuttingDown => Self::ShuttingDown,
         }
     }
 }

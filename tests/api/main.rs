@@ -25,6 +25,7 @@ mod replicas;
 mod response_cache;
 mod schema_sync;
 mod seed;
+mod subscriptions;
 mod update;
 
 fn main() {
@@ -51,6 +52,7 @@ fn main() {
         response_cache::trials(),
         schema_sync::trials(),
         seed::trials(),
+        subscriptions::trials(),
         update::trials(),
     ];
     helpers::harness::run(trials.into_iter().flatten().collect());
