@@ -19,10 +19,10 @@ use crate::graphql::{GraphqlApi, SchemaLimits};
 use crate::http::{
     self, AppState, ClientSupport, CorsOrigins, HttpMetrics, HttpSettings, MakeWithPeer,
     ManifestError, PersistedOperations, Probes, QueryCaching, RateLimitSettings, ResponseCache,
-    ResponseCacheSettings, TrustedMode,
+    ResponseCacheSettings, SubscriptionSettings, TrustedMode,
 };
-use crate::plans::PlanService;
 use crate::plans::change_feed::{ChangeFeed, ChangeFeedMetrics};
+use crate::plans::{LiveMetrics, LiveSettings, PlanService};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -58,6 +58,8 @@ pub struct Application {
     service: http::HttpService,
     local_addr: SocketAddr,
     accepting_requests: Arc<AtomicBool>,
+    /// Set when shutdown begins; the WebSocket transport closes its sockets on it.
+    shutting_down: tokio::sync::watch::Sender<bool>,
     plans: Arc<PlanService>,
     /// Whether requests need their peer's address (the rate limits key clients by it).
     needs_peer: bool,
@@ -75,10 +77,12 @@ impl Application {
         let metrics = prometheus::Registry::new();
         let cache_metrics = CacheMetrics::register(&metrics, "plan_cache")?;
         let backend = db.get_database_backend();
-        let plans = Arc::new(PlanService::new(
+        let plans = Arc::new(PlanService::with_live_lists(
             db.clone(),
             cache_settings(&config),
             cache_metrics,
+            live_settings(&config),
+            LiveMetrics::register(&metrics)?,
         ));
         let change_feed = if backend == DbBackend::Postgres && config.plan_cache_listen {
             let feed = ChangeFeed::start(
@@ -151,6 +155,7 @@ impl Application {
             &metrics,
         )?
         .map(Arc::new);
+        let shutting_down = tokio::sync::watch::Sender::new(false);
         let state = AppState {
             api,
             auth,
@@ -163,6 +168,12 @@ impl Application {
             graphiql: config.graphiql,
             traces,
             ready: http_metrics.ready,
+            subscriptions: SubscriptionSettings {
+                per_connection: usize::try_from(config.subscriptions_per_connection)
+                    .unwrap_or(usize::MAX),
+                keepalive: config.subscription_keepalive(),
+            },
+            shutting_down: shutting_down.clone(),
             clients,
         };
         let http_settings = HttpSettings {
@@ -198,6 +209,7 @@ impl Application {
             service,
             local_addr,
             accepting_requests,
+            shutting_down,
             plans,
             needs_peer,
             _change_feed: change_feed,
@@ -225,22 +237,44 @@ impl Application {
     ) -> std::io::Result<()> {
         info!(addr = %self.local_addr, "plans-api listening; GraphiQL at http://{}/graphql", self.local_addr);
         let accepting_requests = self.accepting_requests.clone();
+        let (plans, shutting_down) = (self.plans.clone(), self.shutting_down.clone());
         let shutdown = async move {
             shutdown.await;
             accepting_requests.store(false, Ordering::SeqCst);
-            info!("shutting down: finishing requests in progress");
+            info!("shutting down: finishing requests in progress, completing subscriptions");
+            // Every live stream ends: SSE responses finish with `complete`, WebSockets send
+            // `complete` for each subscription and then close.
+            plans.shut_down_live_lists();
+            shutting_down.send_replace(true);
         };
-        // The peer's address goes into each request only when something reads it: one
-        // extension map per request that the hot path does not otherwise pay for.
+        // The peer's address goes into each request only when something reads it (the rate
+        // limits): one extension map per request that the hot path does not otherwise pay for.
         if self.needs_peer {
             axum::serve(self.listener, MakeWithPeer(self.service))
                 .with_graceful_shutdown(shutdown)
-                .await
+                .await?;
         } else {
             axum::serve(self.listener, tower::make::Shared::new(self.service))
                 .with_graceful_shutdown(shutdown)
-                .await
+                .await?;
         }
+        // WebSockets are upgraded connections, which the server does not wait for: give them a
+        // moment to deliver their `complete` messages and close.
+        let deadline = tokio::time::Instant::now() + SUBSCRIPTIONS_DRAIN;
+        while self.plans.live_subscriptions() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+}
+
+/// How long shutdown waits for WebSocket subscriptions to deliver `complete`.
+const SUBSCRIPTIONS_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn live_settings(config: &Config) -> LiveSettings {
+    LiveSettings {
+        max_subscriptions: usize::try_from(config.subscriptions_max).unwrap_or(usize::MAX),
+        refresh_every: config.plan_cache_ttl(),
     }
 }
 

@@ -43,6 +43,9 @@ pub mod defaults {
     pub const OTEL_TRACES_SAMPLER: &str = "parentbased_always_on";
     /// No proxy trusted: `X-Forwarded-For` is ignored.
     pub const RATE_LIMIT_TRUSTED_PROXIES: &str = "";
+    pub const SUBSCRIPTIONS_MAX: u64 = 10_000;
+    pub const SUBSCRIPTIONS_PER_CONNECTION: u64 = 100;
+    pub const SUBSCRIPTION_KEEPALIVE: u64 = 15;
     pub const JWT_OPERATOR_CLAIM: &str = "operator_id";
     pub const JWT_ROLE_CLAIM: &str = "role";
     pub const READ_ACCESS: ReadAccess = ReadAccess::Public;
@@ -238,6 +241,23 @@ pub struct Config {
     /// The ratio of the `traceidratio` samplers, 0.0 to 1.0 (default 1.0).
     #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG", value_parser = parse_ratio)]
     pub otel_traces_sampler_arg: Option<f64>,
+    /// Live subscriptions (`Subscription.plans`) this process keeps open at most; a new one beyond
+    /// it gets an error with code `SUBSCRIPTION_LIMIT`.
+    #[arg(long, env = "SUBSCRIPTIONS_MAX", default_value_t = defaults::SUBSCRIPTIONS_MAX,
+          value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    pub subscriptions_max: u64,
+
+    /// Live subscriptions one WebSocket connection may have open at once (`SUBSCRIPTION_LIMIT`
+    /// beyond it).
+    #[arg(long, env = "SUBSCRIPTIONS_PER_CONNECTION", default_value_t = defaults::SUBSCRIPTIONS_PER_CONNECTION,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub subscriptions_per_connection: u64,
+
+    /// Seconds between keep-alive pings on idle subscription connections (a WebSocket `ping`
+    /// message, an SSE comment).
+    #[arg(long, env = "SUBSCRIPTION_KEEPALIVE", default_value_t = defaults::SUBSCRIPTION_KEEPALIVE,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub subscription_keepalive: u64,
     /// Request headers a CORS preflight allows besides `content-type`, `authorization` and Apollo
     /// Client's `apollographql-client-name` and `apollographql-client-version`,
     /// comma-separated, e.g. `x-tenant,x-trace`.
@@ -318,6 +338,9 @@ impl Default for Config {
             rate_limit_per_second: RATE_LIMIT_PER_SECOND,
             rate_limit_burst: None,
             rate_limit_trusted_proxies: parse_cidrs(RATE_LIMIT_TRUSTED_PROXIES).unwrap_or_default(),
+            subscriptions_max: SUBSCRIPTIONS_MAX,
+            subscriptions_per_connection: SUBSCRIPTIONS_PER_CONNECTION,
+            subscription_keepalive: SUBSCRIPTION_KEEPALIVE,
         }
     }
 }
@@ -333,6 +356,10 @@ impl Config {
 
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout)
+    }
+
+    pub fn subscription_keepalive(&self) -> Duration {
+        Duration::from_secs(self.subscription_keepalive)
     }
 
     pub fn max_request_bytes(&self) -> usize {
@@ -682,6 +709,7 @@ mod tests {
         assert_eq!(config.cors_allowed_origins, AllowedOrigins::None);
         assert_eq!(config.http_cache_max_age, 0);
         assert!(config.plan_cache_listen);
+        assert_eq!(config.subscriptions_max, 10_000);
         // Captive portals read without signing in; the claims are the contract's.
         assert_eq!(config.read_access, ReadAccess::Public);
         assert_eq!(config.jwt_operator_claim, "operator_id");

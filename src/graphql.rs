@@ -12,6 +12,7 @@ mod operation;
 mod query;
 mod reads;
 mod schema;
+mod subscription;
 mod types;
 
 pub use api::{Executed, GraphqlApi};
@@ -22,3 +23,4 @@ pub use errors::{
 pub use operation::selects_mutation;
 pub use reads::ReadSet;
 pub use schema::{AppSchema, SchemaLimits, sdl};
+pub use subscription::ConnectionSubscriptions;

@@ -10,6 +10,7 @@ mod edge;
 mod endpoint;
 mod graphiql;
 mod health;
+mod live;
 mod metrics;
 mod negotiate;
 mod params;
@@ -31,6 +32,7 @@ use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use tracing::Level;
 
 pub use caching::QueryCaching;
+pub use live::SubscriptionSettings;
 pub use persisted::{ManifestError, PersistedOperations, TrustedMode};
 pub use rate_limit::{
     ClientKey, MakeWithPeer, RateLimit, RateLimitSettings, RateLimiter, WithPeer,
@@ -79,6 +81,10 @@ pub struct AppState {
     pub traces: bool,
     /// `http_ready`, set by the readiness check.
     pub ready: prometheus::IntGauge,
+    /// The WebSocket and SSE transports' settings.
+    pub subscriptions: SubscriptionSettings,
+    /// Becomes true when shutdown begins: WebSockets close once their subscriptions completed.
+    pub shutting_down: tokio::sync::watch::Sender<bool>,
     /// What popular clients send besides plain requests: persisted operations, batches.
     pub clients: ClientSupport,
 }
@@ -169,8 +175,8 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
     let routes = Router::new()
         .route(
             "/graphql",
-            get(endpoint::get)
-                .post(endpoint::post)
+            get(live::get)
+                .post(live::post)
                 .fallback(endpoint::other_method),
         )
         .route(graphiql::ASSETS_PATH, get(graphiql::asset))

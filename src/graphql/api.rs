@@ -39,6 +39,26 @@ impl GraphqlApi {
         Executed { response, reads }
     }
 
+    /// The schema as an executor of streams (subscriptions), for the WebSocket transport.
+    pub fn executor(&self) -> AppSchema {
+        self.schema.clone()
+    }
+
+    /// Runs `request` as a stream of responses: one for a query or mutation, one per event for a
+    /// subscription (the SSE transport).
+    pub fn execute_stream(
+        &self,
+        request: Request,
+    ) -> futures::stream::BoxStream<'static, Response> {
+        self.schema.execute_stream(request)
+    }
+
+    /// Completes every live subscription: each stream ends (the transports then send
+    /// `complete`), and new ones are refused.
+    pub fn complete_subscriptions(&self) {
+        self.plans.shut_down_live_lists();
+    }
+
     /// Whether every plan list in `reads` is still what the plan cache would serve now. Two
     /// atomic loads per list; no lock.
     pub fn is_current(&self, reads: &ReadSet) -> bool {

@@ -29,6 +29,7 @@ pub enum ErrorCode {
     GraphqlValidationFailed,
     BadRequest,
     RateLimited,
+    SubscriptionLimit,
     /// A document with several operations and no `operationName` to choose one.
     OperationNameRequired,
     /// An APQ hash (or `documentId`) the server does not know.
@@ -48,6 +49,7 @@ impl ErrorCode {
             Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
             Self::BadRequest => "BAD_REQUEST",
             Self::RateLimited => "RATE_LIMITED",
+            Self::SubscriptionLimit => "SUBSCRIPTION_LIMIT",
             Self::OperationNameRequired => "OPERATION_NAME_REQUIRED",
             Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             Self::PersistedQueryNotInList => "PERSISTED_QUERY_NOT_IN_LIST",
@@ -71,6 +73,12 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("internal server error; the server log has details")]
     Internal,
+    #[error("too many live subscriptions: this server takes at most {max}")]
+    SubscriptionLimit { max: usize },
+    #[error("too many live subscriptions on this connection: at most {max}")]
+    ConnectionSubscriptionLimit { max: usize },
+    #[error("the server is shutting down")]
+    ShuttingDown,
 }
 
 impl ApiError {
@@ -79,7 +87,10 @@ impl ApiError {
             Self::BadUserInput(_) => ErrorCode::BadUserInput,
             Self::Unauthenticated | Self::InvalidCredential => ErrorCode::Unauthenticated,
             Self::Forbidden(_) => ErrorCode::Forbidden,
-            Self::Internal => ErrorCode::InternalServerError,
+            Self::Internal | Self::ShuttingDown => ErrorCode::InternalServerError,
+            Self::SubscriptionLimit { .. } | Self::ConnectionSubscriptionLimit { .. } => {
+                ErrorCode::SubscriptionLimit
+            }
         }
     }
 }
@@ -99,6 +110,8 @@ impl From<PlanError> for ApiError {
                 error!(error = %source, "database operation failed");
                 Self::Internal
             }
+            PlanError::SubscriptionLimit { max } => Self::SubscriptionLimit { max },
+            PlanError::ShuttingDown => Self::ShuttingDown,
         }
     }
 }

@@ -1,4 +1,4 @@
-use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 
 use super::errors::ErrorCodes;
 use super::limits::ShapeLimits;
@@ -6,8 +6,9 @@ use super::mutation::MutationRoot;
 use super::operation::TraceOperation;
 use super::query::QueryRoot;
 use super::reads::RecordOperationTypes;
+use super::subscription::SubscriptionRoot;
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Bounds checked before any resolver runs, so one request cannot make the server do unbounded
 /// work. (Values come from the configuration, where their defaults are written.)
@@ -23,15 +24,15 @@ pub struct SchemaLimits {
     pub traces: bool,
 }
 
-fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
 }
 
 /// The schema the server runs: types, limits and the extensions that code errors and record what
 /// a response was built from. Its data is added by [`super::GraphqlApi::new`].
 pub(super) fn configured(
     limits: SchemaLimits,
-) -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     let builder = builder()
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sea_orm::{DatabaseConnection, DbErr};
 use tracing::{Instrument as _, info, info_span, instrument, warn};
 
+use super::live::{LiveList, LiveLists, LiveMetrics, LiveSettings};
 use super::reads::{PlanRead, Served};
 use super::repo::PlanRepo;
 use super::validation::{self, InvalidInput};
@@ -29,6 +30,10 @@ pub enum PlanError {
     Forbidden(&'static str),
     #[error("database error: {0}")]
     Database(#[source] Arc<DbErr>),
+    #[error("more than {max} live subscriptions")]
+    SubscriptionLimit { max: usize },
+    #[error("the server is shutting down")]
+    ShuttingDown,
 }
 
 impl From<DbErr> for PlanError {
@@ -49,6 +54,8 @@ pub struct PlanOwner {
 pub struct PlanService {
     repo: PlanRepo,
     cache: Arc<Cache<PlanKey, PlanList>>,
+    /// The watched keys' channels: woken by every invalidation of the cache, right after it.
+    live: Arc<LiveLists>,
     /// Set while the cache cannot be trusted to hear about changes made elsewhere (the change
     /// feed is disconnected): reads then go straight to the database and fill nothing.
     read_through: AtomicBool,
@@ -56,11 +63,50 @@ pub struct PlanService {
 
 impl PlanService {
     pub fn new(db: DatabaseConnection, settings: CacheSettings, metrics: CacheMetrics) -> Self {
+        let live = LiveSettings {
+            refresh_every: settings.ttl,
+            ..LiveSettings::default()
+        };
+        Self::with_live_lists(db, settings, metrics, live, LiveMetrics::unregistered())
+    }
+
+    /// A service whose live lists have these settings and metrics.
+    pub fn with_live_lists(
+        db: DatabaseConnection,
+        settings: CacheSettings,
+        metrics: CacheMetrics,
+        live: LiveSettings,
+        live_metrics: LiveMetrics,
+    ) -> Self {
         Self {
             repo: PlanRepo::new(db),
             cache: Arc::new(Cache::new(settings, metrics)),
+            live: Arc::new(LiveLists::new(live, live_metrics)),
             read_through: AtomicBool::new(false),
         }
+    }
+
+    /// A live subscription to the plans matching `filter`: the current list first, then the
+    /// newest list each time it changed (see [`super::live`]). Refused beyond the configured
+    /// number of live subscriptions, and once [`Self::shut_down_live_lists`] ran.
+    pub async fn watch(self: &Arc<Self>, filter: PlanFilter) -> Result<LiveList, PlanError> {
+        validation::check_filter(&filter)?;
+        LiveList::start(&self.live, self, PlanKey::for_filter(filter)).await
+    }
+
+    /// Completes every live subscription (for shutdown).
+    pub fn shut_down_live_lists(&self) {
+        self.live.shut_down();
+    }
+
+    /// Live subscriptions open now.
+    pub fn live_subscriptions(&self) -> usize {
+        self.live.active()
+    }
+
+    /// Keys watched by at least one live subscription now.
+    pub fn watched_keys(&self) -> usize {
+        self.live.watched_keys()
     }
 
     /// Plans matching `filter`, ordered by id, from the cache when possible, with the read that
@@ -229,20 +275,20 @@ impl PlanService {
     #[instrument(name = "plans.create", skip_all, fields(user_id = new.user_id))]
     pub async fn create(&self, new: NewPlan) -> Result<Plan, PlanError> {
         let new = validation::check_new_plan(new)?;
-        let (repo, cache) = (self.repo.clone(), self.cache.clone());
+        let (repo, cache, live) = (self.repo.clone(), self.cache.clone(), self.live.clone());
         run_to_completion(async move {
             let (user_id, connection_type) = (new.user_id, new.connection_type);
             match repo.insert(new).await {
                 Ok(plan) => {
-                    invalidate_for(&cache, &plan, "created").await;
+                    invalidate_for(&cache, &live, &plan, "created").await;
                     Ok(plan)
                 }
                 Err(err) => {
                     // The insert may have committed before the error (a dropped connection): its
                     // keys are dropped anyway, which costs a reload and is never wrong.
-                    cache
-                        .invalidate(&PlanKey::affected_by(user_id, connection_type))
-                        .await;
+                    let keys = PlanKey::affected_by(user_id, connection_type);
+                    cache.invalidate(&keys).await;
+                    live.wake(&keys);
                     Err(err.into())
                 }
             }
@@ -258,11 +304,11 @@ impl PlanService {
     /// Deletes a plan (only if `owner` owns it, when given).
     #[instrument(name = "plans.delete", skip(self))]
     async fn delete_owned(&self, id: PlanId, owner: Option<i32>) -> Result<bool, PlanError> {
-        let (repo, cache) = (self.repo.clone(), self.cache.clone());
+        let (repo, cache, live) = (self.repo.clone(), self.cache.clone(), self.live.clone());
         run_to_completion(async move {
             match repo.delete(id, owner).await {
                 Ok(Some(plan)) => {
-                    invalidate_for(&cache, &plan, "deleted").await;
+                    invalidate_for(&cache, &live, &plan, "deleted").await;
                     Ok(true)
                 }
                 Ok(None) => Ok(false),
@@ -270,6 +316,7 @@ impl PlanService {
                     // Whether the delete committed is unknown, and so is the plan's owner.
                     warn!(plan_id = id, "delete failed; dropping the whole plan cache");
                     cache.invalidate_all().await;
+                    live.wake_all();
                     Err(err.into())
                 }
             }
@@ -299,7 +346,7 @@ impl PlanService {
         changes: PlanChanges,
     ) -> Result<Option<Plan>, PlanError> {
         let changes = validation::check_changes(changes)?;
-        let (repo, cache) = (self.repo.clone(), self.cache.clone());
+        let (repo, cache, live) = (self.repo.clone(), self.cache.clone(), self.live.clone());
         run_to_completion(async move {
             match repo.update(id, owner, &changes).await {
                 Ok(Some((before, after))) => {
@@ -308,6 +355,7 @@ impl PlanService {
                         .invalidate(&keys)
                         .instrument(info_span!("plans.invalidate", change = "updated"))
                         .await;
+                    live.wake(&keys);
                     info!(
                         plan_id = id,
                         change = "updated",
@@ -325,6 +373,7 @@ impl PlanService {
                         let after = changes.applied_to(&before);
                         let keys = keys_changed([owner_of(&before), owner_of(&after)]);
                         cache.invalidate(&keys).await;
+                        live.wake(&keys);
                         warn!(
                             plan_id = id,
                             keys = %join_keys(&keys),
@@ -351,6 +400,7 @@ impl PlanService {
     /// Drops the whole plan cache (e.g. after changes made behind the server's back).
     pub async fn invalidate_all(&self) {
         self.cache.invalidate_all().await;
+        self.live.wake_all();
         info!(keys = "all", "Plan cache invalidated");
     }
 
@@ -359,6 +409,7 @@ impl PlanService {
     pub async fn apply_external_change(&self, before: Option<PlanOwner>, after: Option<PlanOwner>) {
         let keys = keys_changed(before.into_iter().chain(after));
         self.cache.invalidate(&keys).await;
+        self.live.wake(&keys);
         info!(
             source = "change feed",
             keys = %join_keys(&keys),
@@ -376,6 +427,8 @@ impl PlanService {
     pub async fn resume_caching(&self) {
         self.cache.invalidate_all().await;
         self.read_through.store(false, Ordering::SeqCst);
+        // After the flag: the reloads the wake-up causes go through the (fenced) cache again.
+        self.live.wake_all();
         info!(keys = "all", "Plan cache invalidated; caching resumed");
     }
 }
@@ -423,10 +476,16 @@ fn join_keys(keys: &[PlanKey]) -> String {
         .join(",")
 }
 
-#[instrument(name = "plans.invalidate", skip(cache, plan))]
-async fn invalidate_for(cache: &Cache<PlanKey, PlanList>, plan: &Plan, change: &'static str) {
+#[instrument(name = "plans.invalidate", skip(cache, live, plan))]
+async fn invalidate_for(
+    cache: &Cache<PlanKey, PlanList>,
+    live: &LiveLists,
+    plan: &Plan,
+    change: &'static str,
+) {
     let keys = PlanKey::affected_by(plan.user_id, plan.connection_type);
     cache.invalidate(&keys).await;
+    live.wake(&keys);
     info!(
         plan_id = plan.id,
         change,

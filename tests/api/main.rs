@@ -26,6 +26,7 @@ mod replicas;
 mod response_cache;
 mod schema_sync;
 mod seed;
+mod subscriptions;
 mod traces;
 mod update;
 
@@ -54,6 +55,7 @@ fn main() {
         response_cache::trials(),
         schema_sync::trials(),
         seed::trials(),
+        subscriptions::trials(),
         traces::trials(),
         update::trials(),
     ];

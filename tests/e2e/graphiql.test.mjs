@@ -163,3 +163,36 @@ test('GraphiQL runs a plans query and, with the token header, a mutation', async
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('GraphiQL subscribes: the live list, then the list after a write', async () => {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+  });
+  await page.goto(`${server.url}/graphql`);
+  await page.locator('.graphiql-container').waitFor({ timeout: 30_000 });
+  await setQuery(page, 'subscription Live {\n  plans(userId: 77) {\n    id\n    name\n  }\n}\n', 'Live');
+  const first = await run(page);
+  assert.deepEqual(first, { data: { plans: [] } });
+
+  const body = await graphql(
+    server.url,
+    'mutation($input: CreatePlanInput!) { createPlan(input: $input) { id } }',
+    { input: { userId: 77, name: 'Pushed to GraphiQL', connectionType: 'STATIC', priceCents: 100, durationMinutes: 60 } },
+    server.token,
+  );
+  assert.equal(body.errors, undefined, JSON.stringify(body));
+  await page.waitForFunction(
+    () => /Pushed to GraphiQL/.test(document.querySelector('.result-window .CodeMirror')?.CodeMirror.getValue() ?? ''),
+    undefined,
+    { timeout: 10_000 },
+  );
+  const shown = JSON.parse(
+    await page.evaluate(() => document.querySelector('.result-window .CodeMirror').CodeMirror.getValue()),
+  );
+  assert.deepEqual(shown.data.plans, [{ id: body.data.createPlan.id, name: 'Pushed to GraphiQL' }]);
+  assert.deepEqual(problems, []);
+  await page.close();
+});

@@ -84,8 +84,8 @@ impl Shape {
     }
 
     /// The request that registers the document (APQ): query, variables and hash.
-    fn apq_registration(self) -> String {
-        let (query, variables) = self.parts(&[]);
+    fn apq_registration(self, cursors: &[Option<String>]) -> String {
+        let (query, variables) = self.parts(cursors);
         format!(
             "{{\"query\":{},\"variables\":{variables},\"extensions\":{}}}",
             serde_json::Value::String(query.clone()),
@@ -167,9 +167,21 @@ impl Requests {
             .iter()
             .map(|body| http_post(body, &authorization))
             .collect();
+        // One per document; the page documents only when there are page requests.
+        let page_documents: &[Shape] = if pages == 0 {
+            &[]
+        } else {
+            &[Shape::UserPage(1), Shape::AllPage(0)]
+        };
         let apq_registrations = [Shape::Hotspot(1), Shape::User(1), Shape::All]
-            .into_iter()
-            .map(|shape| http_post(shape.apq_registration().as_bytes(), &authorization))
+            .iter()
+            .chain(page_documents)
+            .map(|shape| {
+                http_post(
+                    shape.apq_registration(page_cursors).as_bytes(),
+                    &authorization,
+                )
+            })
             .collect();
         Self {
             users,

@@ -130,6 +130,57 @@ export class PlansApiClient {
     return this.#result<TResult>(response);
   }
 
+  /**
+   * Subscribes to a generated subscription (e.g. `LivePlansDocument`) over GraphQL over
+   * Server-Sent Events (graphql-sse's distinct-connections mode, plain `fetch`): yields the
+   * current `data` first, then the new `data` each time it changes. Ends when the server completes
+   * the stream (at shutdown); leaving the `for await` loop (or calling `return()` on the
+   * iterator) closes the connection.
+   * Throws {@link PlansApiError} for an error event, e.g. code `SUBSCRIPTION_LIMIT`.
+   */
+  async *subscribe<TResult, TVariables>(
+    document: TypedDocumentString<TResult, TVariables>,
+    ...[variables]: VariablesArgument<TVariables>
+  ): AsyncGenerator<TResult, void, undefined> {
+    const abort = new AbortController();
+    const headers: Record<string, string> = {
+      accept: 'text/event-stream',
+      'content-type': 'application/json',
+    };
+    if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
+    try {
+      const response = await this.#fetch(this.#url, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ query: document.toString(), variables: variables ?? {} }),
+        signal: abort.signal,
+      });
+      const requestId = response.headers.get('x-request-id');
+      if (!response.ok || response.body === null) {
+        // Refused before any event: a GraphQL error body.
+        yield await this.#result<TResult>(response);
+        return;
+      }
+      for await (const event of serverSentEvents(response.body)) {
+        if (event.event === 'complete') return;
+        if (event.event !== 'next') continue;
+        const body = JSON.parse(event.data) as { data?: TResult | null; errors?: PlansApiGraphQLError[] };
+        if (body.errors !== undefined && body.errors.length > 0) {
+          const [first] = body.errors;
+          throw new PlansApiError(
+            `${first?.extensions.code ?? 'ERROR'}: ${first?.message ?? 'unknown error'}`,
+            response.status,
+            body.errors,
+            requestId,
+          );
+        }
+        if (body.data !== undefined && body.data !== null) yield body.data;
+      }
+    } finally {
+      abort.abort();
+    }
+  }
+
   async #result<TResult>(response: Response): Promise<TResult> {
     const requestId = response.headers.get('x-request-id');
     let body: { data?: TResult | null; errors?: PlansApiGraphQLError[] };
@@ -156,6 +207,40 @@ export class PlansApiClient {
       throw new PlansApiError(`plans-api answered ${response.status} without data`, response.status, [], requestId);
     }
     return body.data;
+  }
+}
+
+/** The events of a `text/event-stream` body (`event:` and `data:` fields; comments skipped). */
+async function* serverSentEvents(
+  body: ReadableStream<Uint8Array>,
+): AsyncGenerator<{ event: string; data: string }, void, undefined> {
+  const decoder = new TextDecoder();
+  const reader = body.getReader();
+  let buffer = '';
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, '\n');
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let event = 'message';
+        const data: string[] = [];
+        for (const line of block.split('\n')) {
+          if (line.startsWith(':')) continue;
+          const colon = line.indexOf(':');
+          const field = colon < 0 ? line : line.slice(0, colon);
+          const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+          if (field === 'event') event = value;
+          else if (field === 'data') data.push(value);
+        }
+        if (data.length > 0 || event !== 'message') yield { event, data: data.join('\n') };
+      }
+    }
+  } finally {
+    reader.releaseLock();
   }
 }
 

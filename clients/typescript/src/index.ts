@@ -4,6 +4,7 @@ export type { PlansApiClientOptions, PlansApiGraphQLError, PlansApiToken } from 
 export {
   CreatePlanDocument,
   DeletePlanDocument,
+  LivePlansDocument,
   PlanDocument,
   PlansDocument,
   PlansPageDocument,
@@ -16,6 +17,8 @@ export type {
   CreatePlanMutationVariables,
   DeletePlanMutation,
   DeletePlanMutationVariables,
+  LivePlansSubscription,
+  LivePlansSubscriptionVariables,
   PlanFieldsFragment as Plan,
   PlanQuery,
   PlanQueryVariables,

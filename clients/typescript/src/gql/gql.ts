@@ -17,6 +17,7 @@ import * as types from './graphql.js';
 type Documents = {
     "mutation CreatePlan($input: CreatePlanInput!) {\n  createPlan(input: $input) {\n    ...PlanFields\n  }\n}": typeof types.CreatePlanDocument,
     "mutation DeletePlan($id: ID!) {\n  deletePlan(id: $id)\n}": typeof types.DeletePlanDocument,
+    "subscription LivePlans($userId: Int, $connectionType: ConnectionType) {\n  plans(userId: $userId, connectionType: $connectionType) {\n    ...PlanFields\n  }\n}": typeof types.LivePlansDocument,
     "fragment PlanFields on Plan {\n  id\n  userId\n  name\n  connectionType\n  priceCents\n  durationMinutes\n  createdAt\n}\n\nquery Plans($userId: Int, $connectionType: ConnectionType) {\n  plans(userId: $userId, connectionType: $connectionType) {\n    ...PlanFields\n  }\n}\n\nquery Plan($id: ID!) {\n  plan(id: $id) {\n    ...PlanFields\n  }\n}": typeof types.PlanFieldsFragmentDoc,
     "query PlansPage($userId: Int, $connectionType: ConnectionType, $first: Int, $after: String, $last: Int, $before: String) {\n  plansConnection(\n    userId: $userId\n    connectionType: $connectionType\n    first: $first\n    after: $after\n    last: $last\n    before: $before\n  ) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      hasPreviousPage\n      startCursor\n      endCursor\n    }\n    edges {\n      cursor\n      node {\n        ...PlanFields\n      }\n    }\n  }\n}": typeof types.PlansPageDocument,
     "mutation UpdatePlan($id: ID!, $input: UpdatePlanInput!) {\n  updatePlan(id: $id, input: $input) {\n    ...PlanFields\n  }\n}": typeof types.UpdatePlanDocument,
@@ -24,6 +25,7 @@ type Documents = {
 const documents: Documents = {
     "mutation CreatePlan($input: CreatePlanInput!) {\n  createPlan(input: $input) {\n    ...PlanFields\n  }\n}": types.CreatePlanDocument,
     "mutation DeletePlan($id: ID!) {\n  deletePlan(id: $id)\n}": types.DeletePlanDocument,
+    "subscription LivePlans($userId: Int, $connectionType: ConnectionType) {\n  plans(userId: $userId, connectionType: $connectionType) {\n    ...PlanFields\n  }\n}": types.LivePlansDocument,
     "fragment PlanFields on Plan {\n  id\n  userId\n  name\n  connectionType\n  priceCents\n  durationMinutes\n  createdAt\n}\n\nquery Plans($userId: Int, $connectionType: ConnectionType) {\n  plans(userId: $userId, connectionType: $connectionType) {\n    ...PlanFields\n  }\n}\n\nquery Plan($id: ID!) {\n  plan(id: $id) {\n    ...PlanFields\n  }\n}": types.PlanFieldsFragmentDoc,
     "query PlansPage($userId: Int, $connectionType: ConnectionType, $first: Int, $after: String, $last: Int, $before: String) {\n  plansConnection(\n    userId: $userId\n    connectionType: $connectionType\n    first: $first\n    after: $after\n    last: $last\n    before: $before\n  ) {\n    totalCount\n    pageInfo {\n      hasNextPage\n      hasPreviousPage\n      startCursor\n      endCursor\n    }\n    edges {\n      cursor\n      node {\n        ...PlanFields\n      }\n    }\n  }\n}": types.PlansPageDocument,
     "mutation UpdatePlan($id: ID!, $input: UpdatePlanInput!) {\n  updatePlan(id: $id, input: $input) {\n    ...PlanFields\n  }\n}": types.UpdatePlanDocument,
@@ -37,6 +39,10 @@ export function graphql(source: "mutation CreatePlan($input: CreatePlanInput!) {
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "mutation DeletePlan($id: ID!) {\n  deletePlan(id: $id)\n}"): typeof import('./graphql.js').DeletePlanDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "subscription LivePlans($userId: Int, $connectionType: ConnectionType) {\n  plans(userId: $userId, connectionType: $connectionType) {\n    ...PlanFields\n  }\n}"): typeof import('./graphql.js').LivePlansDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -53,6 +53,14 @@ export type DeletePlanMutationVariables = Exact<{
 
 export type DeletePlanMutation = { deletePlan: boolean };
 
+export type LivePlansSubscriptionVariables = Exact<{
+  userId?: number | null | undefined;
+  connectionType?: ConnectionType | null | undefined;
+}>;
+
+
+export type LivePlansSubscription = { plans: Array<{ id: string, userId: number, name: string, connectionType: ConnectionType, priceCents: number, durationMinutes: number, createdAt: string }> };
+
 export type PlanFieldsFragment = { id: string, userId: number, name: string, connectionType: ConnectionType, priceCents: number, durationMinutes: number, createdAt: string };
 
 export type PlansQueryVariables = Exact<{
@@ -139,6 +147,21 @@ export const DeletePlanDocument = new TypedDocumentString(`
   deletePlan(id: $id)
 }
     `, {"hash":"sha256:a77a4be3373d523c082a2a2a11265c30bdae18a129fb9d9b1892d50331eedb16"}) as unknown as TypedDocumentString<DeletePlanMutation, DeletePlanMutationVariables>;
+export const LivePlansDocument = new TypedDocumentString(`
+    subscription LivePlans($userId: Int, $connectionType: ConnectionType) {
+  plans(userId: $userId, connectionType: $connectionType) {
+    ...PlanFields
+  }
+}
+    fragment PlanFields on Plan {
+  id
+  userId
+  name
+  connectionType
+  priceCents
+  durationMinutes
+  createdAt
+}`, {"hash":"sha256:68265f34146e0bc1ad680da4265677bfe8531787c82dc88144608d57d3271f6a"}) as unknown as TypedDocumentString<LivePlansSubscription, LivePlansSubscriptionVariables>;
 export const PlansDocument = new TypedDocumentString(`
     query Plans($userId: Int, $connectionType: ConnectionType) {
   plans(userId: $userId, connectionType: $connectionType) {

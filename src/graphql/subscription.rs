@@ -1,0 +1,88 @@
+//! `Subscription`: thin, as every resolver. The live list itself (wake-ups, reloads, ordering)
+//! is [`crate::plans::PlanService::watch`]'s.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_graphql::{Context, ErrorExtensions, Result, Subscription};
+use futures::Stream;
+
+use super::errors::{ApiError, IntoGraphql};
+use super::types::{ConnectionType, PlanItems};
+use crate::plans::{PlanFilter, PlanService};
+
+#[derive(Default)]
+pub struct SubscriptionRoot;
+
+/// The live subscriptions of one connection (a WebSocket), bounded: put into the connection's
+/// data by the transport. Requests without it (SSE: one operation per connection) are not
+/// counted here.
+#[derive(Debug, Clone)]
+pub struct ConnectionSubscriptions {
+    open: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl ConnectionSubscriptions {
+    pub fn new(max: usize) -> Self {
+        Self {
+            open: Arc::new(AtomicUsize::new(0)),
+            max,
+        }
+    }
+
+    /// Subscriptions open on this connection now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    fn acquire(&self) -> Result<ConnectionSlot> {
+        self.open
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
+                (open < self.max).then_some(open + 1)
+            })
+            .map_err(|_| ApiError::ConnectionSubscriptionLimit { max: self.max }.extend())?;
+        Ok(ConnectionSlot(self.open.clone()))
+    }
+}
+
+/// A subscription's place on its connection; given back when its stream is dropped.
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[Subscription(name = "Subscription")]
+impl SubscriptionRoot {
+    /// The list now, then again each time it changes.
+    async fn plans(
+        &self,
+        ctx: &Context<'_>,
+        user_id: Option<i32>,
+        connection_type: Option<ConnectionType>,
+    ) -> Result<impl Stream<Item = PlanItems> + use<>> {
+        let filter = PlanFilter {
+            user_id,
+            connection_type: connection_type.map(Into::into),
+        };
+        let slot = ctx
+            .data_opt::<ConnectionSubscriptions>()
+            .map(ConnectionSubscriptions::acquire)
+            .transpose()?;
+        let service = ctx.data::<Arc<PlanService>>().map_err(|_| {
+            tracing::error!("schema built without a PlanService");
+            ApiError::Internal.extend()
+        })?;
+        let live = service.watch(filter).await.into_graphql()?;
+        Ok(futures::stream::unfold(
+            (live, slot),
+            |(mut live, slot)| async move {
+                let list = live.next().await?;
+                Some((PlanItems(list), (live, slot)))
+            },
+        ))
+    }
+}

@@ -1,0 +1,430 @@
+//! Live lists: one `tokio::sync::watch` channel per [`PlanKey`] that has subscribers, woken by
+//! exactly the invalidations of that key.
+//!
+//! * **Wake-ups.** Every place that invalidates keys in the plan cache (local writes, the change
+//!   feed, the drop-all after the feed reconnects) calls [`LiveLists::wake`] or
+//!   [`LiveLists::wake_all`] right after the cache invalidation. Keys nobody watches cost one map
+//!   lookup. A channel's reloader also wakes itself once per `PLAN_CACHE_TTL`, as the cache's
+//!   expiry would.
+//! * **One reload per changed key.** A woken key is reloaded by its channel's one reloader task,
+//!   through the plan cache (single-flight and fenced as every read), however many subscribers it
+//!   has. Wake-ups that arrive during a reload coalesce into one more reload ([`Notify`] keeps one
+//!   permit).
+//! * **Latest value, never older.** A channel holds only its newest list, with the fence stamp of
+//!   the load it came from; a list replaces it only if its stamp is strictly higher, and
+//!   subscribers are told only when the list's content changed. Each subscriber also keeps the
+//!   stamp of the last list it got and skips anything not newer. A slow subscriber therefore sees
+//!   the newest list when it reads again, never a backlog.
+//! * **Bounded memory.** A channel exists only while it has subscribers: its reloader ends, and
+//!   the entry is removed, when the last one goes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
+use tokio::sync::{Notify, watch};
+use tracing::warn;
+
+use super::service::{PlanError, PlanService};
+use super::{PlanKey, PlanList};
+use crate::cache::Stamp;
+use crate::telemetry::{register_counter, register_gauge};
+
+/// How long a reloader waits before retrying after a failed load.
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// Prometheus metrics of the live lists.
+#[derive(Clone)]
+pub struct LiveMetrics {
+    pub active: IntGauge,
+    pub events: IntCounter,
+    pub delay: Histogram,
+}
+
+impl LiveMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let delay = Histogram::with_opts(
+            HistogramOpts::new(
+                "plan_subscription_event_delay_seconds",
+                "Delay from the invalidation of a live list's key to the event a subscriber got.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+        )?;
+        registry.register(Box::new(delay.clone()))?;
+        Ok(Self {
+            active: register_gauge(
+                registry,
+                "plan_subscriptions_active",
+                "Live plan-list subscriptions open now.",
+            )?,
+            events: register_counter(
+                registry,
+                "plan_subscription_events_total",
+                "Lists sent to live subscriptions (first events included).",
+            )?,
+            delay,
+        })
+    }
+
+    /// Metrics registered nowhere (for services built outside a server).
+    pub fn unregistered() -> Self {
+        Self::register(&Registry::new()).expect("a fresh registry accepts every metric")
+    }
+}
+
+/// Sizing of the live lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveSettings {
+    /// Live subscriptions per process; beyond it a new one is refused.
+    pub max_subscriptions: usize,
+    /// How often a watched key is re-read even without an invalidation (the plan cache's TTL;
+    /// zero: never).
+    pub refresh_every: Duration,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        Self {
+            max_subscriptions: 10_000,
+            refresh_every: Duration::ZERO,
+        }
+    }
+}
+
+/// The newest list of a key, with the stamp of the load it came from.
+#[derive(Clone)]
+struct Snapshot {
+    stamp: Stamp,
+    list: PlanList,
+    /// When the invalidation this list answers happened (none for a first load).
+    invalidated_at: Option<Instant>,
+}
+
+struct Channel {
+    wake: Notify,
+    latest: watch::Sender<Option<Snapshot>>,
+    /// The earliest invalidation not yet answered by a published list.
+    pending_since: Mutex<Option<Instant>>,
+}
+
+impl Channel {
+    /// Publishes `list` if it is newer than the one held; subscribers are told only if its
+    /// content differs. Returns whether they were told.
+    fn offer(&self, stamp: Stamp, list: PlanList, invalidated_at: Option<Instant>) -> bool {
+        self.latest.send_if_modified(|held| match held {
+            Some(held) if held.stamp >= stamp => false,
+            Some(held) if same_list(&held.list, &list) => {
+                // Same content, newer stamp: keep the stamp, tell nobody.
+                held.stamp = stamp;
+                false
+            }
+            _ => {
+                *held = Some(Snapshot {
+                    stamp,
+                    list,
+                    invalidated_at,
+                });
+                true
+            }
+        })
+    }
+}
+
+fn same_list(a: &PlanList, b: &PlanList) -> bool {
+    Arc::ptr_eq(a, b) || a == b
+}
+
+/// The live lists of one process: the channels of watched keys, the subscription count and the
+/// shutdown signal.
+pub struct LiveLists {
+    channels: Mutex<HashMap<PlanKey, Arc<Channel>>>,
+    active: AtomicUsize,
+    settings: LiveSettings,
+    metrics: LiveMetrics,
+    shutdown: watch::Sender<bool>,
+}
+
+impl LiveLists {
+    pub fn new(settings: LiveSettings, metrics: LiveMetrics) -> Self {
+        Self {
+            channels: Mutex::new(HashMap::new()),
+            active: AtomicUsize::new(0),
+            settings,
+            metrics,
+            shutdown: watch::Sender::new(false),
+        }
+    }
+
+    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<PlanKey, Arc<Channel>>> {
+        // A panic while holding the lock leaves the map consistent (every change is one call).
+        self.channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Wakes the reloaders of those of `keys` that have subscribers.
+    pub fn wake(&self, keys: &[PlanKey]) {
+        let now = Instant::now();
+        let channels = self.channels();
+        if channels.is_empty() {
+            return;
+        }
+        for key in keys {
+            if let Some(channel) = channels.get(key) {
+                mark_pending(channel, now);
+                channel.wake.notify_one();
+            }
+        }
+    }
+
+    /// Wakes every reloader (after everything was invalidated).
+    pub fn wake_all(&self) {
+        let now = Instant::now();
+        for channel in self.channels().values() {
+            mark_pending(channel, now);
+            channel.wake.notify_one();
+        }
+    }
+
+    /// Ends every live subscription (each stream completes) and every reloader; new ones are
+    /// refused from now on.
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Live subscriptions open now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Keys with a channel now (watched keys).
+    pub fn watched_keys(&self) -> usize {
+        self.channels().len()
+    }
+
+    fn acquire(self: &Arc<Self>) -> Result<Permit, PlanError> {
+        let max = self.settings.max_subscriptions;
+        self.active
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |active| {
+                (active < max).then_some(active + 1)
+            })
+            .map_err(|_| PlanError::SubscriptionLimit { max })?;
+        self.metrics.active.inc();
+        Ok(Permit(self.clone()))
+    }
+
+    /// The channel of `key` (created with its reloader if it has none) and a receiver of it.
+    fn join(
+        self: &Arc<Self>,
+        key: PlanKey,
+        service: &Arc<PlanService>,
+    ) -> (Arc<Channel>, watch::Receiver<Option<Snapshot>>) {
+        let mut channels = self.channels();
+        if let Some(channel) = channels.get(&key) {
+            // Subscribed under the lock: the reloader removes a channel only under it too, and
+            // only when it has no receivers.
+            let receiver = channel.latest.subscribe();
+            return (channel.clone(), receiver);
+        }
+        let (latest, receiver) = watch::channel(None);
+        let channel = Arc::new(Channel {
+            wake: Notify::new(),
+            latest,
+            pending_since: Mutex::new(None),
+        });
+        channels.insert(key, channel.clone());
+        tokio::spawn(reload(
+            Arc::downgrade(service),
+            Arc::downgrade(self),
+            key,
+            channel.clone(),
+            self.shutdown.subscribe(),
+        ));
+        (channel, receiver)
+    }
+
+    /// Removes `key`'s channel if it is still `channel` and nobody subscribes to it. `false` if
+    /// someone joined meanwhile (the reloader then carries on).
+    fn remove_if_unused(&self, key: &PlanKey, channel: &Arc<Channel>) -> bool {
+        let mut channels = self.channels();
+        if channel.latest.receiver_count() > 0 {
+            return false;
+        }
+        if channels
+            .get(key)
+            .is_some_and(|held| Arc::ptr_eq(held, channel))
+        {
+            channels.remove(key);
+        }
+        true
+    }
+}
+
+fn mark_pending(channel: &Channel, now: Instant) {
+    let mut pending = channel
+        .pending_since
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pending.get_or_insert(now);
+}
+
+/// One live subscription's place in the count; given back when the subscription ends.
+struct Permit(Arc<LiveLists>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+        self.0.metrics.active.dec();
+    }
+}
+
+/// The reloader of one watched key: waits for a wake-up (or the refresh period), reloads the key
+/// through the cache and publishes the list. Ends when the key has no subscribers left, or at
+/// shutdown.
+async fn reload(
+    service: Weak<PlanService>,
+    lists: Weak<LiveLists>,
+    key: PlanKey,
+    channel: Arc<Channel>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let refresh_every = lists
+        .upgrade()
+        .map(|lists| lists.settings.refresh_every)
+        .unwrap_or_default();
+    loop {
+        let refresh = async {
+            if refresh_every.is_zero() {
+                std::future::pending::<()>().await;
+            } else {
+                tokio::time::sleep(refresh_every).await;
+            }
+        };
+        tokio::select! {
+            () = channel.wake.notified() => {}
+            () = refresh => {}
+            () = channel.latest.closed() => {
+                let Some(lists) = lists.upgrade() else { return };
+                if lists.remove_if_unused(&key, &channel) {
+                    return;
+                }
+                continue;
+            }
+            _ = shutdown.wait_for(|stopping| *stopping) => return,
+        }
+        let Some(plans) = service.upgrade() else {
+            return;
+        };
+        // Taken before the load: whatever the load returns answers at least these wake-ups.
+        let answering = channel
+            .pending_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match plans.list(key.filter()).await {
+            Ok(served) => {
+                channel.offer(served.read.stamp, served.value, answering);
+            }
+            Err(err) => {
+                warn!(cache_key = %key, error = %err, "live list reload failed; retrying");
+                if let Some(since) = answering {
+                    mark_pending(&channel, since);
+                }
+                drop(plans);
+                tokio::time::sleep(RETRY_AFTER).await;
+                channel.wake.notify_one();
+            }
+        }
+    }
+}
+
+/// One live subscription to the list of a key: [`LiveList::next`] gives the current list first,
+/// then the newest list each time it changed, and `None` once the server shuts down.
+pub struct LiveList {
+    first: Option<PlanList>,
+    last: Option<(Stamp, PlanList)>,
+    receiver: watch::Receiver<Option<Snapshot>>,
+    shutdown: watch::Receiver<bool>,
+    metrics: LiveMetrics,
+    _channel: Arc<Channel>,
+    _permit: Permit,
+}
+
+impl LiveList {
+    /// Subscribes to the list of `key`: the current list (one cache read, reflecting every write
+    /// that returned before this call) is the first event.
+    pub(super) async fn start(
+        lists: &Arc<LiveLists>,
+        service: &Arc<PlanService>,
+        key: PlanKey,
+    ) -> Result<Self, PlanError> {
+        let shutdown = lists.shutdown.subscribe();
+        if *shutdown.borrow() {
+            return Err(PlanError::ShuttingDown);
+        }
+        let permit = lists.acquire()?;
+        let (channel, mut receiver) = lists.join(key, service);
+        let served = service.list(key.filter()).await?;
+        // Offered to the channel (it helps the other subscribers if newer), then the channel's
+        // list is this subscription's first: never older than what this read returned.
+        channel.offer(served.read.stamp, served.value.clone(), None);
+        let current = receiver
+            .borrow_and_update()
+            .clone()
+            .filter(|held| held.stamp >= served.read.stamp)
+            .map_or((served.read.stamp, served.value), |held| {
+                (held.stamp, held.list)
+            });
+        Ok(Self {
+            first: Some(current.1.clone()),
+            last: Some(current),
+            receiver,
+            shutdown,
+            metrics: lists.metrics.clone(),
+            _channel: channel,
+            _permit: permit,
+        })
+    }
+
+    /// The next list to send: the first list, then each newer, different list. `None` when the
+    /// server shuts down.
+    pub async fn next(&mut self) -> Option<PlanList> {
+        if let Some(first) = self.first.take() {
+            self.metrics.events.inc();
+            return Some(first);
+        }
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.wait_for(|stopping| *stopping) => return None,
+                changed = self.receiver.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
+            }
+            let Some(snapshot) = self.receiver.borrow_and_update().clone() else {
+                continue;
+            };
+            if let Some((stamp, list)) = &mut self.last {
+                if snapshot.stamp <= *stamp {
+                    continue;
+                }
+                if same_list(list, &snapshot.list) {
+                    *stamp = snapshot.stamp;
+                    continue;
+                }
+            }
+            self.last = Some((snapshot.stamp, snapshot.list.clone()));
+            self.metrics.events.inc();
+            if let Some(since) = snapshot.invalidated_at {
+                self.metrics.delay.observe(since.elapsed().as_secs_f64());
+            }
+            return Some(snapshot.list);
+        }
+    }
+}
