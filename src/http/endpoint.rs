@@ -28,7 +28,10 @@ use super::negotiate::{self, MediaType};
 use super::params::{GetParams, Params, bearer_token, check_content_type};
 use super::persisted::{Refusal, Registration};
 use super::rate_limit::Charge;
-use super::respond::{Delivery, Encoded, encode, not_acceptable, refuse, respond, send};
+use super::respond::{
+    Delivery, Encoded, encode, method_not_allowed, mutation_by_get, not_acceptable, refuse,
+    respond, send,
+};
 use super::response_cache::{RawRequest, StoredResponse};
 use super::{AppState, SharedState, batch, graphiql};
 use crate::auth::Caller;
@@ -132,15 +135,7 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
     }
     let mut request = operation.into_request(caller);
     if graphql::selects_mutation(&mut request) {
-        let mut response = refuse(
-            &headers,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "mutations must be sent with POST".to_owned(),
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
+        return mutation_by_get(&headers);
     }
     register(&state, registration);
     let executed = state.api.execute(request).await;
@@ -317,13 +312,9 @@ fn stored_encoded(stored: &StoredResponse) -> Encoded {
 
 /// Any other method on `/graphql`.
 pub(super) async fn other_method(headers: HeaderMap) -> Response {
-    let mut response = refuse(
+    method_not_allowed(
         &headers,
-        StatusCode::METHOD_NOT_ALLOWED,
-        "/graphql accepts GET (queries) and POST".to_owned(),
-    );
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-    response
+        "/graphql accepts GET (queries) and POST",
+        "GET, POST",
+    )
 }

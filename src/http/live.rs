@@ -28,7 +28,7 @@ use super::body::{self, BodyError};
 use super::endpoint::{self, refused};
 use super::negotiate::{self, MediaType};
 use super::params::{GetParams, Params, bearer_token, check_content_type};
-use super::respond::{Delivery, refuse, respond, send};
+use super::respond::{Delivery, mutation_by_get, refuse, respond, send};
 use super::{SharedState, TrustedMode};
 use crate::auth::Caller;
 use crate::graphql::{self, ConnectionSubscriptions};
@@ -293,15 +293,7 @@ async fn sse_get(State(state): State<SharedState>, request: Request) -> Response
         Err(response) => return *response,
     };
     if graphql::selects_mutation(&mut request) {
-        let mut response = refuse(
-            &parts.headers,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "mutations must be sent with POST".to_owned(),
-        );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
+        return mutation_by_get(&parts.headers);
     }
     event_stream(&state, request)
 }

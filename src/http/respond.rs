@@ -180,6 +180,24 @@ pub(super) fn too_many_requests(headers: &HeaderMap, retry_after_seconds: u64) -
     response
 }
 
+/// 405 with `Allow: allow`: a method `/graphql` does not take, or a mutation sent by GET.
+pub(super) fn method_not_allowed(
+    headers: &HeaderMap,
+    message: &str,
+    allow: &'static str,
+) -> Response {
+    let mut response = refuse(headers, StatusCode::METHOD_NOT_ALLOWED, message.to_owned());
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// A mutation sent by GET (GET must stay safe: caches and prefetchers replay it).
+pub(super) fn mutation_by_get(headers: &HeaderMap) -> Response {
+    method_not_allowed(headers, "mutations must be sent with POST", "POST")
+}
+
 pub(super) fn not_acceptable() -> Response {
     let mut response = respond(
         MediaType::Json,
