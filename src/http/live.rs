@@ -47,7 +47,7 @@ pub(super) async fn get(state: State<SharedState>, request: Request) -> Response
     if is_websocket_upgrade(request.headers()) {
         return websocket(state, request).await;
     }
-    if wants_event_stream(request.headers()) {
+    if negotiate::prefers_event_stream(request.headers()) {
         return sse_get(state, request).await;
     }
     endpoint::get(state, request).await
@@ -55,7 +55,7 @@ pub(super) async fn get(state: State<SharedState>, request: Request) -> Response
 
 /// `POST /graphql`: an SSE subscription, or plain GraphQL over HTTP.
 pub(super) async fn post(state: State<SharedState>, request: Request) -> Response {
-    if wants_event_stream(request.headers()) {
+    if negotiate::prefers_event_stream(request.headers()) {
         return sse_post(state, request).await;
     }
     endpoint::post(state, request).await
@@ -66,36 +66,6 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
         .get(header::UPGRADE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
-}
-
-/// Whether the client asks for an event stream: `text/event-stream` is acceptable and preferred
-/// (strictly higher `q`) to every JSON response type. `graphql-sse` and `EventSource` send exactly
-/// `Accept: text/event-stream`; clients that list it beside JSON at the same weight (urql does, for
-/// incremental delivery) get plain GraphQL over HTTP.
-fn wants_event_stream(headers: &HeaderMap) -> bool {
-    let (mut stream, mut json) = (0.0_f32, 0.0_f32);
-    for range in headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-    {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|param| param.split_once('='))
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
-            .and_then(|(_, value)| value.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        match media.as_str() {
-            "text/event-stream" => stream = stream.max(q),
-            "application/json" | "application/graphql-response+json" | "application/*" | "*/*" => {
-                json = json.max(q);
-            }
-            _ => {}
-        }
-    }
-    stream > 0.0 && stream > json
 }
 
 /// The bearer token of a WebSocket: the `Authorization` of the `connection_init` payload
@@ -384,28 +354,5 @@ mod tests {
             Some("b")
         );
         assert_eq!(token(serde_json::Value::Null, None), None);
-    }
-
-    #[test]
-    fn event_stream_is_asked_for_by_accept() {
-        let headers = |accept: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::ACCEPT, HeaderValue::from_str(accept).unwrap());
-            headers
-        };
-        assert!(wants_event_stream(&headers("text/event-stream")));
-        assert!(wants_event_stream(&headers(
-            "text/event-stream, application/json;q=0.9"
-        )));
-        // urql lists it beside JSON for incremental delivery: plain GraphQL over HTTP.
-        assert!(!wants_event_stream(&headers(
-            "application/graphql-response+json, application/json, text/event-stream, multipart/mixed"
-        )));
-        assert!(!wants_event_stream(&headers(
-            "application/json, text/event-stream;q=0.9"
-        )));
-        assert!(!wants_event_stream(&headers("text/event-stream;q=0")));
-        assert!(!wants_event_stream(&headers("application/json")));
-        assert!(!wants_event_stream(&HeaderMap::new()));
     }
 }
