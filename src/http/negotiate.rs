@@ -85,22 +85,31 @@ fn weight(ranges: &[Range], kind: &str, subtype: &str) -> (f32, bool) {
     (matching.map_or(0.0, |range| range.q), false)
 }
 
+/// What GraphQL clients send, settled without parsing a list: `Accept` is one JSON media type
+/// (or `*/*`) with no parameters.
+fn single_json_media_type(headers: &HeaderMap) -> Option<MediaType> {
+    let mut values = headers.get_all(header::ACCEPT).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    let value = value.as_bytes();
+    if value.eq_ignore_ascii_case(b"application/graphql-response+json") {
+        Some(MediaType::GraphqlResponseJson)
+    } else if value.eq_ignore_ascii_case(b"application/json") || value == b"*/*" {
+        Some(MediaType::Json)
+    } else {
+        None
+    }
+}
+
 /// The media type of the response, or `None` when the client accepts neither (406).
 ///
 /// No `Accept` header means `application/json` (the specification's rule for legacy clients).
 /// A wildcard alone also gets `application/json`; `application/graphql-response+json` is chosen
 /// when the client names it and weighs it at least as high.
 pub fn response_media_type(headers: &HeaderMap) -> Option<MediaType> {
-    // What GraphQL clients send: one media type, no parameters. Settled without parsing a list.
-    let mut values = headers.get_all(header::ACCEPT).iter();
-    if let (Some(value), None) = (values.next(), values.next()) {
-        let value = value.as_bytes();
-        if value.eq_ignore_ascii_case(b"application/graphql-response+json") {
-            return Some(MediaType::GraphqlResponseJson);
-        }
-        if value.eq_ignore_ascii_case(b"application/json") || value == b"*/*" {
-            return Some(MediaType::Json);
-        }
+    if let Some(media) = single_json_media_type(headers) {
+        return Some(media);
     }
     let Some(ranges) = ranges(headers) else {
         return Some(MediaType::Json);
@@ -122,7 +131,11 @@ pub fn response_media_type(headers: &HeaderMap) -> Option<MediaType> {
 /// (urql does, for incremental delivery) get plain GraphQL over HTTP.
 pub fn prefers_event_stream(headers: &HeaderMap) -> bool {
     // Every plain request passes here: those that do not name the type are settled by a scan of
-    // the header's bytes for `/` (a header has few), without parsing it.
+    // the header's bytes for `/` (a header has few), without parsing it; what GraphQL clients
+    // send, by one comparison.
+    if single_json_media_type(headers).is_some() {
+        return false;
+    }
     let named = headers
         .get_all(header::ACCEPT)
         .iter()

@@ -4,8 +4,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use futures::TryStreamExt;
 use sea_orm::{
     ActiveValue::{self, NotSet, Set},
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, RuntimeErr, TransactionTrait, sqlx,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, RuntimeErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait, sqlx,
 };
 
 use super::{ConnectionType, NewPlan, Plan, PlanChanges, PlanFilter, PlanId, PlanOwner};
@@ -100,94 +101,76 @@ impl PlanRepo {
         Ok(delete.exec_with_returning(&self.db).await?.map(Plan::from))
     }
 
-    /// Changes a plan with one `UPDATE … RETURNING`, atomic on its own: a concurrent delete or
-    /// move lands wholly before or after it. `Ok(None)` if there is no plan with that id (owned by
-    /// `owner`, when given; nothing written).
+    /// Changes a plan atomically: a concurrent delete or update lands wholly before or after it.
+    /// `Ok(None)` if there is no plan with that id (owned by `owner`, when given; nothing written).
     ///
     /// The caller must invalidate the keys the plan was in as well as those it is in now. When the
-    /// changes keep its owner and type, those are the same keys, learned from the row returned:
-    /// one statement, as cheap as an insert. A change that can move it first reads where it is,
-    /// then updates only if it is still there; if a concurrent write moved or deleted it in
-    /// between, the update matches nothing and the read is repeated.
+    /// changes keep its owner and type, those are the same keys, named by the row that one
+    /// `UPDATE … RETURNING` returns: as cheap as an insert. A change that may move the plan runs
+    /// in a transaction that first locks and reads its row, to learn where it was.
     pub(super) async fn update(
         &self,
         id: PlanId,
         owner: Option<i32>,
         changes: &PlanChanges,
     ) -> Result<Option<Updated>, UpdateFailed> {
-        if !changes.can_move() {
-            return match self.update_where(id, owner, None, changes).await {
-                Ok(updated) => Ok(updated.map(|plan| Updated {
-                    from: plan.owner(),
-                    plan,
-                })),
-                Err(error) if wrote_nothing(&error) => Err(UpdateFailed::BeforeWriting(error)),
-                Err(error) => Err(UpdateFailed::InPlace(error)),
-            };
+        if changes.can_move() {
+            return self.update_locked(id, owner, changes).await;
         }
-        for _ in 0..MOVE_ATTEMPTS {
-            let Some(from) = self
-                .owner_of(id, owner)
-                .await
-                .map_err(UpdateFailed::BeforeWriting)?
-            else {
-                return Ok(None);
-            };
-            match self.update_where(id, owner, Some(from), changes).await {
-                Ok(Some(plan)) => return Ok(Some(Updated { from, plan })),
-                Ok(None) => continue,
-                Err(error) if wrote_nothing(&error) => {
-                    return Err(UpdateFailed::BeforeWriting(error));
-                }
-                Err(error) => return Err(UpdateFailed::Moving { from, error }),
-            }
+        match update_returning(&self.db, id, owner, changes).await {
+            Ok(updated) => Ok(updated.map(|plan| Updated {
+                from: plan.owner(),
+                plan,
+            })),
+            Err(error) if wrote_nothing(&error) => Err(UpdateFailed::BeforeWriting(error)),
+            Err(error) => Err(UpdateFailed::InPlace(error)),
         }
-        Err(UpdateFailed::BeforeWriting(DbErr::Custom(format!(
-            "plan {id} was moved by other writes {MOVE_ATTEMPTS} times while it was being updated"
-        ))))
     }
 
-    /// Where the plan `id` is now (if `owner` owns it, when given).
-    async fn owner_of(&self, id: PlanId, owner: Option<i32>) -> Result<Option<PlanOwner>, DbErr> {
+    /// A change that may move the plan: lock and read its row, update it, commit.
+    async fn update_locked(
+        &self,
+        id: PlanId,
+        owner: Option<i32>,
+        changes: &PlanChanges,
+    ) -> Result<Option<Updated>, UpdateFailed> {
+        // SQLite: take the write lock at BEGIN (a read that later upgrades to a write fails at
+        // once if another writer committed in between). PostgreSQL: the row lock below.
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        let transaction = self
+            .db
+            .begin_with_options(options)
+            .await
+            .map_err(UpdateFailed::BeforeWriting)?;
         let mut find = plan::Entity::find_by_id(id);
         if let Some(owner) = owner {
             find = find.filter(plan::Column::UserId.eq(owner));
         }
-        let found = find
-            .select_only()
-            .column(plan::Column::UserId)
-            .column(plan::Column::ConnectionType)
-            .into_tuple::<(i32, ConnectionType)>()
-            .one(&self.db)
-            .await?;
-        Ok(found.map(|(user_id, connection_type)| PlanOwner {
-            user_id,
-            connection_type,
-        }))
-    }
-
-    /// `UPDATE plans SET <changes> WHERE id = ? [AND user_id = owner] [AND owner and type are
-    /// still `from`] RETURNING *`.
-    async fn update_where(
-        &self,
-        id: PlanId,
-        owner: Option<i32>,
-        from: Option<PlanOwner>,
-        changes: &PlanChanges,
-    ) -> Result<Option<Plan>, DbErr> {
-        let mut update = plan::Entity::update_many()
-            .set(changes_model(changes))
-            .filter(plan::Column::Id.eq(id));
-        if let Some(owner) = owner {
-            update = update.filter(plan::Column::UserId.eq(owner));
+        let Some(row) = find
+            .lock_exclusive()
+            .one(&transaction)
+            .await
+            .map_err(UpdateFailed::BeforeWriting)?
+        else {
+            // Nothing was written; a failed rollback changes nothing either.
+            let _ = transaction.rollback().await;
+            return Ok(None);
+        };
+        let from = Plan::from(row).owner();
+        // Until COMMIT nothing is written: an error before it rolls back (the transaction is
+        // dropped). The row is locked, so the update finds it.
+        let plan = update_returning(&transaction, id, owner, changes)
+            .await
+            .map_err(UpdateFailed::BeforeWriting)?
+            .ok_or(UpdateFailed::BeforeWriting(DbErr::RecordNotUpdated))?;
+        match transaction.commit().await {
+            Ok(()) => Ok(Some(Updated { from, plan })),
+            Err(error) if wrote_nothing(&error) => Err(UpdateFailed::BeforeWriting(error)),
+            Err(error) => Err(UpdateFailed::Moving { from, error }),
         }
-        if let Some(from) = from {
-            update = update
-                .filter(plan::Column::UserId.eq(from.user_id))
-                .filter(plan::Column::ConnectionType.eq(from.connection_type));
-        }
-        let updated = update.exec_with_returning(&self.db).await?;
-        Ok(updated.into_iter().next().map(Plan::from))
     }
 
     /// Reads the plans table (not just `SELECT 1`): a locked or missing table is not "up".
@@ -203,11 +186,6 @@ impl PlanRepo {
     }
 }
 
-/// How many times an update that moves a plan reads its row again after a concurrent write moved
-/// it first. Each retry means another write to the same plan succeeded, so this is reached only
-/// under a storm of writes to one plan.
-const MOVE_ATTEMPTS: usize = 16;
-
 /// A plan as an update left it, and where it was before (its owner and type).
 #[derive(Debug)]
 pub(super) struct Updated {
@@ -222,11 +200,29 @@ pub(super) enum UpdateFailed {
     BeforeWriting(DbErr),
     /// An update that keeps the plan's owner and type was sent; whose plan it was is unknown.
     InPlace(DbErr),
-    /// An update that may move the plan was sent, for the plan when it was owned by `from`.
+    /// The `COMMIT` of an update that may move the plan failed, its outcome unknown; the plan was
+    /// owned by `from`.
     Moving { from: PlanOwner, error: DbErr },
 }
 
-/// Whether a failed statement (run on its own, in autocommit) certainly wrote nothing: the
+/// `UPDATE plans SET <changes> WHERE id = ? [AND user_id = owner] RETURNING *`.
+async fn update_returning(
+    db: &impl ConnectionTrait,
+    id: PlanId,
+    owner: Option<i32>,
+    changes: &PlanChanges,
+) -> Result<Option<Plan>, DbErr> {
+    let mut update = plan::Entity::update_many()
+        .set(changes_model(changes))
+        .filter(plan::Column::Id.eq(id));
+    if let Some(owner) = owner {
+        update = update.filter(plan::Column::UserId.eq(owner));
+    }
+    let updated = update.exec_with_returning(db).await?;
+    Ok(updated.into_iter().next().map(Plan::from))
+}
+
+/// Whether a failed statement (run on its own, in autocommit, or a `COMMIT`) certainly wrote nothing: the
 /// database answered with an error (a lock wait that timed out, a constraint), so the statement
 /// was rolled back, or no connection was had to send it on. Any other failure (the connection
 /// lost while waiting for the answer) may have come after the commit.
@@ -300,16 +296,8 @@ mod tests {
         }
     }
 
-    fn moving_to(user_id: i32, connection_type: ConnectionType) -> PlanChanges {
-        PlanChanges {
-            user_id: Some(user_id),
-            connection_type: Some(connection_type),
-            ..PlanChanges::default()
-        }
-    }
-
     #[tokio::test]
-    async fn a_move_applies_only_while_the_plan_is_where_it_was_read() {
+    async fn a_move_reports_where_the_plan_was() {
         let repo = repo().await;
         let plan = repo
             .insert(NewPlan {
@@ -321,31 +309,43 @@ mod tests {
             })
             .await
             .expect("insert");
-        let read = repo.owner_of(plan.id, None).await.expect("read");
-        assert_eq!(read, Some(owner(1, ConnectionType::Hotspot)));
-
-        // Another writer moves it between this writer's read and its update...
-        let other = repo
-            .update(plan.id, None, &moving_to(2, ConnectionType::Pppoe))
-            .await
-            .expect("move")
-            .expect("found");
-        assert_eq!(other.from, owner(1, ConnectionType::Hotspot));
-        // ...so the update conditioned on the stale read matches nothing (the caller reads again),
-        let stale = moving_to(3, ConnectionType::Static);
-        let applied = repo
-            .update_where(plan.id, None, read, &stale)
-            .await
-            .expect("update");
-        assert_eq!(applied, None);
-        // and a whole update reports where the plan really was: the keys it must drop.
-        let moved = repo
-            .update(plan.id, None, &stale)
-            .await
-            .expect("move")
-            .expect("found");
-        assert_eq!(moved.from, owner(2, ConnectionType::Pppoe));
-        assert_eq!(moved.plan.owner(), owner(3, ConnectionType::Static));
+        for (from, to) in [
+            (
+                owner(1, ConnectionType::Hotspot),
+                owner(2, ConnectionType::Pppoe),
+            ),
+            (
+                owner(2, ConnectionType::Pppoe),
+                owner(2, ConnectionType::Static),
+            ),
+            (
+                owner(2, ConnectionType::Static),
+                owner(3, ConnectionType::Static),
+            ),
+        ] {
+            let changes = PlanChanges {
+                user_id: Some(to.user_id),
+                connection_type: Some(to.connection_type),
+                ..PlanChanges::default()
+            };
+            let moved = repo
+                .update(plan.id, None, &changes)
+                .await
+                .expect("move")
+                .expect("found");
+            assert_eq!((moved.from, moved.plan.owner()), (from, to));
+        }
+        // Only its owner's move applies.
+        let changes = PlanChanges {
+            connection_type: Some(ConnectionType::Hotspot),
+            ..PlanChanges::default()
+        };
+        assert!(
+            repo.update(plan.id, Some(1), &changes)
+                .await
+                .expect("update")
+                .is_none()
+        );
     }
 
     #[tokio::test]

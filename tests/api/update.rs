@@ -244,11 +244,9 @@ async fn a_move_drops_exactly_the_old_and_new_keys(backend: Backend) {
 }
 
 /// Eight writers move one plan around six owners at once while readers keep every list cached;
-/// each move reads where the plan is, then updates only if it is still there, and drops the keys
-/// of both places. At the end every list read through this warm cache equals what a cold replica
-/// reads from the database, and holds the plan exactly when its final owner and type match. (A
-/// stress test: the interleaving where a move's read goes stale is rare here, so the condition
-/// itself is proved deterministically in `plans::repo`'s unit tests.)
+/// each move locks and reads the plan's row, updates it, and drops the keys of both places. At
+/// the end every list read through this warm cache equals what a cold replica reads from the
+/// database, and holds the plan exactly when its final owner and type match.
 async fn concurrent_moves_of_one_plan_leave_every_list_true(backend: Backend) {
     const OWNERS: [(i32, &str); 6] = [
         (1, "HOTSPOT"),
