@@ -9,7 +9,7 @@ use sea_orm::{
     TransactionTrait, sqlx,
 };
 
-use super::{ConnectionType, NewPlan, Plan, PlanChanges, PlanFilter, PlanId, PlanOwner};
+use super::{NewPlan, Plan, PlanChanges, PlanFilter, PlanId, PlanOwner};
 use crate::entities::plan;
 
 #[derive(Clone)]
@@ -279,6 +279,7 @@ mod tests {
     use sea_orm::{ConnectOptions, Database};
 
     use super::*;
+    use crate::plans::ConnectionType;
 
     /// One in-memory SQLite database (one connection: each would have its own), migrated.
     async fn repo() -> PlanRepo {
