@@ -2,6 +2,7 @@
 //! mutation sent by GET without executing anything).
 
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
@@ -71,7 +72,20 @@ impl Extension for TraceOperationOfRequest {
             graphql.operation.name = tracing::field::Empty,
         );
         let mut stream = next.run(ctx, stream);
-        futures::stream::poll_fn(move |cx| span.in_scope(|| stream.poll_next_unpin(cx))).boxed()
+        let mut span = Some(span);
+        futures::stream::poll_fn(move |cx| {
+            let Some(open) = &span else {
+                return Poll::Ready(None);
+            };
+            let polled = open.in_scope(|| stream.poll_next_unpin(cx));
+            if let Poll::Ready(None) = polled {
+                // Ended with the stream, not when the transport drops it: at shutdown, the
+                // process may exit (and flush its spans) before a WebSocket's task gets to that.
+                span = None;
+            }
+            polled
+        })
+        .boxed()
     }
 
     async fn prepare_request(
