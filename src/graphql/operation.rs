@@ -2,12 +2,16 @@
 //! mutation sent by GET without executing anything).
 
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+    NextSubscribe,
 };
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{Request, ServerResult, Variables};
+use async_graphql::{Request, Response, ServerResult, Variables};
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
 
 /// True when the document parses and the operation it selects (by `operationName`, or the only
 /// one) is a mutation. The parsed document stays in the request, so execution does not parse it
@@ -33,6 +37,11 @@ pub fn selects_mutation(request: &mut Request) -> bool {
 /// GraphQL semantic conventions ask: `query`, `mutation` or `subscription`, then the operation's
 /// name if it has one; with `graphql.operation.type` and `graphql.operation.name`. Added to the
 /// schema only when spans are exported.
+///
+/// An operation over a subscription transport (WebSocket, SSE) runs as a stream outside the
+/// request's span, so it gets a span of its own, for the stream's whole life, named the same way:
+/// under the request's span for SSE, a root span for a WebSocket's (whose upgrade request is long
+/// over). A live list's events are its children ([`crate::plans::LiveList`]).
 pub(super) struct TraceOperation;
 
 impl ExtensionFactory for TraceOperation {
@@ -48,6 +57,37 @@ struct TraceOperationOfRequest {
 
 #[async_trait::async_trait]
 impl Extension for TraceOperationOfRequest {
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        // Named by `parse_query` below, which runs inside the stream; the conventions' name for
+        // an operation not known (yet, or ever: a document that does not parse) meanwhile.
+        let span = tracing::info_span!(
+            "graphql.operation",
+            otel.name = "GraphQL Operation",
+            graphql.operation.type = tracing::field::Empty,
+            graphql.operation.name = tracing::field::Empty,
+        );
+        let mut stream = next.run(ctx, stream);
+        let mut span = Some(span);
+        futures::stream::poll_fn(move |cx| {
+            let Some(open) = &span else {
+                return Poll::Ready(None);
+            };
+            let polled = open.in_scope(|| stream.poll_next_unpin(cx));
+            if let Poll::Ready(None) = polled {
+                // Ended with the stream, not when the transport drops it: at shutdown, the
+                // process may exit (and flush its spans) before a WebSocket's task gets to that.
+                span = None;
+            }
+            polled
+        })
+        .boxed()
+    }
+
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,

@@ -17,15 +17,22 @@
 //!   the newest list when it reads again, never a backlog.
 //! * **Bounded memory.** A channel exists only while it has subscribers: its reloader ends, and
 //!   the entry is removed, when the last one goes.
+//! * **Traced causes.** When spans are exported, a wake-up notes the span it happened in (the
+//!   write's `plans.invalidate`, `plans.create`/`update`/`delete` on a failed write, the change
+//!   feed's `plans.invalidate`), if sampled; the reload (`plans.live.reload`) and each event it
+//!   leads to (`plans.live.event`) carry an OpenTelemetry link to each noted span. Coalesced
+//!   wake-ups give one event linked to all of them, up to [`MAX_LINKS`] (the first ones).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
 use tokio::sync::{Notify, watch};
-use tracing::warn;
+use tracing::{Instrument as _, info_span, warn};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::service::{PlanError, PlanService};
 use super::{PlanKey, PlanList};
@@ -34,6 +41,10 @@ use crate::telemetry::{register_counter, register_gauge};
 
 /// How long a reloader waits before retrying after a failed load.
 const RETRY_AFTER: Duration = Duration::from_millis(500);
+
+/// Links one reload (and its events) carries at most: enough for the wake-ups of a burst of
+/// writes that coalesced, bounded so that a write storm does not grow every event's span.
+const MAX_LINKS: usize = 8;
 
 /// Prometheus metrics of the live lists.
 #[derive(Clone)]
@@ -102,19 +113,41 @@ struct Snapshot {
     list: PlanList,
     /// When the invalidation this list answers happened (none for a first load).
     invalidated_at: Option<Instant>,
+    /// The sampled spans of the invalidations this list answers.
+    causes: Vec<SpanContext>,
+}
+
+/// The invalidations of a key not yet answered by a published list.
+#[derive(Default)]
+struct Pending {
+    /// When the earliest happened.
+    since: Option<Instant>,
+    /// The sampled spans they happened in (at most [`MAX_LINKS`], each once).
+    causes: Vec<SpanContext>,
+}
+
+impl Pending {
+    fn note(&mut self, at: Instant, cause: Option<&SpanContext>) {
+        self.since = Some(self.since.map_or(at, |since| since.min(at)));
+        if let Some(cause) = cause
+            && self.causes.len() < MAX_LINKS
+            && !self.causes.contains(cause)
+        {
+            self.causes.push(cause.clone());
+        }
+    }
 }
 
 struct Channel {
     wake: Notify,
     latest: watch::Sender<Option<Snapshot>>,
-    /// The earliest invalidation not yet answered by a published list.
-    pending_since: Mutex<Option<Instant>>,
+    pending: Mutex<Pending>,
 }
 
 impl Channel {
     /// Publishes `list` if it is newer than the one held; subscribers are told only if its
     /// content differs. Returns whether they were told.
-    fn offer(&self, stamp: Stamp, list: PlanList, invalidated_at: Option<Instant>) -> bool {
+    fn offer(&self, stamp: Stamp, list: PlanList, answering: Pending) -> bool {
         self.latest.send_if_modified(|held| match held {
             Some(held) if held.stamp >= stamp => false,
             Some(held) if same_list(&held.list, &list) => {
@@ -126,7 +159,8 @@ impl Channel {
                 *held = Some(Snapshot {
                     stamp,
                     list,
-                    invalidated_at,
+                    invalidated_at: answering.since,
+                    causes: answering.causes,
                 });
                 true
             }
@@ -166,16 +200,20 @@ impl LiveLists {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Wakes the reloaders of those of `keys` that have subscribers.
+    /// Wakes the reloaders of those of `keys` that have subscribers. Call it in the span of the
+    /// invalidation: their events link to it.
     pub fn wake(&self, keys: &[PlanKey]) {
         let now = Instant::now();
         let channels = self.channels();
         if channels.is_empty() {
             return;
         }
+        // Looked up once, and only when a key is watched.
+        let mut cause = None;
         for key in keys {
             if let Some(channel) = channels.get(key) {
-                mark_pending(channel, now);
+                let cause = cause.get_or_insert_with(sampled_current_span);
+                mark_pending(channel, now, cause.as_ref());
                 channel.wake.notify_one();
             }
         }
@@ -184,8 +222,10 @@ impl LiveLists {
     /// Wakes every reloader (after everything was invalidated).
     pub fn wake_all(&self) {
         let now = Instant::now();
-        for channel in self.channels().values() {
-            mark_pending(channel, now);
+        let channels = self.channels();
+        let cause = (!channels.is_empty()).then(sampled_current_span).flatten();
+        for channel in channels.values() {
+            mark_pending(channel, now, cause.as_ref());
             channel.wake.notify_one();
         }
     }
@@ -234,7 +274,7 @@ impl LiveLists {
         let channel = Arc::new(Channel {
             wake: Notify::new(),
             latest,
-            pending_since: Mutex::new(None),
+            pending: Mutex::new(Pending::default()),
         });
         channels.insert(key, channel.clone());
         tokio::spawn(reload(
@@ -264,12 +304,21 @@ impl LiveLists {
     }
 }
 
-fn mark_pending(channel: &Channel, now: Instant) {
-    let mut pending = channel
-        .pending_since
+fn mark_pending(channel: &Channel, now: Instant, cause: Option<&SpanContext>) {
+    channel
+        .pending
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    pending.get_or_insert(now);
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .note(now, cause);
+}
+
+/// The current span's OpenTelemetry context, if it is exported and sampled. Without an exporter
+/// there is no OpenTelemetry layer: `None` after one failed look-up, nothing built.
+fn sampled_current_span() -> Option<SpanContext> {
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    (span_context.is_valid() && span_context.is_sampled()).then(|| span_context.clone())
 }
 
 /// One live subscription's place in the count; given back when the subscription ends.
@@ -320,19 +369,32 @@ async fn reload(
             return;
         };
         // Taken before the load: whatever the load returns answers at least these wake-ups.
-        let answering = channel
-            .pending_since
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        match plans.list(key.filter()).await {
+        let answering = std::mem::take(
+            &mut *channel
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        // Linked to, not a child of, the invalidations: it answers all of them at once.
+        let span = info_span!("plans.live.reload", cache_key = %key);
+        for cause in &answering.causes {
+            span.add_link(cause.clone());
+        }
+        match plans.list(key.filter()).instrument(span).await {
             Ok(served) => {
                 channel.offer(served.read.stamp, served.value, answering);
             }
             Err(err) => {
                 warn!(cache_key = %key, error = %err, "live list reload failed; retrying");
-                if let Some(since) = answering {
-                    mark_pending(&channel, since);
+                if let Some(since) = answering.since {
+                    let mut pending = channel
+                        .pending
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    pending.note(since, None);
+                    for cause in &answering.causes {
+                        pending.note(since, Some(cause));
+                    }
                 }
                 drop(plans);
                 tokio::time::sleep(RETRY_AFTER).await;
@@ -344,12 +406,22 @@ async fn reload(
 
 /// One live subscription to the list of a key: [`LiveList::next`] gives the current list first,
 /// then the newest list each time it changed, and `None` once the server shuts down.
+///
+/// Traced (when the subscription's span, current at [`LiveList::start`], is exported), each
+/// event after the first gets a `plans.live.event` span: a child of the subscription's span, so
+/// that a subscription's trace lists what it was sent (sampled with it, as a whole), with a link
+/// to each invalidation the event answers (see the module's doc), which are in other traces (the
+/// writes'). It lasts from the list being taken until the subscriber asks for the next one: while
+/// the event is resolved, serialized and written.
 pub struct LiveList {
     first: Option<PlanList>,
     last: Option<(Stamp, PlanList)>,
     receiver: watch::Receiver<Option<Snapshot>>,
     shutdown: watch::Receiver<bool>,
     metrics: LiveMetrics,
+    traced: bool,
+    /// The span of the event last given, until the next call.
+    event: Option<tracing::Span>,
     _channel: Arc<Channel>,
     _permit: Permit,
 }
@@ -371,7 +443,7 @@ impl LiveList {
         let served = service.list(key.filter()).await?;
         // Offered to the channel (it helps the other subscribers if newer), then the channel's
         // list is this subscription's first: never older than what this read returned.
-        channel.offer(served.read.stamp, served.value.clone(), None);
+        channel.offer(served.read.stamp, served.value.clone(), Pending::default());
         let current = receiver
             .borrow_and_update()
             .clone()
@@ -385,6 +457,8 @@ impl LiveList {
             receiver,
             shutdown,
             metrics: lists.metrics.clone(),
+            traced: sampled_current_span().is_some(),
+            event: None,
             _channel: channel,
             _permit: permit,
         })
@@ -393,6 +467,7 @@ impl LiveList {
     /// The next list to send: the first list, then each newer, different list. `None` when the
     /// server shuts down.
     pub async fn next(&mut self) -> Option<PlanList> {
+        self.event = None;
         if let Some(first) = self.first.take() {
             self.metrics.events.inc();
             return Some(first);
@@ -423,6 +498,13 @@ impl LiveList {
             self.metrics.events.inc();
             if let Some(since) = snapshot.invalidated_at {
                 self.metrics.delay.observe(since.elapsed().as_secs_f64());
+            }
+            if self.traced {
+                let span = info_span!("plans.live.event", plans.count = snapshot.list.len() as i64);
+                for cause in snapshot.causes {
+                    span.add_link(cause);
+                }
+                self.event = Some(span);
             }
             return Some(snapshot.list);
         }

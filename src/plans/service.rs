@@ -346,11 +346,13 @@ impl PlanService {
             match repo.update(id, owner, &changes).await {
                 Ok(Some(updated)) => {
                     let keys = keys_changed([updated.from, updated.plan.owner()]);
-                    cache
-                        .invalidate(&keys)
-                        .instrument(info_span!("plans.invalidate", change = "updated"))
-                        .await;
-                    live.wake(&keys);
+                    // The wake-up in the span too: live lists' events link to it.
+                    async {
+                        cache.invalidate(&keys).await;
+                        live.wake(&keys);
+                    }
+                    .instrument(info_span!("plans.invalidate", change = "updated"))
+                    .await;
                     info!(
                         plan_id = id,
                         change = "updated",
@@ -407,7 +409,9 @@ impl PlanService {
     }
 
     /// A change made anywhere (another replica, plain SQL), as announced by the change feed:
-    /// drops the keys of the plan's owner and type before and after the change.
+    /// drops the keys of the plan's owner and type before and after the change. (In a span of its
+    /// own, for the live lists' events to link to.)
+    #[instrument(name = "plans.invalidate", skip_all, fields(source = "change feed"))]
     pub async fn apply_external_change(&self, before: Option<PlanOwner>, after: Option<PlanOwner>) {
         let keys = keys_changed(before.into_iter().chain(after));
         self.cache.invalidate(&keys).await;

@@ -1,8 +1,9 @@
 //! OpenTelemetry traces against real parts: the `plans-api` binary, started with
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at an OTLP/HTTP receiver this test runs on loopback,
 //! which decodes the real protobuf export. Checks span names, attributes, parents, the
-//! continuation of a W3C `traceparent`, the trace id in the access log, and the flush on
-//! shutdown (the spans arrive when the server stops, before the batch's 5-second tick).
+//! continuation of a W3C `traceparent`, the trace id in the access log, the links from a live
+//! list's events to the writes that caused them, and the flush on shutdown (the spans arrive
+//! when the server stops, before the batch's 5-second tick).
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::process::{Child, Command, Stdio};
@@ -12,17 +13,21 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Bytes;
 use axum::routing::post;
+use futures::{SinkExt as _, StreamExt as _};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TOKEN, TestDatabase};
 
 backend_tests!(
     a_traced_server_exports_graphql_spans_with_their_children_and_continues_traceparent,
+    a_subscription_event_links_to_the_write_that_caused_it,
     without_an_endpoint_nothing_is_exported_and_the_log_has_no_trace_id,
 );
 
@@ -171,6 +176,31 @@ impl Server {
         body
     }
 
+    /// Waits (up to 5 s) until the counter `name` of `/metrics` reaches `at_least`.
+    async fn wait_for_counter(&self, name: &str, at_least: f64) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let metrics = self
+                .client
+                .get(format!("http://{}/metrics", self.addr))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let value = metrics
+                .lines()
+                .find_map(|line| line.strip_prefix(name)?.trim().parse::<f64>().ok())
+                .unwrap_or_default();
+            if value >= at_least {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{name} stayed under {at_least}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// SIGTERM, as an orchestrator stops it; waits for it to exit and returns its log.
     fn stop(mut self) -> String {
         let status = Command::new("kill")
@@ -192,6 +222,40 @@ impl Drop for Server {
 }
 
 const PLANS: &str = "query Plans { plans(userId: 7) { id name } }";
+const CREATE: &str = "mutation Create { createPlan(input: {userId: 7, name: \"n\", connectionType: HOTSPOT, priceCents: 1, durationMinutes: 1}) { id } }";
+
+/// An SSE subscription's response, read event by event.
+struct EventStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventStream {
+    /// The data of the next `next` event, failing after 5 s.
+    async fn next(&mut self) -> Value {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if block.lines().any(|line| line == "event: next") {
+                    let data: String = block
+                        .lines()
+                        .filter_map(|line| line.strip_prefix("data:"))
+                        .map(str::trim_start)
+                        .collect();
+                    return serde_json::from_str(&data).expect("JSON data");
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(5), self.response.chunk())
+                .await
+                .expect("an event within 5 s")
+                .expect("the stream reads")
+                .expect("the stream goes on");
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+        }
+    }
+}
 
 async fn a_traced_server_exports_graphql_spans_with_their_children_and_continues_traceparent(
     backend: Backend,
@@ -209,12 +273,15 @@ async fn a_traced_server_exports_graphql_spans_with_their_children_and_continues
 
     // A write: `mutation Create`, its database write and its invalidation.
     server
-        .post(
-            Some(TOKEN),
-            json!({ "query": "mutation Create { createPlan(input: {userId: 7, name: \"n\", connectionType: HOTSPOT, priceCents: 1, durationMinutes: 1}) { id } }" }),
-            &[],
-        )
+        .post(Some(TOKEN), json!({ "query": CREATE }), &[])
         .await;
+    if backend == Backend::Postgres {
+        // This replica's change feed reports the write too, and drops the keys again: once that
+        // is done, so that it cannot come between the two queries below.
+        server
+            .wait_for_counter("plan_cache_notifications_total", 1.0)
+            .await;
+    }
     // An uncached query, continuing the caller's trace.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
@@ -318,6 +385,197 @@ async fn a_traced_server_exports_graphql_spans_with_their_children_and_continues
             .any(|line| line.contains("finished processing request")
                 && line.contains(&format!("trace_id={trace_id}"))),
         "{log}"
+    );
+}
+
+/// A graphql-transport-ws connection, acknowledged.
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws_subscribe(addr: SocketAddr, query: &str) -> Socket {
+    let mut request = format!("ws://{addr}/graphql")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("WebSocket");
+    socket
+        .send(Message::text(r#"{"type":"connection_init"}"#))
+        .await
+        .unwrap();
+    let ack = ws_message(&mut socket).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    socket
+        .send(Message::text(
+            json!({"id": "1", "type": "subscribe", "payload": {"query": query}}).to_string(),
+        ))
+        .await
+        .unwrap();
+    socket
+}
+
+/// The next JSON message (pings left out), failing after 5 s.
+async fn ws_message(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a message within 5 s")
+            .expect("the socket is open")
+            .unwrap();
+        if let Message::Text(text) = message {
+            let message: Value = serde_json::from_str(&text).unwrap();
+            if message["type"] != "ping" {
+                return message;
+            }
+        }
+    }
+}
+
+async fn a_subscription_event_links_to_the_write_that_caused_it(backend: Backend) {
+    let (receiver, received) = start_receiver().await;
+    let database = TestDatabase::new(backend).await;
+    let server = Server::start(
+        &database,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{receiver}")),
+            ("OTEL_TRACES_SAMPLER", "always_on".to_owned()),
+        ],
+    )
+    .await;
+    let response = server
+        .client
+        .post(format!("http://{}/graphql", server.addr))
+        .header("accept", "text/event-stream")
+        .json(&json!({ "query": "subscription Live { plans(userId: 7) { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut events = EventStream {
+        response,
+        buffer: String::new(),
+    };
+    let mut socket = ws_subscribe(
+        server.addr,
+        "subscription LiveWs { plans(userId: 7) { id } }",
+    )
+    .await;
+    let first = events.next().await;
+    assert!(first["data"]["plans"].is_array(), "{first}");
+    let first = ws_message(&mut socket).await;
+    assert_eq!(first["type"], "next", "{first}");
+
+    let created = server
+        .post(Some(TOKEN), json!({ "query": CREATE }), &[])
+        .await;
+    let id = &created["data"]["createPlan"]["id"];
+    let has_it = |result: &Value| {
+        result["data"]["plans"]
+            .as_array()
+            .is_some_and(|plans| plans.iter().any(|plan| &plan["id"] == id))
+    };
+    let second = events.next().await;
+    assert!(has_it(&second), "{second}");
+    let second = ws_message(&mut socket).await;
+    assert!(has_it(&second["payload"]), "{second}");
+    // Ended by the client, which the server acknowledges once the stream (and its span) is gone:
+    // one ended by the shutdown could still be closing when the process flushes and exits.
+    socket
+        .send(Message::text(r#"{"id":"1","type":"complete"}"#))
+        .await
+        .unwrap();
+    let complete = ws_message(&mut socket).await;
+    assert_eq!(complete["type"], "complete", "{complete}");
+
+    server.stop();
+    let spans: Vec<Span> = received.spans().into_iter().map(|(_, span)| span).collect();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    let named = |name: &str| -> Vec<&Span> { spans.iter().filter(|s| s.name == name).collect() };
+
+    // The subscriptions: named by the conventions, the SSE one under its request's span, the
+    // WebSocket's a root span.
+    let subscription = |name: &str| {
+        let [subscription] = named(&format!("subscription {name}"))[..] else {
+            panic!("one `subscription {name}` span: {names:?}");
+        };
+        assert_eq!(
+            string_attribute(subscription, "graphql.operation.type").as_deref(),
+            Some("subscription")
+        );
+        assert_eq!(
+            string_attribute(subscription, "graphql.operation.name").as_deref(),
+            Some(name)
+        );
+        subscription
+    };
+    let (by_sse, by_ws) = (subscription("Live"), subscription("LiveWs"));
+    assert!(
+        spans
+            .iter()
+            .any(|span| span.name == "POST /graphql" && span.span_id == by_sse.parent_span_id),
+        "under the request's span: {names:?}"
+    );
+    assert!(by_ws.parent_span_id.is_empty());
+
+    // The write's invalidation, in the mutation's trace.
+    let [mutation] = named("mutation Create")[..] else {
+        panic!("one `mutation Create` span: {names:?}");
+    };
+    let [create] = named("plans.create")[..] else {
+        panic!("one plans.create span: {names:?}");
+    };
+    let invalidation = spans
+        .iter()
+        .find(|span| span.name == "plans.invalidate" && span.parent_span_id == create.span_id)
+        .unwrap_or_else(|| panic!("plans.invalidate under plans.create: {names:?}"));
+    assert_eq!(invalidation.trace_id, mutation.trace_id);
+    let links_to_the_write = |span: &Span| {
+        span.links.iter().any(|link| {
+            link.trace_id == invalidation.trace_id && link.span_id == invalidation.span_id
+        })
+    };
+    // On PostgreSQL this replica's change feed reports the write too, in a span of its own; when
+    // it comes first, the event answers it (and the write's own wake-up finds the list current).
+    let links_to_the_change = |span: &Span| {
+        links_to_the_write(span)
+            || backend == Backend::Postgres
+                && span.links.iter().any(|link| {
+                    spans.iter().any(|feed| {
+                        feed.name == "plans.invalidate"
+                            && string_attribute(feed, "source").as_deref() == Some("change feed")
+                            && link.trace_id == feed.trace_id
+                            && link.span_id == feed.span_id
+                    })
+                })
+    };
+
+    // Each subscription's second event (and only that: none for the first): in the
+    // subscription's trace, linked to the invalidation.
+    let events = named("plans.live.event");
+    assert_eq!(events.len(), 2, "{names:?}");
+    for subscription in [by_sse, by_ws] {
+        let event = events
+            .iter()
+            .find(|event| event.parent_span_id == subscription.span_id)
+            .unwrap_or_else(|| panic!("an event under `{}`", subscription.name));
+        assert_eq!(event.trace_id, subscription.trace_id);
+        assert!(links_to_the_change(event), "{:?}", event.links);
+    }
+    assert_ne!(by_sse.trace_id, mutation.trace_id);
+    // The reload that fetched its list: linked too, with the list read under it.
+    let reload = spans
+        .iter()
+        .find(|span| span.name == "plans.live.reload" && links_to_the_change(span))
+        .unwrap_or_else(|| panic!("a plans.live.reload linked to the write: {names:?}"));
+    assert!(
+        spans
+            .iter()
+            .any(|span| span.name == "plans.list" && span.parent_span_id == reload.span_id),
+        "plans.list under plans.live.reload: {names:?}"
     );
 }
 
