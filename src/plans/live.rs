@@ -15,16 +15,21 @@
 //!   subscribers are told only when the list's content changed. Each subscriber also keeps the
 //!   stamp of the last list it got and skips anything not newer. A slow subscriber therefore sees
 //!   the newest list when it reads again, never a backlog.
+//! * **Rendered once.** Each published list carries its [`Renderings`]: bytes derived from it
+//!   (the transports' serialized events) are computed by the first subscriber that needs them and
+//!   shared with every other subscriber of the key that derives them the same way.
 //! * **Bounded memory.** A channel exists only while it has subscribers: its reloader ends, and
 //!   the entry is removed, when the last one goes.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, OnceCell, watch};
 use tracing::warn;
 
 use super::service::{PlanError, PlanService};
@@ -95,6 +100,40 @@ impl Default for LiveSettings {
     }
 }
 
+/// Bytes derived from one published list, each kind computed once: the first subscriber that
+/// asks for a kind renders it, the others (of any transport) wait for and share the same bytes.
+#[derive(Default)]
+pub struct Renderings(Mutex<HashMap<String, Arc<OnceCell<Bytes>>>>);
+
+impl Renderings {
+    /// The bytes of kind `key` (e.g. a GraphQL document and its variables), rendered by `render`
+    /// if nobody rendered them yet.
+    pub async fn get_or_render<F, Fut>(&self, key: &str, render: F) -> Bytes
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Bytes>,
+    {
+        let cell = {
+            let mut cells = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match cells.get(key) {
+                Some(cell) => cell.clone(),
+                None => cells.entry(key.to_owned()).or_default().clone(),
+            }
+        };
+        cell.get_or_init(render).await.clone()
+    }
+}
+
+/// One event of a live subscription: the list, and the renderings shared by every subscriber
+/// that gets this same published list.
+pub struct LiveEvent {
+    pub list: PlanList,
+    pub renderings: Arc<Renderings>,
+}
+
 /// The newest list of a key, with the stamp of the load it came from.
 #[derive(Clone)]
 struct Snapshot {
@@ -102,6 +141,7 @@ struct Snapshot {
     list: PlanList,
     /// When the invalidation this list answers happened (none for a first load).
     invalidated_at: Option<Instant>,
+    renderings: Arc<Renderings>,
 }
 
 struct Channel {
@@ -127,6 +167,7 @@ impl Channel {
                     stamp,
                     list,
                     invalidated_at,
+                    renderings: Arc::default(),
                 });
                 true
             }
@@ -391,11 +432,15 @@ impl LiveList {
     }
 
     /// The next list to send: the first list, then each newer, different list. `None` when the
-    /// server shuts down.
-    pub async fn next(&mut self) -> Option<PlanList> {
+    /// server shuts down. The first list's renderings are its own (it may come from this
+    /// subscription's own read); later lists' are shared with every subscriber of the key.
+    pub async fn next(&mut self) -> Option<LiveEvent> {
         if let Some(first) = self.first.take() {
             self.metrics.events.inc();
-            return Some(first);
+            return Some(LiveEvent {
+                list: first,
+                renderings: Arc::default(),
+            });
         }
         loop {
             tokio::select! {
@@ -424,7 +469,10 @@ impl LiveList {
             if let Some(since) = snapshot.invalidated_at {
                 self.metrics.delay.observe(since.elapsed().as_secs_f64());
             }
-            return Some(snapshot.list);
+            return Some(LiveEvent {
+                list: snapshot.list,
+                renderings: snapshot.renderings,
+            });
         }
     }
 }
