@@ -42,7 +42,9 @@ impl Handoff {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Live>> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -111,7 +113,7 @@ fn to_bytes(response: &Response) -> Bytes {
 enum State {
     Start {
         schema: AppSchema,
-        request: Request,
+        request: Box<Request>,
         session: Arc<Data>,
     },
     /// A live list: later events rendered (shared) from its lists.
@@ -134,7 +136,7 @@ pub(super) fn subscribe(
 ) -> BoxStream<'static, Bytes> {
     let start = State::Start {
         schema,
-        request,
+        request: Box::new(request),
         session: session.unwrap_or_default(),
     };
     futures::stream::unfold(start, |state| async move {
@@ -146,8 +148,8 @@ pub(super) fn subscribe(
             } => {
                 let template = Template::of(&request, session.clone());
                 let handoff = Handoff::default();
-                let mut executed = schema
-                    .execute_stream_with_session_data(request.data(handoff.clone()), session);
+                let mut executed =
+                    schema.execute_stream_with_session_data(request.data(handoff.clone()), session);
                 let first = to_bytes(&executed.next().await?);
                 let next = match handoff.take() {
                     Some(live) => State::Live {

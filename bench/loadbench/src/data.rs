@@ -44,7 +44,9 @@ pub async fn prepare_postgres(url: &str, schema: &str) -> Result<String, sea_orm
         .await?;
     db.close().await?;
     let separator = if url.contains('?') { '&' } else { '?' };
-    Ok(format!("{url}{separator}options=-c%20search_path%3D{schema}"))
+    Ok(format!(
+        "{url}{separator}options=-c%20search_path%3D{schema}"
+    ))
 }
 
 pub async fn drop_postgres_schema(url: &str, schema: &str) -> Result<(), sea_orm::DbErr> {

@@ -126,8 +126,8 @@ pub async fn subscribe(addr: SocketAddr, watch: Watch, slot: Arc<Slot>, shared: 
 
 /// GraphQL over SSE, distinct-connections mode: one POST, then `next` events.
 async fn sse(addr: SocketAddr, watch: Watch, slot: &Slot, shared: &Shared) -> io::Result<()> {
-    let body = serde_json::json!({ "query": SUBSCRIPTION, "variables": watch.variables() })
-        .to_string();
+    let body =
+        serde_json::json!({ "query": SUBSCRIPTION, "variables": watch.variables() }).to_string();
     let request = format!(
         "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
@@ -192,8 +192,8 @@ impl SseReader {
             let Some(line_end) = find(raw, b"\r\n") else {
                 return Ok(None);
             };
-            let size_text = std::str::from_utf8(&raw[..line_end])
-                .map_err(|_| invalid("bad chunk size"))?;
+            let size_text =
+                std::str::from_utf8(&raw[..line_end]).map_err(|_| invalid("bad chunk size"))?;
             let size_text = size_text.split(';').next().unwrap_or_default().trim();
             let size =
                 usize::from_str_radix(size_text, 16).map_err(|_| invalid("bad chunk size"))?;
@@ -257,12 +257,15 @@ async fn websocket(addr: SocketAddr, watch: Watch, slot: &Slot, shared: &Shared)
     let config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0);
-    let (mut socket, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
-        .await
-        .map_err(io::Error::other)?;
+    let (mut socket, _) =
+        tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+            .await
+            .map_err(io::Error::other)?;
     let send = |text: String| Message::Text(Utf8Bytes::from(text));
     socket
-        .send(send(r#"{"type":"connection_init","payload":{}}"#.to_owned()))
+        .send(send(
+            r#"{"type":"connection_init","payload":{}}"#.to_owned(),
+        ))
         .await
         .map_err(io::Error::other)?;
     let subscribe = serde_json::json!({

@@ -367,7 +367,11 @@ fn plan_mixes_use_apq(args: &RunArgs) -> bool {
 }
 
 /// Starts the ceiling (this binary's `ceiling` subcommand) with the expected responses.
-pub async fn start_ceiling(requests: &Requests, expected: &[Bytes], work: &Path) -> io::Result<Server> {
+pub async fn start_ceiling(
+    requests: &Requests,
+    expected: &[Bytes],
+    work: &Path,
+) -> io::Result<Server> {
     // The ceiling answers the hash-only bodies too: to it, they are just other bytes.
     let pairs: Vec<(Bytes, Bytes)> = requests
         .bodies

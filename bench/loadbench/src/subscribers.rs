@@ -127,7 +127,9 @@ async fn run_in(
     let rss_sse = rss_kib(&a)?;
     let failed = slots
         .iter()
-        .filter(|slot| slot.failed.load(Ordering::SeqCst) != 0 || slot.events.load(Ordering::SeqCst) == 0)
+        .filter(|slot| {
+            slot.failed.load(Ordering::SeqCst) != 0 || slot.events.load(Ordering::SeqCst) == 0
+        })
         .count() as u64;
 
     note("hot-only reads on A while every subscriber is connected, against the ceiling");
@@ -325,14 +327,20 @@ async fn write_phase(
         let affected: &[usize] = by_user.get(&user).map_or(&[], Vec::as_slice);
         subscribed_keys_changed += [false, true]
             .iter()
-            .filter(|&&hotspot| affected.iter().any(|&index| watches[index].hotspot == hotspot))
+            .filter(|&&hotspot| {
+                affected
+                    .iter()
+                    .any(|&index| watches[index].hotspot == hotspot)
+            })
             .count() as u64;
         let before: Vec<u64> = affected
             .iter()
             .map(|&index| slots[index].events.load(Ordering::SeqCst))
             .collect();
-        *shared.marker.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            expect.map(String::into_bytes);
+        *shared
+            .marker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = expect.map(String::into_bytes);
         let request = serde_json::json!({ "query": mutation }).to_string();
         let http = format!(
             "POST /graphql HTTP/1.1\r\nHost: {b}\r\nContent-Type: application/json\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nContent-Length: {}\r\n\r\n{request}",
@@ -370,8 +378,10 @@ async fn write_phase(
     }
     let cpu_ticks = a.cpu_ticks().unwrap_or_default() - cpu_before;
     let metrics_after = metrics(a.addr).await?;
-    let delta = |name: &str| metrics_after.get(name).copied().unwrap_or_default()
-        - metrics_before.get(name).copied().unwrap_or_default();
+    let delta = |name: &str| {
+        metrics_after.get(name).copied().unwrap_or_default()
+            - metrics_before.get(name).copied().unwrap_or_default()
+    };
     Ok(Writes {
         latency,
         missed,
