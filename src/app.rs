@@ -178,7 +178,6 @@ impl Application {
         };
         let http_settings = HttpSettings {
             request_timeout: config.request_timeout(),
-            max_request_bytes: config.max_request_bytes(),
             cors_origins: cors_origins(&config.cors_allowed_origins),
             rate_limits,
             traces,

@@ -43,7 +43,7 @@ pub use response_cache::{ResponseCache, ResponseCacheSettings, ResponseKey};
 use crate::auth::Authenticator;
 use crate::graphql::GraphqlApi;
 use compression::{CompressWhenAccepted, CompressWhenAcceptedLayer};
-use edge::{Edge, EdgeLayer, LazyTimeout, LazyTimeoutLayer, REQUEST_ID, WithBodyLimit};
+use edge::{Edge, EdgeLayer, LazyTimeout, LazyTimeoutLayer, REQUEST_ID};
 use rate_limit::RateLimitLayer;
 
 /// Seconds a browser may reuse a CORS preflight answer.
@@ -130,8 +130,6 @@ pub struct ClientSupport {
 pub struct HttpSettings {
     /// Slower requests get 408.
     pub request_timeout: Duration,
-    /// Larger bodies get 413.
-    pub max_request_bytes: usize,
     pub cors_origins: CorsOrigins,
     /// `None`: no rate limits (the layer is left out).
     pub rate_limits: Option<RateLimitSettings>,
@@ -156,9 +154,9 @@ pub enum CorsOrigins {
     Any,
 }
 
-/// What a request passes below the edge, CORS and the rate limits: compression, the timeout, the
-/// body limit and the routes.
-type Handlers = CompressWhenAccepted<LazyTimeout<WithBodyLimit<Router>>>;
+/// What a request passes below the edge, CORS and the rate limits: compression, the timeout and
+/// the routes.
+type Handlers = CompressWhenAccepted<LazyTimeout<Router>>;
 
 /// The handlers, behind the rate limits when they are on.
 type Limited = Either<RateLimit<Handlers>, Handlers>;
@@ -199,8 +197,10 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
         .layer(CompressWhenAcceptedLayer)
         // 408 for a slow request, inside CORS so a browser can read it.
         .layer(LazyTimeoutLayer::new(settings.request_timeout))
-        // Over the limit, the GraphQL handler answers 413 with a GraphQL error.
-        .service(WithBodyLimit::new(routes, settings.max_request_bytes))
+        // No body-limit layer: no route uses axum's body extractors (which read
+        // `DefaultBodyLimit`); every body is read by `body::read` within `MAX_REQUEST_BYTES`,
+        // and one over it gets 413 with a GraphQL error.
+        .service(routes)
 }
 
 /// Request headers every CORS preflight allows: the content type, a credential, and Apollo

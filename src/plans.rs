@@ -17,8 +17,10 @@ pub use crate::entities::plan::ConnectionType;
 pub use demo::{demo_plan, demo_plans};
 pub use key::PlanKey;
 pub use live::{LiveEvent, LiveList, LiveMetrics, LiveSettings, Renderings};
-pub use model::{Actor, NewPlan, Plan, PlanChanges, PlanDraft, PlanFilter, PlanId, PlanList};
+pub use model::{
+    Actor, NewPlan, Plan, PlanChanges, PlanDraft, PlanFilter, PlanId, PlanList, PlanOwner,
+};
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use reads::{PlanRead, Served};
-pub use service::{PlanError, PlanOwner, PlanService, WarmUpReport};
+pub use service::{PlanError, PlanService, WarmUpReport};
 pub use validation::{InvalidInput, MAX_DURATION_MINUTES, MAX_NAME_CHARS, parse_plan_id};

@@ -1,5 +1,6 @@
-//! The layers every request passes, written for the hit path: the edge (request id, access log),
-//! a timeout that costs nothing for a request answered at once, and the body limit.
+//! The layers every request passes, written for the hit path: the edge (request id, access log)
+//! and a timeout that costs nothing for a request answered at once. (The body limit is no layer:
+//! [`super::body::read`], the one place a body is read, applies it.)
 //!
 //! tower-http's `SetRequestId` + `PropagateRequestId` + `Trace` are three layers (three futures
 //! nested around the handler's, each moved into the next) for one job, and its `Timeout` arms a
@@ -15,7 +16,6 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
@@ -355,41 +355,6 @@ where
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
         Poll::Ready(Ok(response))
-    }
-}
-
-/// Applies the body limit (`DefaultBodyLimit`, which the body extractors read from the request)
-/// without `Router::layer`, which would box a layer around every route.
-#[derive(Clone, Copy)]
-pub struct WithBodyLimit<S> {
-    inner: S,
-    limit: DefaultBodyLimit,
-}
-
-impl<S> WithBodyLimit<S> {
-    pub(super) fn new(inner: S, max_bytes: usize) -> Self {
-        Self {
-            inner,
-            limit: DefaultBodyLimit::max(max_bytes),
-        }
-    }
-}
-
-impl<S> Service<Request<Body>> for WithBodyLimit<S>
-where
-    S: Service<Request<Body>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
-        self.limit.apply(&mut request);
-        self.inner.call(request)
     }
 }
 

@@ -41,7 +41,7 @@ pub(super) async fn get(state: State<SharedState>, request: Request) -> Response
     if websocket::is_websocket_upgrade(request.headers()) {
         return websocket::websocket(state, request).await;
     }
-    if wants_event_stream(request.headers()) {
+    if negotiate::prefers_event_stream(request.headers()) {
         return sse_get(state, request).await;
     }
     endpoint::get(state, request).await
@@ -49,40 +49,10 @@ pub(super) async fn get(state: State<SharedState>, request: Request) -> Response
 
 /// `POST /graphql`: an SSE subscription, or plain GraphQL over HTTP.
 pub(super) async fn post(state: State<SharedState>, request: Request) -> Response {
-    if wants_event_stream(request.headers()) {
+    if negotiate::prefers_event_stream(request.headers()) {
         return sse_post(state, request).await;
     }
     endpoint::post(state, request).await
-}
-
-/// Whether the client asks for an event stream: `text/event-stream` is acceptable and preferred
-/// (strictly higher `q`) to every JSON response type. `graphql-sse` and `EventSource` send exactly
-/// `Accept: text/event-stream`; clients that list it beside JSON at the same weight (urql does, for
-/// incremental delivery) get plain GraphQL over HTTP.
-fn wants_event_stream(headers: &HeaderMap) -> bool {
-    let (mut stream, mut json) = (0.0_f32, 0.0_f32);
-    for range in headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-    {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|param| param.split_once('='))
-            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
-            .and_then(|(_, value)| value.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        match media.as_str() {
-            "text/event-stream" => stream = stream.max(q),
-            "application/json" | "application/graphql-response+json" | "application/*" | "*/*" => {
-                json = json.max(q);
-            }
-            _ => {}
-        }
-    }
-    stream > 0.0 && stream > json
 }
 
 /// Who an SSE request comes from, by the same rules as any request (`READ_ACCESS`, an invalid
@@ -207,32 +177,4 @@ fn event_stream(state: &SharedState, request: async_graphql::Request) -> Respons
         .headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_stream_is_asked_for_by_accept() {
-        let headers = |accept: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::ACCEPT, HeaderValue::from_str(accept).unwrap());
-            headers
-        };
-        assert!(wants_event_stream(&headers("text/event-stream")));
-        assert!(wants_event_stream(&headers(
-            "text/event-stream, application/json;q=0.9"
-        )));
-        // urql lists it beside JSON for incremental delivery: plain GraphQL over HTTP.
-        assert!(!wants_event_stream(&headers(
-            "application/graphql-response+json, application/json, text/event-stream, multipart/mixed"
-        )));
-        assert!(!wants_event_stream(&headers(
-            "application/json, text/event-stream;q=0.9"
-        )));
-        assert!(!wants_event_stream(&headers("text/event-stream;q=0")));
-        assert!(!wants_event_stream(&headers("application/json")));
-        assert!(!wants_event_stream(&HeaderMap::new()));
-    }
 }

@@ -1,5 +1,6 @@
 //! Content negotiation (RFC 9110 `Accept`) as GraphQL over HTTP uses it: which JSON media type a
-//! response gets, and whether a browser asks for the GraphiQL page.
+//! response gets, whether a client asks for an event stream (a subscription over SSE), and
+//! whether a browser asks for the GraphiQL page.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 
@@ -90,6 +91,17 @@ fn weight(ranges: &[Range], kind: &str, subtype: &str) -> (f32, bool) {
 /// A wildcard alone also gets `application/json`; `application/graphql-response+json` is chosen
 /// when the client names it and weighs it at least as high.
 pub fn response_media_type(headers: &HeaderMap) -> Option<MediaType> {
+    // What GraphQL clients send: one media type, no parameters. Settled without parsing a list.
+    let mut values = headers.get_all(header::ACCEPT).iter();
+    if let (Some(value), None) = (values.next(), values.next()) {
+        let value = value.as_bytes();
+        if value.eq_ignore_ascii_case(b"application/graphql-response+json") {
+            return Some(MediaType::GraphqlResponseJson);
+        }
+        if value.eq_ignore_ascii_case(b"application/json") || value == b"*/*" {
+            return Some(MediaType::Json);
+        }
+    }
     let Some(ranges) = ranges(headers) else {
         return Some(MediaType::Json);
     };
@@ -102,6 +114,44 @@ pub fn response_media_type(headers: &HeaderMap) -> Option<MediaType> {
     } else {
         Some(MediaType::Json)
     }
+}
+
+/// Whether the client asks for an event stream: `text/event-stream` is named, acceptable and
+/// preferred (strictly higher `q`) to both JSON response types. `graphql-sse` and `EventSource`
+/// send exactly `Accept: text/event-stream`; clients that list it beside JSON at the same weight
+/// (urql does, for incremental delivery) get plain GraphQL over HTTP.
+pub fn prefers_event_stream(headers: &HeaderMap) -> bool {
+    // Every plain request passes here: those that do not name the type are settled by a scan of
+    // the header's bytes for `/` (a header has few), without parsing it.
+    let named = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .any(|value| names_event_stream(value.as_bytes()));
+    if !named {
+        return false;
+    }
+    let Some(ranges) = ranges(headers) else {
+        return false;
+    };
+    let (stream, _) = weight(&ranges, "text", "event-stream");
+    let (graphql, _) = weight(&ranges, "application", "graphql-response+json");
+    let (json, _) = weight(&ranges, "application", "json");
+    stream > 0.0 && stream > graphql.max(json)
+}
+
+/// Whether `text/event-stream` (in any case) occurs in an `Accept` value.
+fn names_event_stream(value: &[u8]) -> bool {
+    value
+        .iter()
+        .enumerate()
+        .filter(|(_, byte)| **byte == b'/')
+        .any(|(slash, _)| {
+            slash >= 4
+                && value[slash - 4..slash].eq_ignore_ascii_case(b"text")
+                && value
+                    .get(slash + 1..slash + 13)
+                    .is_some_and(|subtype| subtype.eq_ignore_ascii_case(b"event-stream"))
+        })
 }
 
 /// Whether the client takes an HTML page: browsers, and clients that send no `Accept` or `*/*`.
@@ -161,6 +211,24 @@ mod tests {
                 "Accept: {accept:?}"
             );
         }
+    }
+
+    #[test]
+    fn knows_who_asks_for_an_event_stream() {
+        let asks = |accept: &str| prefers_event_stream(&headers(Some(accept)));
+        assert!(asks("text/event-stream"));
+        assert!(asks("Text/Event-Stream"));
+        assert!(asks("text/event-stream, application/json;q=0.9"));
+        assert!(asks("text/event-stream, */*;q=0.1"));
+        // urql lists it beside JSON for incremental delivery: plain GraphQL over HTTP.
+        assert!(!asks(
+            "application/graphql-response+json, application/json, text/event-stream, multipart/mixed"
+        ));
+        assert!(!asks("application/json, text/event-stream;q=0.9"));
+        assert!(!asks("text/event-stream;q=0"));
+        assert!(!asks("text/*"));
+        assert!(!asks("application/json"));
+        assert!(!prefers_event_stream(&headers(None)));
     }
 
     #[test]

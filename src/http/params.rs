@@ -146,6 +146,13 @@ pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 /// POST bodies must be JSON in UTF-8 (the only encoding JSON may use between systems).
 pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
     let expected = "POST /graphql needs `Content-Type: application/json`";
+    // What almost every client sends, settled before any parsing.
+    if headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"application/json"))
+    {
+        return Ok(());
+    }
     let value = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())

@@ -19,6 +19,23 @@ pub struct Plan {
     pub created_at: DateTime<Utc>,
 }
 
+impl Plan {
+    /// Whose lists this plan is in.
+    pub fn owner(&self) -> PlanOwner {
+        PlanOwner {
+            user_id: self.user_id,
+            connection_type: self.connection_type,
+        }
+    }
+}
+
+/// Whose lists a plan belongs to: enough to know which keys a change to it affects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanOwner {
+    pub user_id: i32,
+    pub connection_type: ConnectionType,
+}
+
 /// A list of plans ordered by id; shared, so a cache hit costs a reference count. Each plan is
 /// shared too: it sits in four lists (see [`super::PlanKey::affected_by`]), stored once.
 pub type PlanList = Arc<[Arc<Plan>]>;
@@ -110,6 +127,19 @@ pub struct PlanChanges {
 impl PlanChanges {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// Whether these changes can move the plan to other keys (another owner or type).
+    pub fn can_move(&self) -> bool {
+        self.user_id.is_some() || self.connection_type.is_some()
+    }
+
+    /// Where a plan owned by `from` is after these changes.
+    pub fn owner_after(&self, from: PlanOwner) -> PlanOwner {
+        PlanOwner {
+            user_id: self.user_id.unwrap_or(from.user_id),
+            connection_type: self.connection_type.unwrap_or(from.connection_type),
+        }
     }
 
     /// `plan` with these changes made (its id and creation time unchanged).

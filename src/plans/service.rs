@@ -6,11 +6,11 @@ use tracing::{Instrument as _, info, info_span, instrument, warn};
 
 use super::live::{LiveList, LiveLists, LiveMetrics, LiveSettings};
 use super::reads::{PlanRead, Served};
-use super::repo::PlanRepo;
+use super::repo::{self, PlanRepo, UpdateFailed};
 use super::validation::{self, InvalidInput};
 use super::{
-    Actor, ConnectionType, NewPlan, Page, PageRequest, Plan, PlanChanges, PlanDraft, PlanFilter,
-    PlanId, PlanKey, PlanList,
+    Actor, NewPlan, Page, PageRequest, Plan, PlanChanges, PlanDraft, PlanFilter, PlanId, PlanKey,
+    PlanList, PlanOwner,
 };
 use crate::cache::{Cache, CacheMetrics, CacheSettings};
 
@@ -40,13 +40,6 @@ impl From<DbErr> for PlanError {
     fn from(err: DbErr) -> Self {
         Self::Database(Arc::new(err))
     }
-}
-
-/// Whose lists a plan belongs to: enough to know which keys a change to it affects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlanOwner {
-    pub user_id: i32,
-    pub connection_type: ConnectionType,
 }
 
 /// The one owner of plan reads, writes and the plan cache. Reads go through the cache; writes go
@@ -283,6 +276,7 @@ impl PlanService {
                     invalidate_for(&cache, &live, &plan, "created").await;
                     Ok(plan)
                 }
+                Err(err) if repo::wrote_nothing(&err) => Err(err.into()),
                 Err(err) => {
                     // The insert may have committed before the error (a dropped connection): its
                     // keys are dropped anyway, which costs a reload and is never wrong.
@@ -312,6 +306,7 @@ impl PlanService {
                     Ok(true)
                 }
                 Ok(None) => Ok(false),
+                Err(err) if repo::wrote_nothing(&err) => Err(err.into()),
                 Err(err) => {
                     // Whether the delete committed is unknown, and so is the plan's owner.
                     warn!(plan_id = id, "delete failed; dropping the whole plan cache");
@@ -349,8 +344,8 @@ impl PlanService {
         let (repo, cache, live) = (self.repo.clone(), self.cache.clone(), self.live.clone());
         run_to_completion(async move {
             match repo.update(id, owner, &changes).await {
-                Ok(Some((before, after))) => {
-                    let keys = keys_changed([owner_of(&before), owner_of(&after)]);
+                Ok(Some(updated)) => {
+                    let keys = keys_changed([updated.from, updated.plan.owner()]);
                     cache
                         .invalidate(&keys)
                         .instrument(info_span!("plans.invalidate", change = "updated"))
@@ -362,25 +357,32 @@ impl PlanService {
                         keys = %join_keys(&keys),
                         "Plan cache invalidated"
                     );
-                    Ok(Some(after))
+                    Ok(Some(updated.plan))
                 }
                 Ok(None) => Ok(None),
-                Err(failed) => {
-                    // Once its row was read, the update may have committed before the error (a
-                    // connection lost during COMMIT): the keys it was in and would have moved to
-                    // are dropped anyway. Before that, its transaction had written nothing.
-                    if let Some(before) = failed.before {
-                        let after = changes.applied_to(&before);
-                        let keys = keys_changed([owner_of(&before), owner_of(&after)]);
-                        cache.invalidate(&keys).await;
-                        live.wake(&keys);
-                        warn!(
-                            plan_id = id,
-                            keys = %join_keys(&keys),
-                            "update failed after reading its row; its keys were dropped"
-                        );
-                    }
-                    Err(failed.error.into())
+                Err(UpdateFailed::BeforeWriting(error)) => Err(error.into()),
+                Err(UpdateFailed::Moving { from, error }) => {
+                    // The UPDATE may have committed before the error (a connection lost on its
+                    // way back): the keys the plan was in and would have moved to are dropped.
+                    let keys = keys_changed([from, changes.owner_after(from)]);
+                    cache.invalidate(&keys).await;
+                    live.wake(&keys);
+                    warn!(
+                        plan_id = id,
+                        keys = %join_keys(&keys),
+                        "update failed after it was sent; its keys were dropped"
+                    );
+                    Err(error.into())
+                }
+                Err(UpdateFailed::InPlace(error)) => {
+                    // It may have committed, and which operator's plan it was is unknown.
+                    warn!(
+                        plan_id = id,
+                        "update failed after it was sent; dropping the whole plan cache"
+                    );
+                    cache.invalidate_all().await;
+                    live.wake_all();
+                    Err(error.into())
                 }
             }
         })
@@ -448,13 +450,6 @@ async fn run_to_completion<T: Send + 'static>(
     }
 }
 
-fn owner_of(plan: &Plan) -> PlanOwner {
-    PlanOwner {
-        user_id: plan.user_id,
-        connection_type: plan.connection_type,
-    }
-}
-
 /// The keys of every owner in `owners`, each once: for a change from one owner and type to
 /// another, `plans` and the old and new owner, type and owner-type keys (at most seven).
 fn keys_changed(owners: impl IntoIterator<Item = PlanOwner>) -> Vec<PlanKey> {
@@ -497,6 +492,7 @@ async fn invalidate_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plans::ConnectionType;
 
     fn owner(user_id: i32, connection_type: ConnectionType) -> PlanOwner {
         PlanOwner {
