@@ -7,6 +7,7 @@ mod auth;
 mod connection;
 mod errors;
 mod limits;
+mod live_events;
 mod mutation;
 mod operation;
 mod query;

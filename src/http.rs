@@ -18,6 +18,7 @@ mod persisted;
 mod rate_limit;
 mod respond;
 mod response_cache;
+mod websocket;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;

@@ -16,7 +16,7 @@ mod validation;
 pub use crate::entities::plan::ConnectionType;
 pub use demo::{demo_plan, demo_plans};
 pub use key::PlanKey;
-pub use live::{LiveList, LiveMetrics, LiveSettings};
+pub use live::{LiveEvent, LiveList, LiveMetrics, LiveSettings, Renderings};
 pub use model::{
     Actor, NewPlan, Plan, PlanChanges, PlanDraft, PlanFilter, PlanId, PlanList, PlanOwner,
 };

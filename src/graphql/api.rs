@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Request, Response};
+use async_graphql::{Data, Request, Response};
+use bytes::Bytes;
 
+use super::live_events;
 use super::reads::{ReadLog, ReadSet};
 use super::schema::{AppSchema, SchemaLimits, configured};
 use crate::plans::PlanService;
@@ -39,18 +41,16 @@ impl GraphqlApi {
         Executed { response, reads }
     }
 
-    /// The schema as an executor of streams (subscriptions), for the WebSocket transport.
-    pub fn executor(&self) -> AppSchema {
-        self.schema.clone()
-    }
-
-    /// Runs `request` as a stream of responses: one for a query or mutation, one per event for a
-    /// subscription (the SSE transport).
-    pub fn execute_stream(
+    /// Runs `request` as a stream of serialized responses (the subscription transports): one for
+    /// a query or mutation, one per event for a subscription, later events rendered once per
+    /// changed list and shared by its subscribers (see [`super::live_events`]). `session`: the
+    /// connection's data (a WebSocket's), if any.
+    pub fn subscribe(
         &self,
         request: Request,
-    ) -> futures::stream::BoxStream<'static, Response> {
-        self.schema.execute_stream(request)
+        session: Option<Arc<Data>>,
+    ) -> futures::stream::BoxStream<'static, Bytes> {
+        live_events::subscribe(self.schema.clone(), request, session)
     }
 
     /// Completes every live subscription: each stream ends (the transports then send

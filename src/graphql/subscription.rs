@@ -1,13 +1,17 @@
 //! `Subscription`: thin, as every resolver. The live list itself (wake-ups, reloads, ordering)
-//! is [`crate::plans::PlanService::watch`]'s.
+//! is [`crate::plans::PlanService::watch`]'s. The resolver answers only the first event and hands
+//! the live list to [`super::live_events`], which renders later events once per key and document
+//! rather than once per subscriber.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_graphql::{Context, ErrorExtensions, Result, Subscription};
-use futures::Stream;
+use futures::StreamExt;
+use futures::stream::{self, BoxStream};
 
 use super::errors::{ApiError, IntoGraphql};
+use super::live_events::{Handoff, RenderList};
 use super::types::{ConnectionType, PlanItems};
 use crate::plans::{PlanFilter, PlanService};
 
@@ -47,7 +51,7 @@ impl ConnectionSubscriptions {
 }
 
 /// A subscription's place on its connection; given back when its stream is dropped.
-struct ConnectionSlot(Arc<AtomicUsize>);
+pub(super) struct ConnectionSlot(Arc<AtomicUsize>);
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
@@ -63,7 +67,11 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         user_id: Option<i32>,
         connection_type: Option<ConnectionType>,
-    ) -> Result<impl Stream<Item = PlanItems> + use<>> {
+    ) -> Result<BoxStream<'static, PlanItems>> {
+        // Rendering a later event of a live subscription: just that list.
+        if let Some(RenderList(list)) = ctx.data_opt::<RenderList>() {
+            return Ok(stream::once(std::future::ready(PlanItems(list.clone()))).boxed());
+        }
         let filter = PlanFilter {
             user_id,
             connection_type: connection_type.map(Into::into),
@@ -76,13 +84,17 @@ impl SubscriptionRoot {
             tracing::error!("schema built without a PlanService");
             ApiError::Internal.extend()
         })?;
-        let live = service.watch(filter).await.into_graphql()?;
-        Ok(futures::stream::unfold(
-            (live, slot),
-            |(mut live, slot)| async move {
-                let list = live.next().await?;
-                Some((PlanItems(list), (live, slot)))
-            },
-        ))
+        let handoff = ctx.data_opt::<Handoff>().ok_or_else(|| {
+            tracing::error!("a subscription run outside GraphqlApi::subscribe");
+            ApiError::Internal.extend()
+        })?;
+        let mut live = service.watch(filter).await.into_graphql()?;
+        // The first event only; the live list (with its place on the connection) goes to the
+        // transport's stream, which renders the later events.
+        let Some(first) = live.next().await else {
+            return Ok(stream::empty().boxed());
+        };
+        handoff.put(live, slot);
+        Ok(stream::once(std::future::ready(PlanItems(first.list))).boxed())
     }
 }

@@ -1,10 +1,7 @@
 //! The subscription transports at `/graphql`, picked before the plain GraphQL-over-HTTP
 //! handlers see a request:
 //!
-//! - a WebSocket upgrade with the `graphql-transport-ws` subprotocol (the `graphql-ws` library's
-//!   protocol; the legacy `graphql-ws` subprotocol too): async-graphql's protocol state machine
-//!   driven by our own loop, which adds keep-alive pings and closes the socket once every stream
-//!   has completed at shutdown;
+//! - a WebSocket upgrade with the `graphql-transport-ws` subprotocol: [`super::websocket`];
 //! - GraphQL over Server-Sent Events, `graphql-sse`'s distinct-connections mode: a `POST` (JSON
 //!   body) or `GET` (query string) with `Accept: text/event-stream` gets a `next` event per
 //!   result (`data:` the JSON result) and a final `complete` event.
@@ -12,26 +9,23 @@
 //! Everything else goes on to [`super::endpoint`].
 
 use std::convert::Infallible;
-use std::str::FromStr;
 use std::time::Duration;
 
-use async_graphql::Data;
-use async_graphql::http::{WebSocket as GraphqlWebSocket, WebSocketProtocols, WsMessage};
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::{SinkExt, StreamExt, stream};
+use futures::{StreamExt, stream};
 
+use super::SharedState;
 use super::body::{self, BodyError};
 use super::endpoint::{self, refused};
 use super::negotiate::{self, MediaType};
 use super::params::{GetParams, Params, bearer_token, check_content_type};
 use super::respond::{Delivery, mutation_by_get, refuse, respond, send};
-use super::{SharedState, TrustedMode};
+use super::websocket;
 use crate::auth::Caller;
-use crate::graphql::{self, ConnectionSubscriptions};
+use crate::graphql;
 
 /// Settings of the subscription transports.
 #[derive(Debug, Clone, Copy)]
@@ -44,8 +38,8 @@ pub struct SubscriptionSettings {
 
 /// `GET /graphql`: a WebSocket upgrade, an SSE subscription, or plain GraphQL over HTTP.
 pub(super) async fn get(state: State<SharedState>, request: Request) -> Response {
-    if is_websocket_upgrade(request.headers()) {
-        return websocket(state, request).await;
+    if websocket::is_websocket_upgrade(request.headers()) {
+        return websocket::websocket(state, request).await;
     }
     if negotiate::prefers_event_stream(request.headers()) {
         return sse_get(state, request).await;
@@ -59,149 +53,6 @@ pub(super) async fn post(state: State<SharedState>, request: Request) -> Respons
         return sse_post(state, request).await;
     }
     endpoint::post(state, request).await
-}
-
-fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::UPGRADE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
-}
-
-/// The bearer token of a WebSocket: the `Authorization` of the `connection_init` payload
-/// (`{"Authorization": "Bearer …"}`, as browsers cannot set headers on a WebSocket), else the
-/// upgrade request's header. The one place a WebSocket's credential is read.
-fn credential(payload: &serde_json::Value, upgrade_header: Option<&str>) -> Option<String> {
-    let from_payload = payload.as_object().and_then(|fields| {
-        fields
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
-            .and_then(|(_, value)| value.as_str())
-    });
-    let value = from_payload.or(upgrade_header)?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
-}
-
-async fn websocket(State(state): State<SharedState>, request: Request) -> Response {
-    let (mut parts, _) = request.into_parts();
-    let protocol = parts
-        .headers
-        .get(header::SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|protocols| {
-            protocols
-                .split(',')
-                .find_map(|protocol| WebSocketProtocols::from_str(protocol.trim()).ok())
-        });
-    let Some(protocol) = protocol else {
-        return refuse(
-            &parts.headers,
-            StatusCode::BAD_REQUEST,
-            "a WebSocket at /graphql needs the subprotocol graphql-transport-ws".to_owned(),
-        );
-    };
-    if state.clients.persisted.mode() == TrustedMode::Require {
-        // A WebSocket's operations would bypass the manifest: under `require` subscriptions go
-        // over SSE, where every document is checked like any request's.
-        return refuse(
-            &parts.headers,
-            StatusCode::BAD_REQUEST,
-            "TRUSTED_DOCUMENTS=require: subscribe over SSE (Accept: text/event-stream)".to_owned(),
-        );
-    }
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
-    };
-    let header = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
-    // Admitted (READ_ACCESS, a valid credential) at `connection_init`, where the credential comes.
-    upgrade
-        .protocols([protocol.sec_websocket_protocol()])
-        .on_upgrade(move |socket| serve_socket(socket, state, protocol, header))
-}
-
-/// Runs one WebSocket: async-graphql's protocol, plus keep-alive pings, until the client goes or
-/// (at shutdown) every subscription on it has completed.
-async fn serve_socket(
-    socket: WebSocket,
-    state: SharedState,
-    protocol: WebSocketProtocols,
-    header: Option<String>,
-) {
-    let settings = state.subscriptions;
-    let (mut sink, incoming) = socket.split();
-    let incoming = incoming
-        .take_while(|message| std::future::ready(message.is_ok()))
-        .filter_map(|message| {
-            std::future::ready(match message {
-                Ok(message @ (Message::Text(_) | Message::Binary(_))) => Some(message.into_data()),
-                _ => None,
-            })
-        });
-    let open = ConnectionSubscriptions::new(settings.per_connection);
-    let mut data = Data::default();
-    data.insert(open.clone());
-    let auth = state.auth.clone();
-    let outgoing = GraphqlWebSocket::new(state.api.executor(), incoming, protocol)
-        .connection_data(data)
-        .on_connection_init(move |payload| async move {
-            // Refused as graphql-ws expects: the socket is closed (the message says why).
-            let token = credential(&payload, header.as_deref());
-            let caller = auth
-                .authenticate(token.as_deref())
-                .await
-                .map_err(|_| async_graphql::Error::new("Forbidden: invalid credential"))?;
-            if !auth.may_read(caller) {
-                return Err(async_graphql::Error::new(
-                    "Forbidden: READ_ACCESS=authenticated needs a credential",
-                ));
-            }
-            let mut data = Data::default();
-            data.insert(caller);
-            Ok(data)
-        });
-    let mut outgoing = std::pin::pin!(outgoing);
-    let mut shutdown = state.shutting_down.subscribe();
-    let mut ping = tokio::time::interval(settings.keepalive);
-    ping.reset();
-    loop {
-        let message = tokio::select! {
-            message = outgoing.next() => match message {
-                Some(WsMessage::Text(text)) => Message::Text(text.into()),
-                Some(WsMessage::Close(code, reason)) => Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                })),
-                None => break,
-            },
-            _ = ping.tick(), if protocol == WebSocketProtocols::GraphQLWS => {
-                Message::Text(r#"{"type":"ping"}"#.into())
-            }
-            // At shutdown every live stream ends (the protocol sends `complete` for each); once
-            // none is left, the socket is closed ("going away").
-            _ = tokio::time::sleep(Duration::from_millis(20)),
-                if *shutdown.borrow_and_update() && open.open() == 0 =>
-            {
-                let _ = sink
-                    .send(Message::Close(Some(CloseFrame {
-                        code: 1001,
-                        reason: "server shutting down".into(),
-                    })))
-                    .await;
-                break;
-            }
-            _ = shutdown.changed(), if !*shutdown.borrow() => continue,
-        };
-        if sink.send(message).await.is_err() {
-            break;
-        }
-    }
 }
 
 /// Who an SSE request comes from, by the same rules as any request (`READ_ACCESS`, an invalid
@@ -306,15 +157,13 @@ async fn sse_post(State(state): State<SharedState>, request: Request) -> Respons
     }
 }
 
-/// The results of `request` as `next` events, then `complete`.
+/// The results of `request` as `next` events (each event's bytes rendered once for every
+/// subscriber of its list), then `complete`.
 fn event_stream(state: &SharedState, request: async_graphql::Request) -> Response {
-    let next = state.api.execute_stream(request).map(|response| {
-        let event = Event::default().event("next");
-        Ok::<_, Infallible>(match event.json_data(&response) {
-            Ok(event) => event,
-            // A response always serializes; should it not, the stream still ends well-formed.
-            Err(_) => Event::default().event("next").data("{}"),
-        })
+    let next = state.api.subscribe(request, None).map(|bytes| {
+        // serde_json's output: UTF-8 and one line, as an SSE `data:` line must be.
+        let data = std::str::from_utf8(&bytes).unwrap_or("{}");
+        Ok::<_, Infallible>(Event::default().event("next").data(data))
     });
     let complete = stream::once(async { Ok(Event::default().event("complete").data("")) });
     let mut response = Sse::new(next.chain(complete))
@@ -328,31 +177,4 @@ fn event_stream(state: &SharedState, request: async_graphql::Request) -> Respons
         .headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_credential_comes_from_connection_init_then_the_header() {
-        let token = |payload: serde_json::Value, header: Option<&str>| credential(&payload, header);
-        assert_eq!(
-            token(
-                serde_json::json!({"Authorization": "Bearer a"}),
-                Some("Bearer b")
-            )
-            .as_deref(),
-            Some("a")
-        );
-        assert_eq!(
-            token(serde_json::json!({"authorization": "Bearer a"}), None).as_deref(),
-            Some("a")
-        );
-        assert_eq!(
-            token(serde_json::json!({}), Some("Bearer b")).as_deref(),
-            Some("b")
-        );
-        assert_eq!(token(serde_json::Value::Null, None), None);
-    }
 }

@@ -15,6 +15,9 @@
 //!   subscribers are told only when the list's content changed. Each subscriber also keeps the
 //!   stamp of the last list it got and skips anything not newer. A slow subscriber therefore sees
 //!   the newest list when it reads again, never a backlog.
+//! * **Rendered once.** Each published list carries its [`Renderings`]: bytes derived from it
+//!   (the transports' serialized events) are computed by the first subscriber that needs them and
+//!   shared with every other subscriber of the key that derives them the same way.
 //! * **Bounded memory.** A channel exists only while it has subscribers: its reloader ends, and
 //!   the entry is removed, when the last one goes.
 //! * **Traced causes.** When spans are exported, a wake-up notes the span it happened in (the
@@ -24,13 +27,15 @@
 //!   wake-ups give one event linked to all of them, up to [`MAX_LINKS`] (the first ones).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, OnceCell, watch};
 use tracing::{Instrument as _, info_span, warn};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -106,6 +111,40 @@ impl Default for LiveSettings {
     }
 }
 
+/// Bytes derived from one published list, each kind computed once: the first subscriber that
+/// asks for a kind renders it, the others (of any transport) wait for and share the same bytes.
+#[derive(Default)]
+pub struct Renderings(Mutex<HashMap<String, Arc<OnceCell<Bytes>>>>);
+
+impl Renderings {
+    /// The bytes of kind `key` (e.g. a GraphQL document and its variables), rendered by `render`
+    /// if nobody rendered them yet.
+    pub async fn get_or_render<F, Fut>(&self, key: &str, render: F) -> Bytes
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Bytes>,
+    {
+        let cell = {
+            let mut cells = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match cells.get(key) {
+                Some(cell) => cell.clone(),
+                None => cells.entry(key.to_owned()).or_default().clone(),
+            }
+        };
+        cell.get_or_init(render).await.clone()
+    }
+}
+
+/// One event of a live subscription: the list, and the renderings shared by every subscriber
+/// that gets this same published list.
+pub struct LiveEvent {
+    pub list: PlanList,
+    pub renderings: Arc<Renderings>,
+}
+
 /// The newest list of a key, with the stamp of the load it came from.
 #[derive(Clone)]
 struct Snapshot {
@@ -115,6 +154,7 @@ struct Snapshot {
     invalidated_at: Option<Instant>,
     /// The sampled spans of the invalidations this list answers.
     causes: Vec<SpanContext>,
+    renderings: Arc<Renderings>,
 }
 
 /// The invalidations of a key not yet answered by a published list.
@@ -161,6 +201,7 @@ impl Channel {
                     list,
                     invalidated_at: answering.since,
                     causes: answering.causes,
+                    renderings: Arc::default(),
                 });
                 true
             }
@@ -465,12 +506,16 @@ impl LiveList {
     }
 
     /// The next list to send: the first list, then each newer, different list. `None` when the
-    /// server shuts down.
-    pub async fn next(&mut self) -> Option<PlanList> {
+    /// server shuts down. The first list's renderings are its own (it may come from this
+    /// subscription's own read); later lists' are shared with every subscriber of the key.
+    pub async fn next(&mut self) -> Option<LiveEvent> {
         self.event = None;
         if let Some(first) = self.first.take() {
             self.metrics.events.inc();
-            return Some(first);
+            return Some(LiveEvent {
+                list: first,
+                renderings: Arc::default(),
+            });
         }
         loop {
             tokio::select! {
@@ -506,7 +551,10 @@ impl LiveList {
                 }
                 self.event = Some(span);
             }
-            return Some(snapshot.list);
+            return Some(LiveEvent {
+                list: snapshot.list,
+                renderings: snapshot.renderings,
+            });
         }
     }
 }

@@ -411,7 +411,7 @@ async fn a_paused_reader_gets_the_final_list_not_a_backlog(backend: Backend) {
         })
         .await
         .unwrap();
-    assert_eq!(live.next().await.unwrap().len(), 2_000);
+    assert_eq!(live.next().await.unwrap().list.len(), 2_000);
     // Not read at all while the writes happen.
     let paused = sse_response(&app, variables(Some(1), None)).await;
     for i in 0..500 {
@@ -422,7 +422,8 @@ async fn a_paused_reader_gets_the_final_list_not_a_backlog(backend: Backend) {
         let list = tokio::time::timeout(Duration::from_secs(5), live.next())
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .list;
         events += 1;
         if list.len() == 2_500 {
             break;

@@ -36,6 +36,19 @@ pub enum Sub {
         #[arg(long, value_enum, value_delimiter = ',', default_value = "hot-only")]
         mix: Vec<Mix>,
     },
+    /// Live lists at scale: two plans-api replicas on one fresh PostgreSQL schema; --subscribers
+    /// live subscriptions to replica A (half WebSocket, half SSE, operators by the Zipf law),
+    /// hot-only reads on A against the ceiling while they are connected, then --writes writes
+    /// through replica B. Prints event latency, A's loads per write, RSS per idle subscriber and
+    /// CPU per event (uses --rounds, --seconds, --users, --zipf-s, --postgres-url, --no-build).
+    Subscribers {
+        /// Live subscriptions to open to replica A.
+        #[arg(long, default_value_t = 10_000)]
+        subscribers: usize,
+        /// Writes through replica B (create, rename, delete, one at a time).
+        #[arg(long, default_value_t = 300)]
+        writes: usize,
+    },
     /// Internal: serve precomputed responses (the ceiling), until killed.
     Ceiling {
         #[arg(long)]

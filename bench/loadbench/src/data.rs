@@ -35,23 +35,23 @@ pub fn seed(plans_api: &Path, url: &str, users: u32, plans_per_user: u32) -> io:
     Ok(started.elapsed())
 }
 
-/// Creates a fresh `plans_bench` schema; returns the URL that uses it.
-pub async fn prepare_postgres(url: &str) -> Result<String, sea_orm::DbErr> {
+/// Creates a fresh `schema` (e.g. [`PG_SCHEMA`]); returns the URL that uses it.
+pub async fn prepare_postgres(url: &str, schema: &str) -> Result<String, sea_orm::DbErr> {
     let db = Database::connect(url).await?;
-    db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+    db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .await?;
-    db.execute_unprepared(&format!("CREATE SCHEMA {PG_SCHEMA}"))
+    db.execute_unprepared(&format!("CREATE SCHEMA {schema}"))
         .await?;
     db.close().await?;
     let separator = if url.contains('?') { '&' } else { '?' };
     Ok(format!(
-        "{url}{separator}options=-c%20search_path%3D{PG_SCHEMA}"
+        "{url}{separator}options=-c%20search_path%3D{schema}"
     ))
 }
 
-pub async fn drop_postgres_schema(url: &str) -> Result<(), sea_orm::DbErr> {
+pub async fn drop_postgres_schema(url: &str, schema: &str) -> Result<(), sea_orm::DbErr> {
     let db = Database::connect(url).await?;
-    db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+    db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .await?;
     db.close().await
 }

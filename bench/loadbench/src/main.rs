@@ -15,18 +15,21 @@
 //! the interleaved measurement rounds), `data` (seeding, PostgreSQL schema, expected responses),
 //! `client` (the load generator), `workload` (requests and mixes), `servers` (processes),
 //! `ceiling`, `report` (tables, targets, chart), `document` (the Markdown report), `machine`
-//! (what the run ran on).
+//! (what the run ran on), `subscribers` (the live-lists run, `loadbench subscribers`) and
+//! `live_client` (its WebSocket and SSE subscribers).
 
 mod ceiling;
 mod cli;
 mod client;
 mod data;
 mod document;
+mod live_client;
 mod machine;
 mod report;
 mod rounds;
 mod run;
 mod servers;
+mod subscribers;
 mod workload;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +58,16 @@ fn main() -> ExitCode {
                 .expect("tokio runtime");
             let result = match command {
                 Sub::Load { addr, mix } => runtime.block_on(run::load_one(cli.run, addr, mix)),
+                Sub::Subscribers {
+                    subscribers,
+                    writes,
+                } => runtime.block_on(subscribers::run(
+                    cli.run,
+                    subscribers::Options {
+                        subscribers,
+                        writes,
+                    },
+                )),
                 _ => runtime.block_on(run::run(cli.run)),
             };
             match result {

@@ -21,18 +21,18 @@ use crate::workload::{Mix, Requests, Zipf};
 use crate::{ceiling, note, workspace_root};
 
 /// A plans-api server to start.
-struct ServerSpec {
+pub struct ServerSpec {
     key: &'static str,
     label: &'static str,
     database_url: String,
     /// Environment beyond the defaults.
-    env: Vec<(&'static str, String)>,
+    pub env: Vec<(&'static str, String)>,
     /// With both caches on: measured at one connection too.
     cached: bool,
 }
 
 impl ServerSpec {
-    fn new(key: &'static str, label: &'static str, database_url: &str) -> Self {
+    pub fn new(key: &'static str, label: &'static str, database_url: &str) -> Self {
         Self {
             key,
             label,
@@ -52,6 +52,17 @@ impl ServerSpec {
 
 pub async fn run(args: RunArgs) -> io::Result<()> {
     let levels = args.levels().map_err(io::Error::other)?;
+    let root = workspace_root();
+    let plans_api = plans_api_binary(&args)?;
+    let work = std::env::temp_dir().join(format!("loadbench-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let result = run_in(&args, &levels, &root, &plans_api, &work).await;
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+/// The release plans-api binary, built first unless `--no-build`.
+pub fn plans_api_binary(args: &RunArgs) -> io::Result<PathBuf> {
     let root = workspace_root();
     let target_dir =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
@@ -74,11 +85,7 @@ pub async fn run(args: RunArgs) -> io::Result<()> {
             return Err(io::Error::other("building plans-api failed"));
         }
     }
-    let work = std::env::temp_dir().join(format!("loadbench-{}", std::process::id()));
-    std::fs::create_dir_all(&work)?;
-    let result = run_in(&args, &levels, &root, &plans_api, &work).await;
-    let _ = std::fs::remove_dir_all(&work);
-    result
+    Ok(plans_api)
 }
 
 async fn run_in(
@@ -95,7 +102,7 @@ async fn run_in(
     let postgres_url = if !args.postgres() {
         None
     } else {
-        match data::prepare_postgres(&args.postgres_url).await {
+        match data::prepare_postgres(&args.postgres_url, PG_SCHEMA).await {
             Ok(url) => {
                 let seeded = data::seed(plans_api, &url, args.users, args.plans_per_user)?;
                 note(format!("seeded PostgreSQL in {seeded:.2?}"));
@@ -253,7 +260,7 @@ async fn run_in(
     }
     drop(targets);
     if postgres_url.is_some()
-        && let Err(err) = data::drop_postgres_schema(&args.postgres_url).await
+        && let Err(err) = data::drop_postgres_schema(&args.postgres_url, PG_SCHEMA).await
     {
         note(format!("could not drop schema {PG_SCHEMA}: {err}"));
     }
@@ -329,7 +336,7 @@ fn mint_token(plans_api: &Path) -> io::Result<String> {
 }
 
 /// Starts one plans-api server and waits until it is ready.
-async fn start(plans_api: &Path, spec: &ServerSpec, work: &Path) -> io::Result<Server> {
+pub async fn start(plans_api: &Path, spec: &ServerSpec, work: &Path) -> io::Result<Server> {
     let port = free_port()?;
     let mut env = vec![
         ("DATABASE_URL", spec.database_url.clone()),
@@ -355,12 +362,16 @@ async fn start(plans_api: &Path, spec: &ServerSpec, work: &Path) -> io::Result<S
     Ok(server)
 }
 
-/// Starts the ceiling (this binary's `ceiling` subcommand) with the expected responses.
 fn plan_mixes_use_apq(args: &RunArgs) -> bool {
     args.mixes().contains(&Mix::HotApq)
 }
 
-async fn start_ceiling(requests: &Requests, expected: &[Bytes], work: &Path) -> io::Result<Server> {
+/// Starts the ceiling (this binary's `ceiling` subcommand) with the expected responses.
+pub async fn start_ceiling(
+    requests: &Requests,
+    expected: &[Bytes],
+    work: &Path,
+) -> io::Result<Server> {
     // The ceiling answers the hash-only bodies too: to it, they are just other bytes.
     let pairs: Vec<(Bytes, Bytes)> = requests
         .bodies

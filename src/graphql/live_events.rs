@@ -1,0 +1,190 @@
+//! Live subscriptions as the transports send them: a stream of GraphQL responses already
+//! serialized to JSON bytes.
+//!
+//! The first response is an ordinary execution (validation, limits, errors, the subscription
+//! resolver starting the live list). Every later event renders a list published to all the
+//! subscribers of its key, so it is rendered once per published list and request (document,
+//! operation name, variables), by the first subscriber to need it, and the bytes are shared with
+//! the others ([`crate::plans::Renderings`]): 10,000 subscribers of one key cost one execution and
+//! one serialization per change, plus a copy of the bytes each. (The fields of a plan do not
+//! depend on who asks, so subscribers with different credentials share too.)
+
+use std::any::TypeId;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::{Data, Request, Response, ServerError, Variables};
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use super::schema::AppSchema;
+use super::subscription::ConnectionSlot;
+use crate::auth::Caller;
+use crate::plans::{LiveList, PlanList};
+
+/// In a request's data: where the `plans` resolver leaves the live list it started.
+#[derive(Clone, Default)]
+pub(super) struct Handoff(Arc<Mutex<Option<Live>>>);
+
+/// A live list and the place on its connection it holds while it runs.
+struct Live {
+    list: LiveList,
+    _slot: Option<ConnectionSlot>,
+}
+
+impl Handoff {
+    pub(super) fn put(&self, list: LiveList, slot: Option<ConnectionSlot>) {
+        *self.lock() = Some(Live { list, _slot: slot });
+    }
+
+    fn take(&self) -> Option<Live> {
+        self.lock().take()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Live>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// In a request's data: render this list (a later event of a live subscription) and watch
+/// nothing.
+pub(super) struct RenderList(pub PlanList);
+
+/// What renders a subscription's later events: the request again, without its data.
+struct Template {
+    query: String,
+    operation_name: Option<String>,
+    variables: Variables,
+    caller: Option<Caller>,
+    session: Arc<Data>,
+    /// The kind of rendering, for sharing it: document, operation name and variables.
+    key: String,
+}
+
+impl Template {
+    fn of(request: &Request, session: Arc<Data>) -> Self {
+        let caller = request
+            .data
+            .get(&TypeId::of::<Caller>())
+            .and_then(|caller| caller.downcast_ref::<Caller>())
+            .copied();
+        let variables = serde_json::to_string(&request.variables).unwrap_or_default();
+        let key = format!(
+            "{}\0{}\0{variables}",
+            request.query,
+            request.operation_name.as_deref().unwrap_or_default()
+        );
+        Self {
+            query: request.query.clone(),
+            operation_name: request.operation_name.clone(),
+            variables: request.variables.clone(),
+            caller,
+            session,
+            key,
+        }
+    }
+
+    async fn render(&self, schema: &AppSchema, list: PlanList) -> Bytes {
+        let mut request = Request::new(self.query.clone())
+            .variables(self.variables.clone())
+            .data(RenderList(list));
+        if let Some(name) = &self.operation_name {
+            request = request.operation_name(name.clone());
+        }
+        if let Some(caller) = self.caller {
+            request = request.data(caller);
+        }
+        let response = schema
+            .execute_stream_with_session_data(request, self.session.clone())
+            .next()
+            .await
+            .unwrap_or_else(|| Response::from_errors(vec![ServerError::new("no event", None)]));
+        to_bytes(&response)
+    }
+}
+
+fn to_bytes(response: &Response) -> Bytes {
+    // A response always serializes; should it not, the event is still valid JSON.
+    serde_json::to_vec(response).map_or_else(|_| Bytes::from_static(b"{}"), Bytes::from)
+}
+
+enum State {
+    Start {
+        schema: AppSchema,
+        request: Box<Request>,
+        session: Arc<Data>,
+    },
+    /// A live list: later events rendered (shared) from its lists.
+    Live {
+        schema: AppSchema,
+        template: Box<Template>,
+        live: Box<Live>,
+    },
+    /// Anything else (a query, or a subscription refused before it started): the rest of its
+    /// ordinary execution.
+    Executed(BoxStream<'static, Response>),
+}
+
+/// Runs `request` (with the connection's `session` data, if any) as a stream of serialized
+/// responses: one for a query or a refused subscription, one per event for a live list.
+pub(super) fn subscribe(
+    schema: AppSchema,
+    request: Request,
+    session: Option<Arc<Data>>,
+) -> BoxStream<'static, Bytes> {
+    let start = State::Start {
+        schema,
+        request: Box::new(request),
+        session: session.unwrap_or_default(),
+    };
+    futures::stream::unfold(start, |state| async move {
+        match state {
+            State::Start {
+                schema,
+                request,
+                session,
+            } => {
+                let template = Template::of(&request, session.clone());
+                let handoff = Handoff::default();
+                let mut executed =
+                    schema.execute_stream_with_session_data(request.data(handoff.clone()), session);
+                let first = to_bytes(&executed.next().await?);
+                let next = match handoff.take() {
+                    Some(live) => State::Live {
+                        schema,
+                        template: Box::new(template),
+                        live: Box::new(live),
+                    },
+                    None => State::Executed(executed),
+                };
+                Some((first, next))
+            }
+            State::Live {
+                schema,
+                template,
+                mut live,
+            } => {
+                let event = live.list.next().await?;
+                let bytes = event
+                    .renderings
+                    .get_or_render(&template.key, || template.render(&schema, event.list))
+                    .await;
+                Some((
+                    bytes,
+                    State::Live {
+                        schema,
+                        template,
+                        live,
+                    },
+                ))
+            }
+            State::Executed(mut executed) => {
+                let response = executed.next().await?;
+                Some((to_bytes(&response), State::Executed(executed)))
+            }
+        }
+    })
+    .boxed()
+}
