@@ -17,6 +17,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
+use super::operation;
 use super::schema::AppSchema;
 use super::subscription::ConnectionSlot;
 use crate::auth::Caller;
@@ -139,7 +140,7 @@ pub(super) fn subscribe(
         request: Box::new(request),
         session: session.unwrap_or_default(),
     };
-    futures::stream::unfold(start, |state| async move {
+    let events = futures::stream::unfold(start, |state| async move {
         match state {
             State::Start {
                 schema,
@@ -186,5 +187,6 @@ pub(super) fn subscribe(
             }
         }
     })
-    .boxed()
+    .boxed();
+    operation::in_span(events, operation::operation_span())
 }

@@ -6,12 +6,13 @@ use std::task::Poll;
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-    NextSubscribe,
 };
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
-use async_graphql::{Request, Response, ServerResult, Variables};
+use async_graphql::{Request, ServerResult, Variables};
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
+
+use super::live_events::RenderList;
 
 /// True when the document parses and the operation it selects (by `operationName`, or the only
 /// one) is a mutation. The parsed document stays in the request, so execution does not parse it
@@ -39,10 +40,42 @@ pub fn selects_mutation(request: &mut Request) -> bool {
 /// schema only when spans are exported.
 ///
 /// An operation over a subscription transport (WebSocket, SSE) runs as a stream outside the
-/// request's span, so it gets a span of its own, for the stream's whole life, named the same way:
-/// under the request's span for SSE, a root span for a WebSocket's (whose upgrade request is long
-/// over). A live list's events are its children ([`crate::plans::LiveList`]).
+/// request's span, so it gets a span of its own ([`operation_span`]), for the stream's whole life,
+/// named the same way: under the request's span for SSE, a root span for a WebSocket's (whose
+/// upgrade request is long over). A live list's events are its children
+/// ([`crate::plans::LiveList`]); rendering one runs the request again, which names nothing.
 pub(super) struct TraceOperation;
+
+/// The span of an operation run as a stream, until [`TraceOperation`] names it.
+pub(super) fn operation_span() -> tracing::Span {
+    tracing::info_span!(
+        "graphql.operation",
+        otel.name = "GraphQL Operation",
+        graphql.operation.type = tracing::field::Empty,
+        graphql.operation.name = tracing::field::Empty,
+    )
+}
+
+/// `stream`, polled in `span`, which ends with the stream rather than when the transport drops
+/// it: at shutdown, the process may exit (and flush its spans) before a WebSocket's task gets to
+/// that.
+pub(super) fn in_span<'s, T: 's>(
+    stream: BoxStream<'s, T>,
+    span: tracing::Span,
+) -> BoxStream<'s, T> {
+    let (mut stream, mut span) = (stream, Some(span));
+    futures::stream::poll_fn(move |cx| {
+        let Some(open) = &span else {
+            return Poll::Ready(None);
+        };
+        let polled = open.in_scope(|| stream.poll_next_unpin(cx));
+        if let Poll::Ready(None) = polled {
+            span = None;
+        }
+        polled
+    })
+    .boxed()
+}
 
 impl ExtensionFactory for TraceOperation {
     fn create(&self) -> Arc<dyn Extension> {
@@ -57,37 +90,6 @@ struct TraceOperationOfRequest {
 
 #[async_trait::async_trait]
 impl Extension for TraceOperationOfRequest {
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        // Named by `parse_query` below, which runs inside the stream; the conventions' name for
-        // an operation not known (yet, or ever: a document that does not parse) meanwhile.
-        let span = tracing::info_span!(
-            "graphql.operation",
-            otel.name = "GraphQL Operation",
-            graphql.operation.type = tracing::field::Empty,
-            graphql.operation.name = tracing::field::Empty,
-        );
-        let mut stream = next.run(ctx, stream);
-        let mut span = Some(span);
-        futures::stream::poll_fn(move |cx| {
-            let Some(open) = &span else {
-                return Poll::Ready(None);
-            };
-            let polled = open.in_scope(|| stream.poll_next_unpin(cx));
-            if let Poll::Ready(None) = polled {
-                // Ended with the stream, not when the transport drops it: at shutdown, the
-                // process may exit (and flush its spans) before a WebSocket's task gets to that.
-                span = None;
-            }
-            polled
-        })
-        .boxed()
-    }
-
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -108,6 +110,11 @@ impl Extension for TraceOperationOfRequest {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
+        if ctx.data_opt::<RenderList>().is_some() {
+            // A live list's later event, rendered by running the request again: its span is the
+            // subscription's, named already.
+            return Ok(document);
+        }
         let requested = self
             .operation_name
             .lock()
