@@ -7,6 +7,12 @@ use plans_api::app::SeedOutcome;
 use plans_api::auth::{Role, mint_hs256};
 use plans_api::{Application, Config, app, graphql, telemetry};
 
+/// jemalloc rather than glibc's malloc: the hit path allocates and frees a few dozen small
+/// blocks per request on two worker threads, and idle subscriptions hold many small blocks for
+/// long; measured side by side in loadbench (README, "Performance").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// `plans-api token --ttl` when not given: one hour.
 const TOKEN_TTL_SECONDS: u64 = 3_600;
 
