@@ -180,7 +180,7 @@ impl Application {
             request_timeout: config.request_timeout(),
             cors_origins: cors_origins(&config.cors_allowed_origins),
             rate_limits,
-            traces,
+            traces: trace_settings(&config).map(|settings| settings.request_ratio()),
             server_errors: http_metrics.server_errors,
             cors_allowed_headers: config
                 .cors_allowed_headers

@@ -133,8 +133,9 @@ pub struct HttpSettings {
     pub cors_origins: CorsOrigins,
     /// `None`: no rate limits (the layer is left out).
     pub rate_limits: Option<RateLimitSettings>,
-    /// Whether request spans are exported (OpenTelemetry): then they get the GraphQL attributes.
-    pub traces: bool,
+    /// When request spans are exported (OpenTelemetry): the share of requests that start a
+    /// trace which are kept (their spans get the GraphQL attributes).
+    pub traces: Option<f64>,
     /// `http_responses_server_errors_total`, counted at the edge.
     pub server_errors: prometheus::IntCounter,
     /// Request headers a CORS preflight allows besides the built-in ones

@@ -2,10 +2,14 @@
 //! filtered by `RUST_LOG`, and, when an OTLP endpoint is set, OpenTelemetry traces), and the one
 //! way metrics are registered with the Prometheus registry.
 
+use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{Link, SpanContext, SpanKind, TraceContextExt as _, TraceId};
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    Sampler, SamplingDecision, SamplingResult, SdkTracerProvider, ShouldSample,
+};
 use prometheus::{IntCounter, IntGauge, Opts, Registry};
 use tracing::Level;
 use tracing_subscriber::filter::Targets;
@@ -26,6 +30,18 @@ pub struct TraceSettings {
 }
 
 impl TraceSettings {
+    /// The share of requests without a `traceparent` whose trace is kept: decided at the edge
+    /// (`http::edge`) before any span exists, so a request that is not kept costs no span.
+    pub fn request_ratio(&self) -> f64 {
+        match self.sampler.as_str() {
+            "always_off" | "parentbased_always_off" => 0.0,
+            "traceidratio" | "parentbased_traceidratio" => {
+                self.sampler_arg.unwrap_or(1.0).clamp(0.0, 1.0)
+            }
+            _ => 1.0,
+        }
+    }
+
     fn sampler(&self) -> Sampler {
         let ratio = || Sampler::TraceIdRatioBased(self.sampler_arg.unwrap_or(1.0));
         match self.sampler.as_str() {
@@ -35,6 +51,52 @@ impl TraceSettings {
             "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
             "parentbased_traceidratio" => Sampler::ParentBased(Box::new(ratio())),
             _ => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        }
+    }
+}
+
+/// The SDK's sampler. A request's root span (kind server, no parent) exists only if the edge
+/// kept the request ([`TraceSettings::request_ratio`]), so it is kept; a span with a parent
+/// follows it (a request's trace is kept or dropped whole, also under `traceidratio`, and the
+/// caller's `traceparent` flag decides a continued trace). Other root spans (the change feed's,
+/// live-list reloads, WebSocket subscriptions) are sampled by `OTEL_TRACES_SAMPLER`.
+#[derive(Debug, Clone)]
+struct DecidedAtTheEdge(Sampler);
+
+impl ShouldSample for DecidedAtTheEdge {
+    fn should_sample(
+        &self,
+        parent_context: Option<&opentelemetry::Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &SpanKind,
+        attributes: &[KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        let parent = parent_context
+            .map(|cx| cx.span().span_context().clone())
+            .filter(SpanContext::is_valid);
+        let decision = match &parent {
+            Some(parent) if parent.is_sampled() => SamplingDecision::RecordAndSample,
+            Some(_) => SamplingDecision::Drop,
+            None if *span_kind == SpanKind::Server => SamplingDecision::RecordAndSample,
+            None => {
+                return self.0.should_sample(
+                    parent_context,
+                    trace_id,
+                    name,
+                    span_kind,
+                    attributes,
+                    links,
+                );
+            }
+        };
+        SamplingResult {
+            decision,
+            attributes: Vec::new(),
+            trace_state: parent
+                .map(|parent| parent.trace_state().clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -95,7 +157,7 @@ fn tracer_provider(
         .build()?;
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_sampler(settings.sampler())
+        .with_sampler(DecidedAtTheEdge(settings.sampler()))
         .with_resource(
             Resource::builder()
                 .with_service_name(settings.service_name.clone())

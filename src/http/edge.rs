@@ -33,7 +33,8 @@ pub(super) const ACCESS_LOG: &str = "plans_api::access";
 pub(super) struct EdgeLayer {
     ids: RequestIds,
     access_log: bool,
-    traces: bool,
+    /// With traces exported: the share of requests without a `traceparent` that are kept.
+    traces: Option<f64>,
     /// Leaked once per server, so each request's future holds a plain reference rather than a
     /// clone (an atomic reference count up and down per request).
     server_errors: &'static prometheus::IntCounter,
@@ -41,19 +42,22 @@ pub(super) struct EdgeLayer {
 
 impl EdgeLayer {
     /// `access_log`: whether to write the INFO line (left out where the log filter would drop
-    /// it, so it costs nothing then). `traces`: whether the request's span is exported
-    /// (OpenTelemetry): then it carries the attributes of the GraphQL semantic conventions,
-    /// continues the caller's W3C `traceparent`, and the log line names its trace id. Without
-    /// it, none of that is done.
-    /// `server_errors` counts the 5xx responses.
+    /// it, so it costs nothing then). `traces`: when spans are exported (OpenTelemetry), the
+    /// share of requests that start a trace which are kept (`OTEL_TRACES_SAMPLER`). A kept
+    /// request's span carries the attributes of the GraphQL semantic conventions, continues the
+    /// caller's W3C `traceparent` (a request with one is always given its span: its flag
+    /// decides), and the log line names its trace id. A request not kept gets no span, and
+    /// runs in an unsampled context, so that what it does (a miss's load, a write) is dropped
+    /// with it rather than exported as traces of their own. Without traces, none of that is
+    /// done. `server_errors` counts the 5xx responses.
     pub(super) fn new(
         access_log: bool,
-        traces: bool,
+        traces: Option<f64>,
         server_errors: prometheus::IntCounter,
     ) -> Self {
         Self {
             ids: RequestIds::new(),
-            access_log: access_log || traces,
+            access_log,
             traces,
             server_errors: Box::leak(Box::new(server_errors)),
         }
@@ -139,8 +143,14 @@ where
             Some(id) => id.clone(),
             None => self.layer.ids.next(),
         };
-        let log = self.layer.access_log.then(|| AccessLog {
-            span: if self.layer.traces {
+        let traced = self.layer.traces.is_some_and(|kept| {
+            request.headers().contains_key("traceparent") || rand::random::<f64>() < kept
+        });
+        // Attached before the access log's span is started, so that it is dropped too.
+        let unsampled = (self.layer.traces.is_some() && !traced).then(|| UNSAMPLED.clone());
+        let _unsampled = unsampled.clone().map(opentelemetry::Context::attach);
+        let log = (traced || self.layer.access_log).then(|| AccessLog {
+            span: if traced {
                 traced_span(&request, &id)
             } else {
                 tracing::info_span!(
@@ -152,7 +162,7 @@ where
                 )
             },
             started: Instant::now(),
-            traced: self.layer.traces,
+            traced,
         });
         let inner = match &log {
             Some(log) => log.span.in_scope(|| self.inner.call(request)),
@@ -162,10 +172,27 @@ where
             inner,
             id: Some(id),
             log,
+            unsampled,
             server_errors: self.layer.server_errors,
         }
     }
 }
+
+/// The context a request that is not kept runs in: a remote parent that is not sampled, so every
+/// span started under it is dropped ([`crate::telemetry`]'s sampler follows the parent). One for
+/// all such requests: nothing of theirs is exported, so they need no trace id of their own.
+static UNSAMPLED: std::sync::LazyLock<opentelemetry::Context> = std::sync::LazyLock::new(|| {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt as _, TraceFlags, TraceId, TraceState,
+    };
+    opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+        TraceId::from(rand::random::<u128>() | 1),
+        SpanId::from(rand::random::<u64>() | 1),
+        TraceFlags::default(),
+        true,
+        TraceState::default(),
+    ))
+});
 
 struct AccessLog {
     span: tracing::Span,
@@ -179,6 +206,7 @@ pin_project! {
         inner: F,
         id: Option<HeaderValue>,
         log: Option<AccessLog>,
+        unsampled: Option<opentelemetry::Context>,
         server_errors: &'static prometheus::IntCounter,
     }
 }
@@ -191,6 +219,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let _unsampled = this.unsampled.clone().map(opentelemetry::Context::attach);
         let polled = match this.log {
             Some(log) => log.span.in_scope(|| this.inner.poll(cx)),
             None => this.inner.poll(cx),

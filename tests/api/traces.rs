@@ -29,6 +29,7 @@ backend_tests!(
     a_traced_server_exports_graphql_spans_with_their_children_and_continues_traceparent,
     a_subscription_event_links_to_the_write_that_caused_it,
     without_an_endpoint_nothing_is_exported_and_the_log_has_no_trace_id,
+    requests_not_kept_export_nothing_not_even_their_loads,
 );
 
 /// What the receiver was sent: each span with its resource's `service.name`.
@@ -255,6 +256,81 @@ impl EventStream {
                 .push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
         }
     }
+}
+
+/// Requests are sampled at the edge, before any span exists: with a ratio of 0.5, of 24 uncached
+/// queries about half are kept, each with its children, and of the others nothing is exported,
+/// not even the load they caused (it would otherwise start a trace of its own, sampled by the
+/// same ratio: an orphan). A caller's sampled `traceparent` is followed whatever the ratio.
+async fn requests_not_kept_export_nothing_not_even_their_loads(backend: Backend) {
+    let (receiver, received) = start_receiver().await;
+    let database = TestDatabase::new(backend).await;
+    let server = Server::start(
+        &database,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{receiver}")),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio".to_owned()),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.5".to_owned()),
+        ],
+    )
+    .await;
+    for user in 1..=24 {
+        let query = format!("query Sampled {{ plans(userId: {user}) {{ id }} }}");
+        server.post(None, json!({ "query": query }), &[]).await;
+    }
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let traceparent = format!("00-{trace_id}-b7ad6b7169203331-01");
+    server
+        .post(
+            None,
+            json!({ "query": "query Followed { plans(userId: 99) { id } }" }),
+            &[("traceparent", traceparent.as_str())],
+        )
+        .await;
+    server.stop();
+
+    let spans: Vec<Span> = received.spans().into_iter().map(|(_, span)| span).collect();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    let kept = names
+        .iter()
+        .filter(|name| **name == "query Sampled")
+        .count();
+    assert!((1..24).contains(&kept), "about half kept: {kept} of 24");
+    // Each the edge's request span: a request not kept may still have its access-log span (the
+    // log is at INFO here), but that one is dropped, with everything under it.
+    for request in spans.iter().filter(|span| span.name == "query Sampled") {
+        assert_eq!(
+            string_attribute(request, "http.request.method").as_deref(),
+            Some("POST"),
+            "{:?}",
+            request
+                .attributes
+                .iter()
+                .map(|kv| kv.key.as_str())
+                .collect::<Vec<_>>()
+        );
+    }
+    for list in spans.iter().filter(|span| span.name == "plans.list") {
+        assert!(
+            spans
+                .iter()
+                .any(|span| span.span_id == list.parent_span_id && span.name.starts_with("query ")),
+            "a plans.list without its request: {names:?}"
+        );
+    }
+    assert_eq!(
+        names.iter().filter(|name| **name == "plans.list").count(),
+        kept + 1,
+        "{names:?}"
+    );
+    let followed: Vec<&Span> = spans
+        .iter()
+        .filter(|span| hex(&span.trace_id) == trace_id)
+        .collect();
+    assert!(
+        followed.iter().any(|span| span.name == "query Followed"),
+        "{names:?}"
+    );
 }
 
 async fn a_traced_server_exports_graphql_spans_with_their_children_and_continues_traceparent(
