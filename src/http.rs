@@ -30,7 +30,6 @@ use axum::routing::get;
 use tower::ServiceBuilder;
 use tower::util::Either;
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
-use tracing::Level;
 
 pub use caching::QueryCaching;
 pub use live::SubscriptionSettings;
@@ -170,8 +169,7 @@ pub type HttpService = Edge<Either<Cors<Limited>, Limited>>;
 pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
     // The access log (one line per request, in a span carrying the request id) is an INFO
     // event: when the log filter drops it, it is left out rather than run for nothing.
-    let access_log =
-        tracing::enabled!(Level::INFO) || tracing::enabled!(target: edge::ACCESS_LOG, Level::INFO);
+    let access_log = crate::telemetry::access_log_on();
     let routes = Router::new()
         .route(
             "/graphql",

@@ -119,6 +119,22 @@ impl Telemetry {
     }
 }
 
+/// The target of the access-log lines (`RUST_LOG=plans_api::access=info` turns on only them).
+pub const ACCESS_LOG: &str = "plans_api::access";
+
+/// Whether `RUST_LOG` asks for the access log, as [`init`] found it.
+static ACCESS_LOG_ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Whether the log writes a line per request (`RUST_LOG` at INFO for [`ACCESS_LOG`]): what
+/// [`init`] found, or, where it was not called (in-process tests), what the subscriber says.
+/// Not `tracing::enabled!` alone: with traces exported, the exporter takes this crate's INFO
+/// spans, and every request would build an access-log span that nobody writes.
+pub fn access_log_on() -> bool {
+    ACCESS_LOG_ON.get().copied().unwrap_or_else(|| {
+        tracing::enabled!(Level::INFO) || tracing::enabled!(target: ACCESS_LOG, Level::INFO)
+    })
+}
+
 /// Installs the global subscriber. Call once, from `main` (tests install their own, if any).
 /// With `traces`, spans of this crate at INFO and above are exported over OTLP/HTTP in batches,
 /// whatever `RUST_LOG` says of the log.
@@ -127,6 +143,14 @@ pub fn init(filter: &str, traces: Option<&TraceSettings>) -> Telemetry {
         eprintln!("invalid RUST_LOG {filter:?} ({err}); using \"info\"");
         EnvFilter::new("info")
     });
+    // Asked of the log's filter alone, before the export (which takes this crate's INFO spans
+    // whatever the log says) is installed beside it.
+    let log_only = tracing_subscriber::registry().with(filter.clone());
+    let logs_requests = tracing::subscriber::with_default(
+        log_only,
+        || tracing::enabled!(target: ACCESS_LOG, Level::INFO),
+    );
+    let _ = ACCESS_LOG_ON.set(logs_requests);
     let log = tracing_subscriber::fmt::layer().with_filter(filter);
     let provider = traces.and_then(|settings| match tracer_provider(settings) {
         Ok(provider) => Some(provider),

@@ -23,8 +23,7 @@ use tower::{Layer, Service};
 
 pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The target of the access-log lines (`RUST_LOG=plans_api::access=info` turns on only them).
-pub(super) const ACCESS_LOG: &str = "plans_api::access";
+use crate::telemetry::ACCESS_LOG;
 
 /// The outermost layer: gives every response an `x-request-id` (the client's own, if it sent
 /// one) and, when the access log is on, runs the request in a span carrying that id and writes
