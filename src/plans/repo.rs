@@ -297,19 +297,21 @@ mod tests {
         }
     }
 
+    async fn insert(repo: &PlanRepo, owner: PlanOwner) -> Plan {
+        let new = NewPlan {
+            user_id: owner.user_id,
+            name: "a plan".to_owned(),
+            connection_type: owner.connection_type,
+            price_cents: 100,
+            duration_minutes: 60,
+        };
+        repo.insert(new).await.expect("insert")
+    }
+
     #[tokio::test]
     async fn a_move_reports_where_the_plan_was() {
         let repo = repo().await;
-        let plan = repo
-            .insert(NewPlan {
-                user_id: 1,
-                name: "moves".to_owned(),
-                connection_type: ConnectionType::Hotspot,
-                price_cents: 100,
-                duration_minutes: 60,
-            })
-            .await
-            .expect("insert");
+        let plan = insert(&repo, owner(1, ConnectionType::Hotspot)).await;
         for (from, to) in [
             (
                 owner(1, ConnectionType::Hotspot),
@@ -352,16 +354,7 @@ mod tests {
     #[tokio::test]
     async fn an_update_that_keeps_owner_and_type_names_its_keys_by_the_row_it_returns() {
         let repo = repo().await;
-        let plan = repo
-            .insert(NewPlan {
-                user_id: 4,
-                name: "stays".to_owned(),
-                connection_type: ConnectionType::Static,
-                price_cents: 100,
-                duration_minutes: 60,
-            })
-            .await
-            .expect("insert");
+        let plan = insert(&repo, owner(4, ConnectionType::Static)).await;
         let repriced = PlanChanges {
             price_cents: Some(250),
             ..PlanChanges::default()

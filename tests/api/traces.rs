@@ -109,6 +109,26 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The `plans-api` binary, serving on a free loopback port with `env`, its log in a file.
+/// A server exporting its spans to a receiver of this test's, with `OTEL_TRACES_SAMPLER` (and
+/// its argument); the database is returned to live as long as the server.
+async fn start_exporting(
+    backend: Backend,
+    sampler: &str,
+    argument: Option<&str>,
+) -> (Server, Received, TestDatabase) {
+    let (receiver, received) = start_receiver().await;
+    let database = TestDatabase::new(backend).await;
+    let mut env = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{receiver}")),
+        ("OTEL_TRACES_SAMPLER", sampler.to_owned()),
+    ];
+    if let Some(argument) = argument {
+        env.push(("OTEL_TRACES_SAMPLER_ARG", argument.to_owned()));
+    }
+    let server = Server::start(&database, &env).await;
+    (server, received, database)
+}
+
 struct Server {
     child: Child,
     addr: SocketAddr,
@@ -263,17 +283,8 @@ impl EventStream {
 /// not even the load they caused (it would otherwise start a trace of its own, sampled by the
 /// same ratio: an orphan). A caller's sampled `traceparent` is followed whatever the ratio.
 async fn requests_not_kept_export_nothing_not_even_their_loads(backend: Backend) {
-    let (receiver, received) = start_receiver().await;
-    let database = TestDatabase::new(backend).await;
-    let server = Server::start(
-        &database,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{receiver}")),
-            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio".to_owned()),
-            ("OTEL_TRACES_SAMPLER_ARG", "0.5".to_owned()),
-        ],
-    )
-    .await;
+    let (server, received, _database) =
+        start_exporting(backend, "parentbased_traceidratio", Some("0.5")).await;
     for user in 1..=24 {
         let query = format!("query Sampled {{ plans(userId: {user}) {{ id }} }}");
         server.post(None, json!({ "query": query }), &[]).await;
@@ -336,16 +347,7 @@ async fn requests_not_kept_export_nothing_not_even_their_loads(backend: Backend)
 async fn a_traced_server_exports_graphql_spans_with_their_children_and_continues_traceparent(
     backend: Backend,
 ) {
-    let (receiver, received) = start_receiver().await;
-    let database = TestDatabase::new(backend).await;
-    let server = Server::start(
-        &database,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{receiver}")),
-            ("OTEL_TRACES_SAMPLER", "always_on".to_owned()),
-        ],
-    )
-    .await;
+    let (server, received, _database) = start_exporting(backend, "always_on", None).await;
 
     // A write: `mutation Create`, its database write and its invalidation.
     server
@@ -512,16 +514,7 @@ async fn ws_message(socket: &mut Socket) -> Value {
 }
 
 async fn a_subscription_event_links_to_the_write_that_caused_it(backend: Backend) {
-    let (receiver, received) = start_receiver().await;
-    let database = TestDatabase::new(backend).await;
-    let server = Server::start(
-        &database,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{receiver}")),
-            ("OTEL_TRACES_SAMPLER", "always_on".to_owned()),
-        ],
-    )
-    .await;
+    let (server, received, _database) = start_exporting(backend, "always_on", None).await;
     let response = server
         .client
         .post(format!("http://{}/graphql", server.addr))
