@@ -363,21 +363,9 @@ impl PlanService {
                 }
                 Ok(None) => Ok(None),
                 Err(UpdateFailed::BeforeWriting(error)) => Err(error.into()),
-                Err(UpdateFailed::Moving { from, error }) => {
-                    // The UPDATE may have committed before the error (a connection lost on its
-                    // way back): the keys the plan was in and would have moved to are dropped.
-                    let keys = keys_changed([from, changes.owner_after(from)]);
-                    cache.invalidate(&keys).await;
-                    live.wake(&keys);
-                    warn!(
-                        plan_id = id,
-                        keys = %join_keys(&keys),
-                        "update failed after it was sent; its keys were dropped"
-                    );
-                    Err(error.into())
-                }
-                Err(UpdateFailed::InPlace(error)) => {
-                    // It may have committed, and which operator's plan it was is unknown.
+                Err(UpdateFailed::Unknown(error)) => {
+                    // It may have committed (a connection lost on the way back), and which
+                    // operator's plan it was is unknown.
                     warn!(
                         plan_id = id,
                         "update failed after it was sent; dropping the whole plan cache"
