@@ -53,15 +53,17 @@ impl Handoff {
 /// nothing.
 pub(super) struct RenderList(pub PlanList);
 
-/// What renders a subscription's later events: the request again, without its data.
+/// What renders a subscription's later events: the request again, without its data. It lives
+/// as long as the subscription, so it holds the request once, as the text that also keys the
+/// shared renderings; a rendering (once per change and key) parses the variables back.
 struct Template {
-    query: String,
-    operation_name: Option<String>,
-    variables: Variables,
+    /// Document, operation name and variables (JSON), `\0`-separated.
+    key: String,
+    /// Where the operation name and the variables start in `key`.
+    name_at: usize,
+    variables_at: usize,
     caller: Option<Caller>,
     session: Arc<Data>,
-    /// The kind of rendering, for sharing it: document, operation name and variables.
-    key: String,
 }
 
 impl Template {
@@ -72,27 +74,30 @@ impl Template {
             .and_then(|caller| caller.downcast_ref::<Caller>())
             .copied();
         let variables = serde_json::to_string(&request.variables).unwrap_or_default();
-        let key = format!(
-            "{}\0{}\0{variables}",
-            request.query,
-            request.operation_name.as_deref().unwrap_or_default()
-        );
+        let name = request.operation_name.as_deref().unwrap_or_default();
+        let name_at = request.query.len() + 1;
+        let variables_at = name_at + name.len() + 1;
+        let key = format!("{}\0{name}\0{variables}", request.query);
         Self {
-            query: request.query.clone(),
-            operation_name: request.operation_name.clone(),
-            variables: request.variables.clone(),
+            key,
+            name_at,
+            variables_at,
             caller,
             session,
-            key,
         }
     }
 
     async fn render(&self, schema: &AppSchema, list: PlanList) -> Bytes {
-        let mut request = Request::new(self.query.clone())
-            .variables(self.variables.clone())
+        let query = &self.key[..self.name_at - 1];
+        let name = &self.key[self.name_at..self.variables_at - 1];
+        let variables = serde_json::from_str(&self.key[self.variables_at..])
+            .map(Variables::from_json)
+            .unwrap_or_default();
+        let mut request = Request::new(query)
+            .variables(variables)
             .data(RenderList(list));
-        if let Some(name) = &self.operation_name {
-            request = request.operation_name(name.clone());
+        if !name.is_empty() {
+            request = request.operation_name(name);
         }
         if let Some(caller) = self.caller {
             request = request.data(caller);
