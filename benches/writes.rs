@@ -9,7 +9,9 @@
 //! its own round. The figures are the medians over the rounds; the ratios are medians of the
 //! per-round ratios.
 //!
-//! `cargo bench --bench writes -- [ROUNDS] [BATCH]` (default 30 rounds of 20 writes each).
+//! `cargo bench --bench writes -- [ROUNDS] [BATCH]` (default 30 rounds of 20 writes each). With
+//! `BENCH_POSTGRES_URL` set (e.g. `postgres://postgres@127.0.0.1:5432/test`) the same runs on
+//! PostgreSQL too, in a schema of its own.
 
 #[path = "support/fixture.rs"]
 mod support;
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::{Fixture, TOKEN, post, runtime, serve};
+use tokio::runtime::Runtime;
 
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -39,8 +42,18 @@ fn main() {
     let batch = numbers.get(1).copied().unwrap_or(20).max(1);
 
     let rt = runtime();
-    let fixture = Fixture::new(&rt, 2_000);
-    let service = fixture.service(&rt, |_| {});
+    let sqlite = Fixture::new(&rt, 2_000);
+    side_by_side(&rt, &sqlite, "SQLite", rounds, batch);
+    if let Ok(url) = std::env::var("BENCH_POSTGRES_URL") {
+        let postgres = Fixture::on_postgres(&rt, &url, "bench_writes", 2_000);
+        side_by_side(&rt, &postgres, "PostgreSQL", rounds, batch);
+        postgres.drop_schema(&rt);
+    }
+}
+
+/// Times the three kinds of write interleaved on `fixture`'s database and prints the table.
+fn side_by_side(rt: &Runtime, fixture: &Fixture, database: &str, rounds: usize, batch: usize) {
+    let service = fixture.service(rt, |_| {});
 
     let create = json!({ "query": "mutation { createPlan(input: { userId: 17, name: \"Bench\", connectionType: HOTSPOT, priceCents: 100, durationMinutes: 60 }) { id } }" }).to_string();
     // The same plan each time: a price change (its four keys), or a move between two operators
@@ -84,7 +97,7 @@ fn main() {
     }
 
     println!(
-        "\nWrites side by side: {rounds} rounds x {batch} writes of each kind, interleaved (SQLite, through the HTTP service)\n"
+        "\nWrites side by side: {rounds} rounds x {batch} writes of each kind, interleaved ({database}, through the HTTP service)\n"
     );
     println!("| write | median ms per write | × createPlan (median of per-round ratios) |");
     println!("| --- | ---: | ---: |");

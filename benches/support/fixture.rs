@@ -24,20 +24,52 @@ pub fn runtime() -> Runtime {
         .expect("tokio runtime")
 }
 
-/// A migrated SQLite file holding `users` x 10 demo plans.
+/// A migrated database holding `users` x 10 demo plans: a temporary SQLite file, or a fresh
+/// schema of a PostgreSQL database (dropped again when the fixture is).
 pub struct Fixture {
     _dir: tempfile::TempDir,
+    postgres: Option<(String, &'static str)>,
     pub config: Config,
 }
 
 impl Fixture {
     pub fn new(rt: &Runtime, users: u32) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("bench.db").display()
+        );
+        Self::seeded(rt, dir, None, url, users)
+    }
+
+    /// The same data in the schema `schema` of the PostgreSQL database at `url`.
+    pub fn on_postgres(rt: &Runtime, url: &str, schema: &'static str, users: u32) -> Self {
+        rt.block_on(async {
+            let db = sea_orm::Database::connect(url).await.expect("PostgreSQL");
+            for sql in [
+                format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+                format!("CREATE SCHEMA {schema}"),
+            ] {
+                sea_orm::ConnectionTrait::execute_unprepared(&db, &sql)
+                    .await
+                    .expect("schema");
+            }
+        });
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let in_schema = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::seeded(rt, dir, Some((url.to_owned(), schema)), in_schema, users)
+    }
+
+    fn seeded(
+        rt: &Runtime,
+        dir: tempfile::TempDir,
+        postgres: Option<(String, &'static str)>,
+        database_url: String,
+        users: u32,
+    ) -> Self {
         let config = Config {
-            database_url: format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("bench.db").display()
-            ),
+            database_url,
             bind_addr: "127.0.0.1:0".parse().expect("address"),
             admin_token: Some(TOKEN.to_owned()),
             log_filter: "warn".to_owned(),
@@ -50,7 +82,22 @@ impl Fixture {
                 .await
                 .expect("seed demo plans");
         });
-        Self { _dir: dir, config }
+        Self {
+            _dir: dir,
+            postgres,
+            config,
+        }
+    }
+
+    /// Drops the PostgreSQL schema, if the fixture made one.
+    pub fn drop_schema(&self, rt: &Runtime) {
+        if let Some((url, schema)) = &self.postgres {
+            rt.block_on(async {
+                let db = sea_orm::Database::connect(url).await.expect("PostgreSQL");
+                let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                let _ = sea_orm::ConnectionTrait::execute_unprepared(&db, &sql).await;
+            });
+        }
     }
 
     pub async fn service_on(config: &Config, ttl: u64, max_entries: u64) -> PlanService {
