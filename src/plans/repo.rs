@@ -1,6 +1,6 @@
 //! The sea-orm queries behind [`super::PlanService`]; nothing else runs plan SQL.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::TryStreamExt;
@@ -10,13 +10,12 @@ use sea_orm::{
     ActiveEnum,
     ActiveValue::{self, NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RuntimeErr, Statement,
-    TransactionTrait,
-    sqlx::{self, Row},
+    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect, RuntimeErr,
+    Statement, TransactionTrait, sqlx,
 };
 
 use super::{NewPlan, Plan, PlanChanges, PlanFilter, PlanId, PlanOwner};
-use crate::entities::plan::{self, ConnectionType};
+use crate::entities::plan;
 
 #[derive(Clone)]
 pub(super) struct PlanRepo {
@@ -135,8 +134,8 @@ impl PlanRepo {
 
     /// A change that may move the plan: the row's owner and type before and the row after, from
     /// one command to the database. (A transaction of `BEGIN`, `SELECT … FOR UPDATE`, `UPDATE`,
-    /// `COMMIT` costs four round trips; measured 1.37x a `createPlan` against 1.1x, see
-    /// `benches/writes.rs`.)
+    /// `COMMIT` cost four round trips, 1.37x a `createPlan`; this costs 1.05-1.16x, the database's
+    /// own share: see `benches/writes.rs` and the README.)
     async fn update_moving(
         &self,
         id: PlanId,
@@ -165,19 +164,16 @@ impl PlanRepo {
         owner: Option<i32>,
         changes: &PlanChanges,
     ) -> Result<Option<Updated>, DbErr> {
-        const MOVE: &str = "UPDATE plans AS p SET user_id = COALESCE($3, p.user_id), \
-            name = COALESCE($4, p.name), connection_type = COALESCE($5, p.connection_type), \
-            price_cents = COALESCE($6, p.price_cents), \
-            duration_minutes = COALESCE($7, p.duration_minutes) \
-            FROM (SELECT id, user_id, connection_type FROM plans \
-                WHERE id = $1 AND ($2 IS NULL OR user_id = $2) FOR UPDATE) AS before \
-            WHERE p.id = before.id \
-            RETURNING p.id, p.user_id, p.name, p.connection_type, p.price_cents, \
-                p.duration_minutes, p.created_at, \
-                before.user_id AS before_user_id, before.connection_type AS before_connection_type";
+        static MOVE: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "UPDATE plans SET {SET_CHANGES} \
+                 FROM (SELECT {BEFORE} FROM plans WHERE {THE_ROW} FOR UPDATE) AS before \
+                 WHERE id = before_id RETURNING {PLAN_COLUMNS}, before_user_id, before_connection_type"
+            )
+        });
         let statement = Statement::from_sql_and_values(
             DbBackend::Postgres,
-            MOVE,
+            MOVE.as_str(),
             [
                 id.into(),
                 owner.into(),
@@ -188,15 +184,10 @@ impl PlanRepo {
                 changes.duration_minutes.into(),
             ],
         );
-        let Some(row) = self.db.query_one_raw(statement).await? else {
-            return Ok(None);
-        };
-        let from = PlanOwner {
-            user_id: row.try_get("", "before_user_id")?,
-            connection_type: row.try_get("", "before_connection_type")?,
-        };
-        let plan = plan::Model::from_query_result(&row, "")?.into();
-        Ok(Some(Updated { from, plan }))
+        match self.db.query_one_raw(statement).await? {
+            Some(row) => moved(&row, &row).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// SQLite: one command of four statements run by the connection's worker thread in one go
@@ -208,17 +199,14 @@ impl PlanRepo {
         owner: Option<i32>,
         changes: &PlanChanges,
     ) -> Result<Option<Updated>, DbErr> {
-        const MOVE: &str = "BEGIN IMMEDIATE; \
-            SELECT user_id, connection_type FROM plans \
-                WHERE id = $1 AND ($2 IS NULL OR user_id = $2); \
-            UPDATE plans SET user_id = COALESCE($3, user_id), name = COALESCE($4, name), \
-                connection_type = COALESCE($5, connection_type), \
-                price_cents = COALESCE($6, price_cents), \
-                duration_minutes = COALESCE($7, duration_minutes) \
-                WHERE id = $1 AND ($2 IS NULL OR user_id = $2) \
-                RETURNING id, user_id, name, connection_type, price_cents, duration_minutes, \
-                    created_at; \
-            COMMIT";
+        static MOVE: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "BEGIN IMMEDIATE; \
+                 SELECT {BEFORE} FROM plans WHERE {THE_ROW}; \
+                 UPDATE plans SET {SET_CHANGES} WHERE {THE_ROW} RETURNING {PLAN_COLUMNS}; \
+                 COMMIT"
+            )
+        });
         let mut connection = SettledOrClosed::new(
             self.db
                 .get_sqlite_connection_pool()
@@ -226,7 +214,7 @@ impl PlanRepo {
                 .await
                 .map_err(sqlx_error)?,
         );
-        let rows = sqlx::query(MOVE)
+        let rows = sqlx::query(MOVE.as_str())
             .bind(id)
             .bind(owner)
             .bind(changes.user_id)
@@ -250,29 +238,11 @@ impl PlanRepo {
         };
         connection.settled();
         // The SELECT's row, then the UPDATE's; none if there was no such plan.
-        let [before, after] = &rows[..] else {
+        let mut rows = rows.into_iter().map(QueryResult::from);
+        let (Some(before), Some(after)) = (rows.next(), rows.next()) else {
             return Ok(None);
         };
-        let kind = |text: String| {
-            ConnectionType::try_from_value(&text).map_err(|error| DbErr::Type(error.to_string()))
-        };
-        let from = PlanOwner {
-            user_id: before.try_get(0).map_err(sqlx_error)?,
-            connection_type: kind(before.try_get(1).map_err(sqlx_error)?)?,
-        };
-        let plan = plan::Model {
-            id: after.try_get(0).map_err(sqlx_error)?,
-            user_id: after.try_get(1).map_err(sqlx_error)?,
-            name: after.try_get(2).map_err(sqlx_error)?,
-            connection_type: kind(after.try_get(3).map_err(sqlx_error)?)?,
-            price_cents: after.try_get(4).map_err(sqlx_error)?,
-            duration_minutes: after.try_get(5).map_err(sqlx_error)?,
-            created_at: after.try_get(6).map_err(sqlx_error)?,
-        };
-        Ok(Some(Updated {
-            from,
-            plan: plan.into(),
-        }))
+        moved(&before, &after).map(Some)
     }
 
     /// Reads the plans table (not just `SELECT 1`): a locked or missing table is not "up".
@@ -286,6 +256,29 @@ impl PlanRepo {
             .await
             .map(|_| ())
     }
+}
+
+// The pieces of a move's SQL, the same on both databases: `$1` the id, `$2` the owner (null: any),
+// `$3`.. the changes (null: kept).
+const THE_ROW: &str = "id = $1 AND ($2 IS NULL OR user_id = $2)";
+const SET_CHANGES: &str = "user_id = COALESCE($3, user_id), name = COALESCE($4, name), \
+    connection_type = COALESCE($5, connection_type), price_cents = COALESCE($6, price_cents), \
+    duration_minutes = COALESCE($7, duration_minutes)";
+const PLAN_COLUMNS: &str =
+    "id, user_id, name, connection_type, price_cents, duration_minutes, created_at";
+/// The row before the move, under names of its own (PostgreSQL joins it to the updated row).
+const BEFORE: &str =
+    "id AS before_id, user_id AS before_user_id, connection_type AS before_connection_type";
+
+/// A move's outcome from the row `before` it (its `BEFORE` columns) and the row `after` it.
+fn moved(before: &QueryResult, after: &QueryResult) -> Result<Updated, DbErr> {
+    Ok(Updated {
+        from: PlanOwner {
+            user_id: before.try_get("", "before_user_id")?,
+            connection_type: before.try_get("", "before_connection_type")?,
+        },
+        plan: plan::Model::from_query_result(after, "")?.into(),
+    })
 }
 
 /// A plan as an update left it, and where it was before (its owner and type).
@@ -449,6 +442,16 @@ mod tests {
         repo.insert(new).await.expect("insert")
     }
 
+    /// `repo.update(…)`, which must not fail.
+    async fn update(
+        repo: &PlanRepo,
+        id: PlanId,
+        owner: Option<i32>,
+        changes: &PlanChanges,
+    ) -> Option<Updated> {
+        repo.update(id, owner, changes).await.expect("update")
+    }
+
     #[tokio::test]
     async fn a_move_reports_where_the_plan_was() {
         let repo = repo().await;
@@ -472,11 +475,7 @@ mod tests {
                 connection_type: Some(to.connection_type),
                 ..PlanChanges::default()
             };
-            let moved = repo
-                .update(plan.id, None, &changes)
-                .await
-                .expect("move")
-                .expect("found");
+            let moved = update(&repo, plan.id, None, &changes).await.expect("found");
             assert_eq!((moved.from, moved.plan.owner()), (from, to));
             // Every column read back as written, the creation time included.
             assert_eq!(moved.plan, changes.applied_to(&plan));
@@ -487,12 +486,7 @@ mod tests {
             connection_type: Some(ConnectionType::Hotspot),
             ..PlanChanges::default()
         };
-        assert!(
-            repo.update(plan.id, Some(1), &changes)
-                .await
-                .expect("update")
-                .is_none()
-        );
+        assert!(update(&repo, plan.id, Some(1), &changes).await.is_none());
     }
 
     #[tokio::test]
@@ -503,26 +497,14 @@ mod tests {
             price_cents: Some(250),
             ..PlanChanges::default()
         };
-        let updated = repo
-            .update(plan.id, None, &repriced)
+        let updated = update(&repo, plan.id, None, &repriced)
             .await
-            .expect("update")
             .expect("found");
         assert_eq!(updated.from, owner(4, ConnectionType::Static));
         assert_eq!(updated.plan, repriced.applied_to(&plan));
         // Another operator's id answers as a missing one, and nothing changes.
-        assert!(
-            repo.update(plan.id, Some(5), &repriced)
-                .await
-                .expect("update")
-                .is_none()
-        );
-        assert!(
-            repo.update(plan.id + 1, None, &repriced)
-                .await
-                .expect("update")
-                .is_none()
-        );
+        assert!(update(&repo, plan.id, Some(5), &repriced).await.is_none());
+        assert!(update(&repo, plan.id + 1, None, &repriced).await.is_none());
     }
 
     #[tokio::test]
@@ -545,11 +527,7 @@ mod tests {
             user_id: Some(7),
             ..PlanChanges::default()
         };
-        let updated = repo
-            .update(plan.id, None, &moved)
-            .await
-            .expect("move")
-            .expect("found");
+        let updated = update(&repo, plan.id, None, &moved).await.expect("found");
         assert_eq!(updated.from, owner(6, ConnectionType::Pppoe));
         assert_eq!(
             repo.get(plan.id).await.expect("get"),
