@@ -37,7 +37,9 @@ impl MutationRoot {
             .update_as(actor, id, input.into())
             .await
             .into_graphql()?;
-        mark_wrote(ctx);
+        if plan.is_some() {
+            mark_wrote(ctx);
+        }
         Ok(plan.map(|plan| Plan(Arc::new(plan))))
     }
 
@@ -49,7 +51,9 @@ impl MutationRoot {
             .delete_as(actor, id)
             .await
             .into_graphql()?;
-        mark_wrote(ctx);
+        if deleted {
+            mark_wrote(ctx);
+        }
         Ok(deleted)
     }
 }

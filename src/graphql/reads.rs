@@ -49,7 +49,8 @@ impl ReadLog {
     }
 }
 
-/// Records that a mutation of the running request succeeded (it may have written).
+/// Records that a mutation of the running request changed a plan. (One that found nothing to
+/// change wrote nothing to read back, and answers exactly as for an id that does not exist.)
 pub(super) fn mark_wrote(ctx: &Context<'_>) {
     if let Some(log) = ctx.data_opt::<Arc<ReadLog>>() {
         log.wrote.store(true, Ordering::Relaxed);
@@ -99,7 +100,7 @@ impl ReadSet {
         self.reusable
     }
 
-    /// Whether a mutation succeeded: the response then carries a consistency token.
+    /// Whether a mutation changed a plan: the response then carries a consistency token.
     pub fn wrote(&self) -> bool {
         self.wrote
     }
