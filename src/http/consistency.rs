@@ -26,7 +26,10 @@ pub(super) const EXTENSION: &str = "plansConsistency";
 /// token without a stale read, and says where its reads may then come from. A malformed or
 /// foreign token in the header is refused (400); in the cookie it is ignored.
 pub(super) async fn catch_up(state: &AppState, headers: &HeaderMap) -> Result<Freshness, Response> {
-    Ok(catch_up_to(state, requested(state, headers)?).await)
+    match requested(state, headers) {
+        Ok(token) => Ok(catch_up_to(state, token).await),
+        Err(err) => Err(refusal(headers, err)),
+    }
 }
 
 /// Where the reads of a request carrying `token` (if any) may come from, once this replica
@@ -38,27 +41,31 @@ pub(super) async fn catch_up_to(state: &AppState, token: Option<ConsistencyToken
     }
 }
 
-/// The token a request carries: the header's (which must be valid: else the 400 to answer),
-/// else the cookie's (if valid).
+/// The token a request carries: the header's (which must be valid), else the cookie's (if
+/// valid).
 pub(super) fn requested(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Option<ConsistencyToken>, Response> {
+) -> Result<Option<ConsistencyToken>, TokenError> {
     match headers.get(&HEADER) {
         Some(value) => value
             .to_str()
             .map_err(|_| TokenError::Malformed)
             .and_then(|text| state.api.parse_consistency_token(text.trim()))
-            .map(Some)
-            .map_err(|err| {
-                refuse(
-                    headers,
-                    StatusCode::BAD_REQUEST,
-                    format!("the Plans-Consistency header is not valid: {err}; send the token a response of this API gave, or none"),
-                )
-            }),
+            .map(Some),
         None => Ok(cookie(headers).and_then(|text| state.api.parse_consistency_token(text).ok())),
     }
+}
+
+/// The 400 of a request whose `Plans-Consistency` header is not a token of this database.
+pub(super) fn refusal(headers: &HeaderMap, err: TokenError) -> Response {
+    refuse(
+        headers,
+        StatusCode::BAD_REQUEST,
+        format!(
+            "the Plans-Consistency header is not valid: {err}; send the token a response of this API gave, or none"
+        ),
+    )
 }
 
 /// The token of a WebSocket's `connection_init` payload (`plansConsistency`) if it has a valid

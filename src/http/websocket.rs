@@ -94,7 +94,7 @@ pub(super) async fn websocket(State(state): State<SharedState>, request: Request
         .map(str::to_owned);
     let consistency = match consistency::requested(&state, &parts.headers) {
         Ok(token) => token,
-        Err(response) => return response,
+        Err(err) => return consistency::refusal(&parts.headers, err),
     };
     // Admitted (READ_ACCESS, a valid credential) at `connection_init`, where the credential comes.
     upgrade

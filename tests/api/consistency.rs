@@ -358,6 +358,7 @@ async fn a_token_makes_the_other_replica_read_the_write_for_every_kind_of_write(
                     .contains(&last.as_str())
             );
         }
+        let target = |i: usize| targets.get(i).cloned().expect("a plan made for pair i");
         for i in 0..PAIRS {
             // B has the key cached (the previous pair's read): a stale answer would come from its
             // caches.
@@ -371,7 +372,7 @@ async fn a_token_makes_the_other_replica_read_the_write_for_every_kind_of_write(
                     (id, token, None)
                 }
                 Kind::UpdateInPlace => {
-                    let id = targets[i].clone();
+                    let id = target(i);
                     let (_, token) = write(
                         &a,
                         UPDATE,
@@ -381,7 +382,7 @@ async fn a_token_makes_the_other_replica_read_the_write_for_every_kind_of_write(
                     (id, token, None)
                 }
                 Kind::Move => {
-                    let id = targets[i].clone();
+                    let id = target(i);
                     let (_, token) = write(
                         &a,
                         UPDATE,
@@ -391,7 +392,7 @@ async fn a_token_makes_the_other_replica_read_the_write_for_every_kind_of_write(
                     (id, token, Some(11))
                 }
                 Kind::Delete => {
-                    let id = targets[i].clone();
+                    let id = target(i);
                     let (_, token) = write(&a, DELETE, json!({ "id": id })).await;
                     (id, token, None)
                 }
