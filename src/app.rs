@@ -21,8 +21,10 @@ use crate::http::{
     ManifestError, PersistedOperations, Probes, QueryCaching, RateLimitSettings, ResponseCache,
     ResponseCacheSettings, SubscriptionSettings, TrustedMode,
 };
-use crate::plans::change_feed::{ChangeFeed, ChangeFeedMetrics};
-use crate::plans::{LiveMetrics, LiveSettings, PlanService};
+use crate::plans::change_feed::{self, ChangeFeed, ChangeFeedMetrics};
+use crate::plans::{
+    Consistency, ConsistencyMetrics, ConsistencySettings, LiveMetrics, LiveSettings, PlanService,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -41,6 +43,8 @@ pub enum StartupError {
     Auth(#[from] JwksError),
     #[error("could not start the plan change feed: {0}")]
     ChangeFeed(#[source] DbErr),
+    #[error("could not read the database's consistency origin: {0}")]
+    Consistency(#[source] DbErr),
     #[error("could not register metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("could not read TRUSTED_DOCUMENTS_FILE {path}: {source}")]
@@ -84,11 +88,33 @@ impl Application {
             live_settings(&config),
             LiveMetrics::register(&metrics)?,
         ));
-        let change_feed = if backend == DbBackend::Postgres && config.plan_cache_listen {
+        let listens = backend == DbBackend::Postgres && config.plan_cache_listen;
+        let feed_schema = match listens {
+            true => Some(
+                change_feed::current_schema(&db)
+                    .await
+                    .map_err(StartupError::ChangeFeed)?,
+            ),
+            false => None,
+        };
+        let consistency = Arc::new(
+            Consistency::load(
+                db.clone(),
+                feed_schema.as_deref(),
+                ConsistencySettings {
+                    max_wait: config.consistency.max_wait(),
+                },
+                ConsistencyMetrics::register(&metrics)?,
+            )
+            .await
+            .map_err(StartupError::Consistency)?,
+        );
+        let change_feed = if listens {
             let feed = ChangeFeed::start(
                 &config.database_url,
                 &db,
                 plans.clone(),
+                consistency.clone(),
                 ChangeFeedMetrics::register(&metrics)?,
                 config.database_timeout(),
             )
@@ -141,6 +167,7 @@ impl Application {
         let traces = trace_settings(&config).is_some();
         let api = GraphqlApi::new(
             plans.clone(),
+            consistency,
             SchemaLimits {
                 traces,
                 ..schema_limits(&config)
@@ -175,6 +202,7 @@ impl Application {
             },
             shutting_down: shutting_down.clone(),
             clients,
+            consistency_cookie: config.consistency.cookie(),
         };
         let http_settings = HttpSettings {
             request_timeout: config.request_timeout(),

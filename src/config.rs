@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+mod consistency;
+
+pub use consistency::ConsistencyConfig;
+
 /// Every default, written once: the flags and [`Config::default`] both read them.
 pub mod defaults {
     use super::*;
@@ -258,6 +262,7 @@ pub struct Config {
     #[arg(long, env = "SUBSCRIPTION_KEEPALIVE", default_value_t = defaults::SUBSCRIPTION_KEEPALIVE,
           value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub subscription_keepalive: u64,
+
     /// Request headers a CORS preflight allows besides `content-type`, `authorization` and Apollo
     /// Client's `apollographql-client-name` and `apollographql-client-version`,
     /// comma-separated, e.g. `x-tenant,x-trace`.
@@ -291,6 +296,9 @@ pub struct Config {
     /// Tracing filter, e.g. `info` or `plans_api=debug,info`.
     #[arg(long = "log", env = "RUST_LOG", default_value = defaults::LOG_FILTER)]
     pub log_filter: String,
+
+    #[command(flatten)]
+    pub consistency: ConsistencyConfig,
 }
 
 impl Default for Config {
@@ -341,6 +349,7 @@ impl Default for Config {
             subscriptions_max: SUBSCRIPTIONS_MAX,
             subscriptions_per_connection: SUBSCRIPTIONS_PER_CONNECTION,
             subscription_keepalive: SUBSCRIPTION_KEEPALIVE,
+            consistency: ConsistencyConfig::default(),
         }
     }
 }

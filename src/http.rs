@@ -6,6 +6,7 @@ mod batch;
 mod body;
 mod caching;
 mod compression;
+mod consistency;
 mod edge;
 mod endpoint;
 mod graphiql;
@@ -87,6 +88,8 @@ pub struct AppState {
     pub shutting_down: tokio::sync::watch::Sender<bool>,
     /// What popular clients send besides plain requests: persisted operations, batches.
     pub clients: ClientSupport,
+    /// `CONSISTENCY_COOKIE_SECONDS` when the `plans_consistency` cookie is set (`CONSISTENCY_COOKIE`).
+    pub consistency_cookie: Option<Duration>,
 }
 
 /// The HTTP layer's own metrics.
@@ -202,11 +205,12 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
         .service(routes)
 }
 
-/// Request headers every CORS preflight allows: the content type, a credential, and Apollo
-/// Client's client-awareness headers.
-const CORS_ALLOWED_HEADERS: [HeaderName; 4] = [
+/// Request headers every CORS preflight allows: the content type, a credential, a consistency
+/// token, and Apollo Client's client-awareness headers.
+const CORS_ALLOWED_HEADERS: [HeaderName; 5] = [
     header::CONTENT_TYPE,
     header::AUTHORIZATION,
+    consistency::HEADER,
     HeaderName::from_static("apollographql-client-name"),
     HeaderName::from_static("apollographql-client-version"),
 ];
@@ -229,7 +233,7 @@ fn cors(origins: &CorsOrigins, extra_headers: &[HeaderName]) -> Option<CorsLayer
                     .chain(extra_headers.iter().cloned())
                     .collect::<Vec<_>>(),
             )
-            .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+            .expose_headers([REQUEST_ID, header::RETRY_AFTER, consistency::HEADER])
             .max_age(CORS_MAX_AGE),
     )
 }

@@ -3,6 +3,7 @@
 //! Knows nothing of GraphQL or HTTP.
 
 pub mod change_feed;
+pub mod consistency;
 mod demo;
 mod key;
 mod live;
@@ -14,6 +15,10 @@ mod service;
 mod validation;
 
 pub use crate::entities::plan::ConnectionType;
+pub use consistency::{
+    Consistency, ConsistencyMetrics, ConsistencySettings, ConsistencyToken, Freshness, Outcome,
+    TokenError,
+};
 pub use demo::{demo_plan, demo_plans};
 pub use key::PlanKey;
 pub use live::{LiveEvent, LiveList, LiveMetrics, LiveSettings, Renderings};

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_plans_table;
 mod m20261125_000002_notify_plan_changes;
+mod m20261207_000001_create_consistency_origin;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_plans_table::Migration),
             Box::new(m20261125_000002_notify_plan_changes::Migration),
+            Box::new(m20261207_000001_create_consistency_origin::Migration),
         ]
     }
 }

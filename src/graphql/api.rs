@@ -9,13 +9,14 @@ use bytes::Bytes;
 use super::live_events;
 use super::reads::{ReadLog, ReadSet};
 use super::schema::{AppSchema, SchemaLimits, configured};
-use crate::plans::PlanService;
+use crate::plans::{Consistency, ConsistencyToken, Outcome, PlanService, TokenError};
 
 /// Cheap to clone (Arcs inside).
 #[derive(Clone)]
 pub struct GraphqlApi {
     schema: AppSchema,
     plans: Arc<PlanService>,
+    consistency: Arc<Consistency>,
 }
 
 /// A response, with what it was built from.
@@ -25,9 +26,40 @@ pub struct Executed {
 }
 
 impl GraphqlApi {
-    pub fn new(plans: Arc<PlanService>, limits: SchemaLimits) -> Self {
+    pub fn new(
+        plans: Arc<PlanService>,
+        consistency: Arc<Consistency>,
+        limits: SchemaLimits,
+    ) -> Self {
         let schema = configured(limits).data(plans.clone()).finish();
-        Self { schema, plans }
+        Self {
+            schema,
+            plans,
+            consistency,
+        }
+    }
+
+    /// Reads a consistency token a client sent.
+    pub fn parse_consistency_token(&self, text: &str) -> Result<ConsistencyToken, TokenError> {
+        self.consistency.parse(text)
+    }
+
+    /// Waits (bounded) until this replica can answer a request carrying `token` without a stale
+    /// read; the outcome's [`crate::plans::Freshness`] goes into the request's data.
+    pub async fn catch_up(&self, token: ConsistencyToken) -> Outcome {
+        self.consistency.catch_up(token).await
+    }
+
+    /// The token for a response in which a mutation succeeded ([`ReadSet::wrote`]); none, with a
+    /// warning, when the database cannot say where it is.
+    pub async fn issue_consistency_token(&self) -> Option<ConsistencyToken> {
+        match self.consistency.issue().await {
+            Ok(token) => Some(token),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot issue a consistency token; the response goes without one");
+                None
+            }
+        }
     }
 
     /// Runs `request` (which carries the [`crate::auth::Caller`] in its data; none: anonymous).

@@ -4,6 +4,7 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::auth::acting;
 use super::errors::{IntoGraphql, plan_service};
+use super::reads::mark_wrote;
 use super::types::{CreatePlanInput, Plan, UpdatePlanInput};
 use crate::plans::parse_plan_id;
 
@@ -19,6 +20,7 @@ impl MutationRoot {
             .create_as(actor, input.into())
             .await
             .into_graphql()?;
+        mark_wrote(ctx);
         Ok(Plan(Arc::new(plan)))
     }
 
@@ -35,6 +37,9 @@ impl MutationRoot {
             .update_as(actor, id, input.into())
             .await
             .into_graphql()?;
+        if plan.is_some() {
+            mark_wrote(ctx);
+        }
         Ok(plan.map(|plan| Plan(Arc::new(plan))))
     }
 
@@ -42,6 +47,13 @@ impl MutationRoot {
     async fn delete_plan(&self, ctx: &Context<'_>, id: ID) -> Result<bool> {
         let actor = acting(ctx)?;
         let id = parse_plan_id(&id).into_graphql()?;
-        plan_service(ctx)?.delete_as(actor, id).await.into_graphql()
+        let deleted = plan_service(ctx)?
+            .delete_as(actor, id)
+            .await
+            .into_graphql()?;
+        if deleted {
+            mark_wrote(ctx);
+        }
+        Ok(deleted)
     }
 }

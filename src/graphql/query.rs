@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::connection::{PlanConnection, decode_cursor};
 use super::errors::{IntoGraphql, plan_service};
-use super::reads::record;
+use super::reads::{freshness, record};
 use super::types::{ConnectionType, Plan, PlanItems};
 use crate::plans::{PageRequest, PlanFilter, parse_plan_id};
 
@@ -24,7 +24,10 @@ impl QueryRoot {
             user_id,
             connection_type: connection_type.map(Into::into),
         };
-        let served = plan_service(ctx)?.list(filter).await.into_graphql()?;
+        let served = plan_service(ctx)?
+            .list_with(filter, freshness(ctx))
+            .await
+            .into_graphql()?;
         record(ctx, served.read);
         Ok(PlanItems(served.value))
     }
@@ -63,7 +66,7 @@ impl QueryRoot {
                 .into_graphql()?,
         };
         let served = plan_service(ctx)?
-            .page(filter, request)
+            .page_with(filter, request, freshness(ctx))
             .await
             .into_graphql()?;
         record(ctx, served.read);
@@ -73,7 +76,10 @@ impl QueryRoot {
     /// One plan by id, or null if there is none.
     async fn plan(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Plan>> {
         let id = parse_plan_id(&id).into_graphql()?;
-        let served = plan_service(ctx)?.get(id).await.into_graphql()?;
+        let served = plan_service(ctx)?
+            .get_with(id, freshness(ctx))
+            .await
+            .into_graphql()?;
         record(ctx, served.read);
         Ok(served.value.map(|plan| Plan(Arc::new(plan))))
     }

@@ -1,6 +1,8 @@
 //! What a response was built from. Resolvers record the read that vouches for each plan list they
 //! served; anything else that shapes an answer (a mutation, the caller's credential) marks it as
 //! not reusable. The HTTP edge's response cache keeps response bytes only under these reads.
+//! Mutations that succeeded mark the response as having written (it then gets a consistency
+//! token), and [`freshness`] tells resolvers where a request's reads may come from.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,7 +12,7 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{Context, ServerResult, Variables};
 
-use crate::plans::PlanRead;
+use crate::plans::{Freshness, PlanRead};
 
 /// Collects, during one execution, the reads its response depends on. Resolvers may run
 /// concurrently, hence the lock; it is taken once per list read.
@@ -18,6 +20,7 @@ use crate::plans::PlanRead;
 pub(super) struct ReadLog {
     reads: Mutex<Vec<PlanRead>>,
     reusable: AtomicBool,
+    wrote: AtomicBool,
 }
 
 impl Default for ReadLog {
@@ -25,6 +28,7 @@ impl Default for ReadLog {
         Self {
             reads: Mutex::new(Vec::new()),
             reusable: AtomicBool::new(true),
+            wrote: AtomicBool::new(false),
         }
     }
 }
@@ -40,8 +44,23 @@ impl ReadLog {
                 .as_slice()
                 .into(),
             reusable: self.reusable.load(Ordering::Relaxed),
+            wrote: self.wrote.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Records that a mutation of the running request changed a plan. (One that found nothing to
+/// change wrote nothing to read back, and answers exactly as for an id that does not exist.)
+pub(super) fn mark_wrote(ctx: &Context<'_>) {
+    if let Some(log) = ctx.data_opt::<Arc<ReadLog>>() {
+        log.wrote.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Where the running request's plan reads may come from: the caches, unless the request carried
+/// a consistency token this replica could not vouch for in time.
+pub(super) fn freshness(ctx: &Context<'_>) -> Freshness {
+    ctx.data_opt::<Freshness>().copied().unwrap_or_default()
 }
 
 /// Records that the running request's response was built from `read`.
@@ -71,6 +90,7 @@ fn mark_log_not_reusable(log: &ReadLog) {
 pub struct ReadSet {
     reads: Box<[PlanRead]>,
     reusable: bool,
+    wrote: bool,
 }
 
 impl ReadSet {
@@ -78,6 +98,11 @@ impl ReadSet {
     /// sends it: only queries ran, and nothing consulted the caller.
     pub fn is_reusable(&self) -> bool {
         self.reusable
+    }
+
+    /// Whether a mutation changed a plan: the response then carries a consistency token.
+    pub fn wrote(&self) -> bool {
+        self.wrote
     }
 
     /// The moment the first of these lists expires (or `latest`, if that is earlier).

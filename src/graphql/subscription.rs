@@ -12,6 +12,7 @@ use futures::stream::{self, BoxStream};
 
 use super::errors::{ApiError, IntoGraphql};
 use super::live_events::{Handoff, RenderList};
+use super::reads::freshness;
 use super::types::{ConnectionType, PlanItems};
 use crate::plans::{PlanFilter, PlanService};
 
@@ -88,7 +89,10 @@ impl SubscriptionRoot {
             tracing::error!("a subscription run outside GraphqlApi::subscribe");
             ApiError::Internal.extend()
         })?;
-        let mut live = service.watch(filter).await.into_graphql()?;
+        let mut live = service
+            .watch_with(filter, freshness(ctx))
+            .await
+            .into_graphql()?;
         // The first event only; the live list (with its place on the connection) goes to the
         // transport's stream, which renders the later events.
         let Some(first) = live.next().await else {

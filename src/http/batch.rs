@@ -10,13 +10,12 @@ use axum::response::Response;
 use serde_json::{Map, Value};
 
 use super::AppState;
-use super::endpoint::{answer, refused};
-use super::negotiate::MediaType;
+use super::consistency;
+use super::endpoint::{Answer, Asked, answer, refused};
 use super::params::Params;
 use super::persisted::Refusal;
 use super::rate_limit::Charge;
-use super::respond::{Delivery, Encoded, refuse, send};
-use crate::auth::Caller;
+use super::respond::{Delivery, Encoded, encode, refuse, send};
 
 /// Whether a POST body is a batch: a JSON array (a single request is an object).
 pub(super) fn is_batch(body: &[u8]) -> bool {
@@ -28,14 +27,16 @@ pub(super) fn is_batch(body: &[u8]) -> bool {
 /// Answers a batch: 200 with the array of responses (each item's errors are its own), or 400
 /// with nothing run when the batch itself is malformed or too long.
 /// `charge`: the rate limits' hold on the request (when they are on): each item counts.
+/// When an item wrote, every item that wrote carries the same consistency token, issued after
+/// the last of them, and so does the response's header.
 pub(super) async fn post(
     state: &AppState,
-    media: MediaType,
+    asked: Asked,
     headers: &HeaderMap,
-    caller: Caller,
     body: &Bytes,
     charge: Option<&Charge>,
 ) -> Response {
+    let media = asked.media;
     let max = state.clients.max_batch;
     if max == 0 {
         return refuse(
@@ -72,18 +73,40 @@ pub(super) async fn post(
     {
         return refused;
     }
-    let mut out = Vec::with_capacity(64 * items.len());
+    let mut answers = Vec::with_capacity(items.len());
+    for item in items {
+        answers.push(match Params::from_object(item) {
+            Ok(params) => answer(state, asked, None, params).await,
+            Err(err) => Answer::Ready(
+                refused(
+                    media,
+                    Refusal::BadRequest(format!("malformed GraphQL request: {err}")),
+                ),
+                None,
+            ),
+        });
+    }
+    let wrote = answers
+        .iter()
+        .any(|answer| matches!(answer, Answer::Wrote(_)));
+    let token = match wrote {
+        true => state.api.issue_consistency_token().await,
+        false => None,
+    };
+    let mut out = Vec::with_capacity(64 * answers.len());
     out.push(b'[');
-    for (index, item) in items.into_iter().enumerate() {
+    for (index, answer) in answers.into_iter().enumerate() {
         if index > 0 {
             out.push(b',');
         }
-        let encoded = match Params::from_object(item) {
-            Ok(params) => answer(state, media, caller, None, params).await.0,
-            Err(err) => refused(
-                media,
-                Refusal::BadRequest(format!("malformed GraphQL request: {err}")),
-            ),
+        let encoded = match answer {
+            Answer::Ready(encoded, _) => encoded,
+            Answer::Wrote(mut response) => {
+                if let Some(token) = token {
+                    consistency::add_to(&mut response, token);
+                }
+                encode(media, &response)
+            }
         };
         out.extend_from_slice(&encoded.body);
     }
@@ -93,5 +116,9 @@ pub(super) async fn post(
         body: Bytes::from(out),
         complete: false,
     };
-    send(media, encoded, Delivery::NoStore, None)
+    let mut sent = send(media, encoded, Delivery::NoStore, None);
+    if let Some(token) = token {
+        consistency::stamp(state, sent.headers_mut(), token);
+    }
+    sent
 }

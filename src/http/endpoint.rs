@@ -33,9 +33,10 @@ use super::respond::{
     respond, send,
 };
 use super::response_cache::{RawRequest, StoredResponse};
-use super::{AppState, SharedState, batch, graphiql};
+use super::{AppState, SharedState, batch, consistency, graphiql};
 use crate::auth::Caller;
 use crate::graphql::{self, ErrorCode};
+use crate::plans::Freshness;
 
 /// Who sent the request, decided before anything else (the response cache too): a credential
 /// that was sent and is invalid is refused even where none is needed, and with
@@ -79,10 +80,15 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
         Admission::NeedsCredential => None,
         Admission::Refused(response) => return response,
     };
+    let freshness = match consistency::catch_up(&state, &headers).await {
+        Ok(freshness) => freshness,
+        Err(response) => return response,
+    };
+    let responses = response_cache(&state, freshness);
     // Only queries that ran without errors are stored, so a hit is never GraphiQL's page, a
     // mutation or a malformed request.
     if caller.is_some()
-        && let Some(cache) = state.responses.as_deref()
+        && let Some(cache) = responses
         && let Some(stored) = cache.get_raw(RawRequest::Query(raw_query))
     {
         trace_response_cache(&state, true);
@@ -121,8 +127,8 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
         Ok(resolved) => resolved,
         Err(refusal) => return send(media, refused(media, refusal), Delivery::NoStore, None),
     };
-    let key = state.responses.as_ref().map(|_| operation.response_key());
-    if let (Some(cache), Some(key)) = (state.responses.as_deref(), &key)
+    let key = responses.map(|_| operation.response_key());
+    if let (Some(cache), Some(key)) = (responses, &key)
         && let Some(stored) = cache.get(key, Some(RawRequest::Query(raw_query)))
     {
         trace_response_cache(&state, true);
@@ -133,14 +139,14 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
     if key.is_some() {
         trace_response_cache(&state, false);
     }
-    let mut request = operation.into_request(caller);
+    let mut request = with_freshness(operation.into_request(caller), freshness);
     if graphql::selects_mutation(&mut request) {
         return mutation_by_get(&headers);
     }
     register(&state, registration);
     let executed = state.api.execute(request).await;
     let encoded = encode(media, &executed.response);
-    if let (Some(cache), Some(key)) = (state.responses.as_deref(), key) {
+    if let (Some(cache), Some(key)) = (responses, key) {
         cache.store(
             key,
             Some(RawRequest::Query(raw_query)),
@@ -193,57 +199,119 @@ pub(super) async fn post(State(state): State<SharedState>, request: Request) -> 
             );
         }
     };
-    let cache = state.responses.as_deref();
+    let freshness = match consistency::catch_up(&state, &headers).await {
+        Ok(freshness) => freshness,
+        Err(response) => return response,
+    };
     // A repeated query whose plan lists are all still current: the stored bytes, unparsed. (An
     // APQ hash-only request too: its bytes identify it as well as a query's.)
-    if let Some(stored) = cache.and_then(|cache| cache.get_raw(RawRequest::Body(&body))) {
+    if let Some(stored) =
+        response_cache(&state, freshness).and_then(|cache| cache.get_raw(RawRequest::Body(&body)))
+    {
         trace_response_cache(&state, true);
         return send_stored(media, &stored, Delivery::NoStore);
     }
+    let asked = Asked {
+        media,
+        caller,
+        freshness,
+    };
     if batch::is_batch(&body) {
         let charge = parts.extensions.get::<Charge>();
-        return batch::post(&state, media, &headers, caller, &body, charge).await;
+        return batch::post(&state, asked, &headers, &body, charge).await;
     }
     let params = match Params::from_json_body(&body) {
         Ok(params) => params,
         Err(message) => return refuse(&headers, StatusCode::BAD_REQUEST, message),
     };
-    let (encoded, stored) =
-        answer(&state, media, caller, Some(RawRequest::Body(&body)), params).await;
-    send(media, encoded, Delivery::NoStore, stored.as_deref())
+    match answer(&state, asked, Some(RawRequest::Body(&body)), params).await {
+        Answer::Ready(encoded, stored) => {
+            send(media, encoded, Delivery::NoStore, stored.as_deref())
+        }
+        Answer::Wrote(mut response) => {
+            let token = consistency::issue(&state, &mut response).await;
+            let mut sent = send(media, encode(media, &response), Delivery::NoStore, None);
+            if let Some(token) = token {
+                consistency::stamp(&state, sent.headers_mut(), token);
+            }
+            sent
+        }
+    }
+}
+
+/// How a POSTed request (alone, or one of a batch) asks to be answered.
+#[derive(Clone, Copy)]
+pub(super) struct Asked {
+    pub media: MediaType,
+    pub caller: Caller,
+    /// Where its reads may come from (its consistency token's outcome).
+    pub freshness: Freshness,
+}
+
+/// What [`answer`] gives.
+pub(super) enum Answer {
+    /// The bytes to send: a refusal, a stored response (also given), or an executed response in
+    /// which nothing was written.
+    Ready(Encoded, Option<Arc<StoredResponse>>),
+    /// A response in which a mutation succeeded: it gets a consistency token before it is
+    /// encoded.
+    Wrote(async_graphql::Response),
+}
+
+/// The response cache, unless the request's consistency token asks for the database.
+fn response_cache(state: &AppState, freshness: Freshness) -> Option<&super::ResponseCache> {
+    match freshness {
+        Freshness::Cached => state.responses.as_deref(),
+        Freshness::Database => None,
+    }
+}
+
+/// Tells the resolvers to read past the caches when the consistency token asks for it.
+pub(super) fn with_freshness(
+    request: async_graphql::Request,
+    freshness: Freshness,
+) -> async_graphql::Request {
+    match freshness {
+        Freshness::Cached => request,
+        Freshness::Database => request.data(freshness),
+    }
 }
 
 /// One POSTed request (alone, or one of a batch): the stored response, a refusal, or what it
 /// executed to (stored when it may be). `raw` is the exact bytes it came as, when it came alone.
 pub(super) async fn answer(
     state: &AppState,
-    media: MediaType,
-    caller: Caller,
+    asked: Asked,
     raw: Option<RawRequest<'_>>,
     params: Params,
-) -> (Encoded, Option<Arc<StoredResponse>>) {
+) -> Answer {
+    let media = asked.media;
     let (operation, registration) = match params.resolve(&state.clients.persisted) {
         Ok(resolved) => resolved,
-        Err(refusal) => return (refused(media, refusal), None),
+        Err(refusal) => return Answer::Ready(refused(media, refusal), None),
     };
     register(state, registration);
-    let cache = state.responses.as_deref();
+    let cache = response_cache(state, asked.freshness);
     let key = cache.map(|_| operation.response_key());
     if let (Some(cache), Some(key)) = (cache, &key)
         && let Some(stored) = cache.get(key, raw)
     {
         trace_response_cache(state, true);
-        return (stored_encoded(&stored), Some(stored));
+        return Answer::Ready(stored_encoded(&stored), Some(stored));
     }
     if key.is_some() {
         trace_response_cache(state, false);
     }
-    let executed = state.api.execute(operation.into_request(caller)).await;
+    let request = with_freshness(operation.into_request(asked.caller), asked.freshness);
+    let executed = state.api.execute(request).await;
+    if executed.reads.wrote() {
+        return Answer::Wrote(executed.response);
+    }
     let encoded = encode(media, &executed.response);
     if let (Some(cache), Some(key)) = (cache, key) {
         cache.store(key, raw, &executed.response, &executed.reads, &encoded.body);
     }
-    (encoded, None)
+    Answer::Ready(encoded, None)
 }
 
 fn register(state: &AppState, registration: Option<Registration>) {

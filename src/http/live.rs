@@ -19,7 +19,8 @@ use futures::{StreamExt, stream};
 
 use super::SharedState;
 use super::body::{self, BodyError};
-use super::endpoint::{self, refused};
+use super::consistency;
+use super::endpoint::{self, refused, with_freshness};
 use super::negotiate::{self, MediaType};
 use super::params::{GetParams, Params, bearer_token, check_content_type};
 use super::respond::{Delivery, mutation_by_get, refuse, respond, send};
@@ -116,7 +117,10 @@ async fn sse_get(State(state): State<SharedState>, request: Request) -> Response
     if graphql::selects_mutation(&mut request) {
         return mutation_by_get(&parts.headers);
     }
-    event_stream(&state, request)
+    match consistency::catch_up(&state, &parts.headers).await {
+        Ok(freshness) => event_stream(&state, with_freshness(request, freshness)),
+        Err(response) => response,
+    }
 }
 
 /// `POST /graphql` with `Accept: text/event-stream`: the operation from the JSON body.
@@ -151,9 +155,13 @@ async fn sse_post(State(state): State<SharedState>, request: Request) -> Respons
         Ok(params) => params,
         Err(message) => return refuse(&headers, StatusCode::BAD_REQUEST, message),
     };
-    match sse_request(&state, &headers, params, caller) {
-        Ok(request) => event_stream(&state, request),
-        Err(response) => *response,
+    let request = match sse_request(&state, &headers, params, caller) {
+        Ok(request) => request,
+        Err(response) => return *response,
+    };
+    match consistency::catch_up(&state, &headers).await {
+        Ok(freshness) => event_stream(&state, with_freshness(request, freshness)),
+        Err(response) => response,
     }
 }
 

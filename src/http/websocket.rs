@@ -24,8 +24,9 @@ use futures::stream::{AbortHandle, Abortable, SelectAll};
 use futures::{SinkExt, StreamExt, stream};
 
 use super::respond::refuse;
-use super::{SharedState, TrustedMode};
+use super::{SharedState, TrustedMode, consistency};
 use crate::graphql::ConnectionSubscriptions;
+use crate::plans::{ConsistencyToken, Freshness};
 
 /// Socket buffers: messages in are small (`subscribe`, `ping`; tungstenite grows the buffer for
 /// a longer one), and events go out as soon as written. tungstenite's 128 KiB defaults, or even
@@ -91,12 +92,16 @@ pub(super) async fn websocket(State(state): State<SharedState>, request: Request
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
+    let consistency = match consistency::requested(&state, &parts.headers) {
+        Ok(token) => token,
+        Err(err) => return consistency::refusal(&parts.headers, err),
+    };
     // Admitted (READ_ACCESS, a valid credential) at `connection_init`, where the credential comes.
     upgrade
         .protocols([protocol.sec_websocket_protocol()])
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| serve_socket(socket, state, protocol, header))
+        .on_upgrade(move |socket| serve_socket(socket, state, protocol, header, consistency))
 }
 
 /// What the connection's subscriptions yield: an event, or the end of one.
@@ -118,6 +123,8 @@ struct Connection {
     state: SharedState,
     protocol: WebSocketProtocols,
     header: Option<String>,
+    /// The upgrade request's consistency token (`connection_init` may bring its own).
+    consistency: Option<ConsistencyToken>,
     open: ConnectionSubscriptions,
     /// Set once `connection_init` was accepted: the connection's data (the caller).
     session: Option<Arc<Data>>,
@@ -132,6 +139,7 @@ async fn serve_socket(
     state: SharedState,
     protocol: WebSocketProtocols,
     header: Option<String>,
+    consistency: Option<ConsistencyToken>,
 ) {
     let settings = state.subscriptions;
     let mut shutdown = state.shutting_down.subscribe();
@@ -141,6 +149,7 @@ async fn serve_socket(
         state,
         protocol,
         header,
+        consistency,
         session: None,
         initialised: false,
         running: HashMap::new(),
@@ -277,9 +286,16 @@ impl Connection {
                 "Forbidden: READ_ACCESS=authenticated needs a credential",
             ));
         }
+        // Caught up once, before the ack: every subscription of the connection starts later,
+        // from a state at least as new (a replica's state only moves forward).
+        let token = consistency::in_payload(&self.state, &payload, self.consistency);
+        let freshness = consistency::catch_up_to(&self.state, token).await;
         let mut data = Data::default();
         data.insert(self.open.clone());
         data.insert(caller);
+        if freshness == Freshness::Database {
+            data.insert(freshness);
+        }
         self.session = Some(Arc::new(data));
         Ok(Some(Message::Text(r#"{"type":"connection_ack"}"#.into())))
     }

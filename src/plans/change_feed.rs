@@ -5,6 +5,10 @@
 //! precise, fenced invalidation a local write does. While the listener is disconnected the replica
 //! cannot know what it missed, so it reads through to the database; once listening again it drops
 //! the whole cache and resumes caching.
+//!
+//! The listener also hears the consistency barriers on `plans_barrier:<schema>` and tells
+//! [`Consistency`] how far it has applied the feed (see [`super::consistency`] for why that
+//! makes a token's promise hold on every replica).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,6 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use super::consistency::{self, Consistency};
 use super::{ConnectionType, PlanOwner, PlanService};
 use crate::telemetry::{register_counter, register_gauge};
 
@@ -74,11 +79,16 @@ impl ChangeFeed {
         database_url: &str,
         db: &DatabaseConnection,
         plans: Arc<PlanService>,
+        consistency: Arc<Consistency>,
         metrics: ChangeFeedMetrics,
         connect_timeout: Duration,
     ) -> Result<Self, DbErr> {
         let schema = current_schema(db).await?;
         let channel = format!("{CHANNEL_PREFIX}{schema}");
+        let barriers = consistency
+            .barrier_channel()
+            .map(str::to_owned)
+            .ok_or_else(|| DbErr::Custom("consistency without a change feed".into()))?;
         let options = PgConnectOptions::from_str(database_url)
             .map_err(|err| DbErr::Custom(format!("invalid DATABASE_URL: {err}")))?
             .application_name("plans-api change feed");
@@ -86,8 +96,9 @@ impl ChangeFeed {
         let (connected_tx, connected) = watch::channel(false);
         let task = tokio::spawn(run(
             options,
-            channel,
+            Channels { channel, barriers },
             plans,
+            consistency,
             metrics,
             connected_tx,
             connect_timeout,
@@ -104,7 +115,8 @@ impl ChangeFeed {
     }
 }
 
-async fn current_schema(db: &DatabaseConnection) -> Result<String, DbErr> {
+/// The schema whose `plans` table `db` sees: the change feed's channels are named after it.
+pub async fn current_schema(db: &DatabaseConnection) -> Result<String, DbErr> {
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
@@ -115,18 +127,28 @@ async fn current_schema(db: &DatabaseConnection) -> Result<String, DbErr> {
     row.try_get("", "schema")
 }
 
+/// What the listener listens to.
+struct Channels {
+    /// The trigger's notices of changes.
+    channel: String,
+    /// Consistency barriers.
+    barriers: String,
+}
+
 async fn run(
     options: PgConnectOptions,
-    channel: String,
+    channels: Channels,
     plans: Arc<PlanService>,
+    consistency: Arc<Consistency>,
     metrics: ChangeFeedMetrics,
     connected: watch::Sender<bool>,
     connect_timeout: Duration,
 ) {
     let mut backoff = FIRST_BACKOFF;
     let mut ever_connected = false;
+    let channel = channels.channel.as_str();
     loop {
-        match listen(&options, &channel, connect_timeout).await {
+        match listen(&options, &channels, connect_timeout).await {
             Ok(mut listener) => {
                 if ever_connected {
                     metrics.reconnects.inc();
@@ -141,9 +163,23 @@ async fn run(
                 plans.resume_caching().await;
                 metrics.connected.set(1);
                 connected.send_replace(true);
+                // After the drop-all: this replica's barrier vouches only for what it applied.
+                // Its notice arrives through the listener below.
+                if let Err(err) = consistency.feed_connected(true).await {
+                    warn!(channel, error = %err, "cannot send a consistency barrier; tokens read the database until one arrives");
+                }
 
                 let lost = loop {
                     match listener.try_recv().await {
+                        Ok(Some(notification)) if notification.channel() == channels.barriers => {
+                            match consistency::parse_barrier(notification.payload()) {
+                                Some(position) => consistency.applied_through(position),
+                                None => warn!(
+                                    payload = notification.payload(),
+                                    "unreadable consistency barrier"
+                                ),
+                            }
+                        }
                         Ok(Some(notification)) => {
                             apply(&plans, notification.payload()).await;
                             metrics.notifications.inc();
@@ -153,6 +189,8 @@ async fn run(
                     }
                 };
                 plans.suspend_caching();
+                // Never fails when going down.
+                let _ = consistency.feed_connected(false).await;
                 metrics.connected.set(0);
                 connected.send_replace(false);
                 warn!(
@@ -172,7 +210,7 @@ async fn run(
 
 async fn listen(
     options: &PgConnectOptions,
-    channel: &str,
+    channels: &Channels,
     connect_timeout: Duration,
 ) -> Result<PgListener, sea_orm::sqlx::Error> {
     let pool = PgPoolOptions::new()
@@ -186,7 +224,9 @@ async fn listen(
     // One connection per attempt: after a loss we build a new listener rather than let sqlx
     // reconnect silently, because a reconnect means notifications may have been missed.
     listener.eager_reconnect(false);
-    listener.listen(channel).await?;
+    listener
+        .listen_all([channels.channel.as_str(), channels.barriers.as_str()])
+        .await?;
     Ok(listener)
 }
 

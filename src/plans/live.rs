@@ -39,6 +39,7 @@ use tokio::sync::{Notify, OnceCell, watch};
 use tracing::{Instrument as _, info_span, warn};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use super::consistency::Freshness;
 use super::service::{PlanError, PlanService};
 use super::{PlanKey, PlanList};
 use crate::cache::Stamp;
@@ -468,12 +469,14 @@ pub struct LiveList {
 }
 
 impl LiveList {
-    /// Subscribes to the list of `key`: the current list (one cache read, reflecting every write
-    /// that returned before this call) is the first event.
+    /// Subscribes to the list of `key`: the current list (one cache read, or a database read if
+    /// `freshness` says so; reflecting every write that returned before this call) is the first
+    /// event.
     pub(super) async fn start(
         lists: &Arc<LiveLists>,
         service: &Arc<PlanService>,
         key: PlanKey,
+        freshness: Freshness,
     ) -> Result<Self, PlanError> {
         let shutdown = lists.shutdown.subscribe();
         if *shutdown.borrow() {
@@ -481,7 +484,7 @@ impl LiveList {
         }
         let permit = lists.acquire()?;
         let (channel, mut receiver) = lists.join(key, service);
-        let served = service.list(key.filter()).await?;
+        let served = service.list_with(key.filter(), freshness).await?;
         // Offered to the channel (it helps the other subscribers if newer), then the channel's
         // list is this subscription's first: never older than what this read returned.
         channel.offer(served.read.stamp, served.value.clone(), Pending::default());

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sea_orm::{DatabaseConnection, DbErr};
 use tracing::{Instrument as _, info, info_span, instrument, warn};
 
+use super::consistency::Freshness;
 use super::live::{LiveList, LiveLists, LiveMetrics, LiveSettings};
 use super::reads::{PlanRead, Served};
 use super::repo::{self, PlanRepo, UpdateFailed};
@@ -83,8 +84,17 @@ impl PlanService {
     /// newest list each time it changed (see [`super::live`]). Refused beyond the configured
     /// number of live subscriptions, and once [`Self::shut_down_live_lists`] ran.
     pub async fn watch(self: &Arc<Self>, filter: PlanFilter) -> Result<LiveList, PlanError> {
+        self.watch_with(filter, Freshness::Cached).await
+    }
+
+    /// [`Self::watch`], its first list read as `freshness` says.
+    pub async fn watch_with(
+        self: &Arc<Self>,
+        filter: PlanFilter,
+        freshness: Freshness,
+    ) -> Result<LiveList, PlanError> {
         validation::check_filter(&filter)?;
-        LiveList::start(&self.live, self, PlanKey::for_filter(filter)).await
+        LiveList::start(&self.live, self, PlanKey::for_filter(filter), freshness).await
     }
 
     /// Completes every live subscription (for shutdown).
@@ -106,11 +116,21 @@ impl PlanService {
     /// vouches for the list.
     /// Its span says whether the plan cache answered (`plans.plan_cache.hit`); a miss's
     /// database load is a child span (`plans.load`).
+    pub async fn list(&self, filter: PlanFilter) -> Result<Served<PlanList>, PlanError> {
+        self.list_with(filter, Freshness::Cached).await
+    }
+
+    /// [`Self::list`], from the database past the cache (filling nothing) when `freshness` says
+    /// so (a consistency token this replica could not vouch for in time).
     #[instrument(name = "plans.list", skip(self), fields(
         cache_key = %PlanKey::for_filter(filter),
         plans.plan_cache.hit = tracing::field::Empty,
     ))]
-    pub async fn list(&self, filter: PlanFilter) -> Result<Served<PlanList>, PlanError> {
+    pub async fn list_with(
+        &self,
+        filter: PlanFilter,
+        freshness: Freshness,
+    ) -> Result<Served<PlanList>, PlanError> {
         validation::check_filter(&filter)?;
         let key = PlanKey::for_filter(filter);
         let loaded = AtomicBool::new(false);
@@ -118,12 +138,13 @@ impl PlanService {
             loaded.store(true, Ordering::Relaxed);
             self.load(key)
         };
-        let fetched = if self.read_through.load(Ordering::SeqCst) {
-            self.cache.load_uncached(load).await
-        } else {
-            self.cache.get_or_load(&key, load).await
-        }
-        .map_err(PlanError::Database)?;
+        let fetched =
+            if freshness == Freshness::Database || self.read_through.load(Ordering::SeqCst) {
+                self.cache.load_uncached(load).await
+            } else {
+                self.cache.get_or_load(&key, load).await
+            }
+            .map_err(PlanError::Database)?;
         tracing::Span::current().record("plans.plan_cache.hit", !loaded.load(Ordering::Relaxed));
         Ok(Served {
             value: fetched.value,
@@ -142,8 +163,18 @@ impl PlanService {
         filter: PlanFilter,
         request: PageRequest,
     ) -> Result<Served<Page>, PlanError> {
+        self.page_with(filter, request, Freshness::Cached).await
+    }
+
+    /// [`Self::page`], read as `freshness` says.
+    pub async fn page_with(
+        &self,
+        filter: PlanFilter,
+        request: PageRequest,
+        freshness: Freshness,
+    ) -> Result<Served<Page>, PlanError> {
         request.check()?;
-        let served = self.list(filter).await?;
+        let served = self.list_with(filter, freshness).await?;
         let page = request.cut(&served.value)?;
         Ok(served.map(|_| page))
     }
@@ -183,7 +214,19 @@ impl PlanService {
     /// One plan by id. With the cache on, it is looked up in the cached `plans` list (ordered by
     /// id), so it obeys the same invalidation as every list.
     pub async fn get(&self, id: PlanId) -> Result<Served<Option<Plan>>, PlanError> {
-        if !self.cache.is_enabled() || self.read_through.load(Ordering::SeqCst) {
+        self.get_with(id, Freshness::Cached).await
+    }
+
+    /// [`Self::get`], read as `freshness` says.
+    pub async fn get_with(
+        &self,
+        id: PlanId,
+        freshness: Freshness,
+    ) -> Result<Served<Option<Plan>>, PlanError> {
+        if freshness == Freshness::Database
+            || !self.cache.is_enabled()
+            || self.read_through.load(Ordering::SeqCst)
+        {
             let stamp = self.cache.stamp();
             let plan = self.repo.get(id).await?;
             return Ok(Served {

@@ -59,8 +59,9 @@ async fn cors_is_closed_by_default_and_opens_to_listed_origins(backend: Backend)
     );
     assert_eq!(
         header(&response, "access-control-expose-headers"),
-        // Retry-After, so a browser client can honour a 429's wait.
-        Some("x-request-id,retry-after")
+        // Retry-After, so a browser client can honour a 429's wait; Plans-Consistency, so it can
+        // read its own writes on any replica.
+        Some("x-request-id,retry-after,plans-consistency")
     );
     assert!(varies_on(&response, "origin"));
     let response = from(&app, "http://localhost:5173").await;

@@ -6,6 +6,7 @@ mod auth;
 mod cache;
 mod clients;
 mod concurrency;
+mod consistency;
 mod contract;
 mod errors;
 mod graphiql;
@@ -36,6 +37,7 @@ fn main() {
         cache::trials(),
         clients::trials(),
         concurrency::trials(),
+        consistency::trials(),
         contract::trials(),
         errors::trials(),
         graphiql::trials(),

@@ -125,8 +125,9 @@ async fn sse(app: &TestApp, variables: Value) -> Subscriber {
 
 /// An SSE subscription's response, not read yet.
 async fn sse_response(app: &TestApp, variables: Value) -> reqwest::Response {
-    let response = app
-        .client
+    // A client of its own: the test client's 30 s timeout covers a whole response, and a live
+    // stream may outlast it.
+    let response = reqwest::Client::new()
         .post(app.url("/graphql"))
         .header("accept", "text/event-stream")
         .json(&json!({ "query": SUBSCRIPTION, "variables": variables }))

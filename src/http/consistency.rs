@@ -1,0 +1,160 @@
+//! Read your writes on every replica, at the HTTP edge: a request's consistency token (the
+//! `Plans-Consistency` header, else the `plans_consistency` cookie) is honoured before anything
+//! answers it, and a response in which a mutation succeeded carries a new one (the header, the
+//! cookie, `extensions.plansConsistency`). Why an answer can then never be stale is argued in
+//! [`crate::plans::consistency`].
+//!
+//! A request without a token pays two header look-ups. A token is never part of a cache key; a
+//! current one costs an atomic load.
+
+use async_graphql::Value;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
+
+use super::AppState;
+use super::respond::refuse;
+use crate::plans::{ConsistencyToken, Freshness, TokenError};
+
+/// The request and response header.
+pub(super) const HEADER: HeaderName = HeaderName::from_static("plans-consistency");
+/// The cookie a response that wrote sets (`CONSISTENCY_COOKIE`).
+const COOKIE: &str = "plans_consistency";
+/// The key in a GraphQL response's `extensions`, and in a WebSocket's `connection_init` payload.
+pub(super) const EXTENSION: &str = "plansConsistency";
+
+/// Waits (at most `CONSISTENCY_WAIT_MS`) until this replica can answer a request carrying a
+/// token without a stale read, and says where its reads may then come from. A malformed or
+/// foreign token in the header is refused (400); in the cookie it is ignored.
+pub(super) async fn catch_up(state: &AppState, headers: &HeaderMap) -> Result<Freshness, Response> {
+    match requested(state, headers) {
+        Ok(token) => Ok(catch_up_to(state, token).await),
+        Err(err) => Err(refusal(headers, err)),
+    }
+}
+
+/// Where the reads of a request carrying `token` (if any) may come from, once this replica
+/// has caught up with it as far as it can.
+pub(super) async fn catch_up_to(state: &AppState, token: Option<ConsistencyToken>) -> Freshness {
+    match token {
+        None => Freshness::Cached,
+        Some(token) => state.api.catch_up(token).await.freshness(),
+    }
+}
+
+/// The token a request carries: the header's (which must be valid), else the cookie's (if
+/// valid).
+pub(super) fn requested(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<ConsistencyToken>, TokenError> {
+    match headers.get(&HEADER) {
+        Some(value) => value
+            .to_str()
+            .map_err(|_| TokenError::Malformed)
+            .and_then(|text| state.api.parse_consistency_token(text.trim()))
+            .map(Some),
+        None => Ok(cookie(headers).and_then(|text| state.api.parse_consistency_token(text).ok())),
+    }
+}
+
+/// The 400 of a request whose `Plans-Consistency` header is not a token of this database.
+pub(super) fn refusal(headers: &HeaderMap, err: TokenError) -> Response {
+    refuse(
+        headers,
+        StatusCode::BAD_REQUEST,
+        format!(
+            "the Plans-Consistency header is not valid: {err}; send the token a response of this API gave, or none"
+        ),
+    )
+}
+
+/// The token of a WebSocket's `connection_init` payload (`plansConsistency`) if it has a valid
+/// one, else the upgrade request's. Anything unreadable in the payload is ignored, as a cookie
+/// is.
+pub(super) fn in_payload(
+    state: &AppState,
+    payload: &serde_json::Value,
+    upgrade: Option<ConsistencyToken>,
+) -> Option<ConsistencyToken> {
+    payload
+        .get(EXTENSION)
+        .and_then(serde_json::Value::as_str)
+        .and_then(|text| state.api.parse_consistency_token(text).ok())
+        .or(upgrade)
+}
+
+/// The `plans_consistency` cookie's value, if the request has one.
+fn cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == COOKIE).then(|| value.trim_matches('"'))
+        })
+}
+
+/// Gives a response in which a mutation succeeded its token, in `extensions`; returns it for
+/// [`stamp`]. None (logged) when the database could not say where it is.
+pub(super) async fn issue(
+    state: &AppState,
+    response: &mut async_graphql::Response,
+) -> Option<ConsistencyToken> {
+    let token = state.api.issue_consistency_token().await?;
+    add_to(response, token);
+    Some(token)
+}
+
+/// Puts `token` in a GraphQL response's `extensions`.
+pub(super) fn add_to(response: &mut async_graphql::Response, token: ConsistencyToken) {
+    response
+        .extensions
+        .insert(EXTENSION.to_owned(), Value::String(token.to_string()));
+}
+
+/// The header and (when on) the cookie of a response that wrote.
+pub(super) fn stamp(state: &AppState, headers: &mut HeaderMap, token: ConsistencyToken) {
+    let text = token.to_string();
+    // A token is printable ASCII: always a valid header value.
+    if let Ok(value) = HeaderValue::from_str(&text) {
+        headers.insert(HEADER, value);
+    }
+    if let Some(max_age) = state.consistency_cookie
+        && let Ok(cookie) = HeaderValue::from_str(&format!(
+            "{COOKIE}={text}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax",
+            max_age.as_secs()
+        ))
+    {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_cookies(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::COOKIE, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn the_cookie_is_found_among_others() {
+        assert_eq!(cookie(&with_cookies(&[])), None);
+        assert_eq!(cookie(&with_cookies(&["a=1; b=2"])), None);
+        assert_eq!(
+            cookie(&with_cookies(&["a=1; plans_consistency=1.2.3.4; b=2"])),
+            Some("1.2.3.4")
+        );
+        assert_eq!(
+            cookie(&with_cookies(&["a=1", "plans_consistency=\"1.2.3.4\""])),
+            Some("1.2.3.4")
+        );
+        assert_eq!(cookie(&with_cookies(&["xplans_consistency=1"])), None);
+    }
+}
