@@ -1,6 +1,7 @@
 // GraphiQL, the way a human uses it: open GET /graphql in a real (headless) Chromium, type a
 // mutation with the admin token in the headers editor, run a `plans` query, read the result on the
-// page. Saves the screenshot the README shows (docs/graphiql.png).
+// page. Saves the screenshot the README shows (docs/graphiql.png). Reads its own writes through the
+// consistency cookie, with nothing set up for it.
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -193,6 +194,73 @@ test('GraphiQL subscribes: the live list, then the list after a write', async ()
     await page.evaluate(() => document.querySelector('.result-window .CodeMirror').CodeMirror.getValue()),
   );
   assert.deepEqual(shown.data.plans, [{ id: body.data.createPlan.id, name: 'Pushed to GraphiQL' }]);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+/** Each outcome's count in `plans_consistency_requests_total`. */
+async function consistencyOutcomes(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const counts = { current: 0, waited: 0, database: 0 };
+  for (const [, outcome, value] of text.matchAll(/^plans_consistency_requests_total\{[^}]*outcome="(\w+)"[^}]*\} (\S+)$/gm)) {
+    counts[outcome] = Number(value);
+  }
+  return counts;
+}
+
+test('GraphiQL reads its own writes through the consistency cookie: the query after a mutation carries it', async () => {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+  });
+  /** The GraphQL POSTs GraphiQL sends, by operation name. */
+  const requests = new Map();
+  page.on('request', (request) => {
+    if (request.method() !== 'POST') return;
+    const name = request.postDataJSON()?.operationName;
+    if (name) requests.set(name, request);
+  });
+  await page.goto(`${server.url}/graphql`);
+  await page.locator('.graphiql-container').waitFor({ timeout: 30_000 });
+  await setEditor(
+    page,
+    '.graphiql-editor-tool .graphiql-editor:not(.hidden)',
+    JSON.stringify({ Authorization: `Bearer ${server.token}` }),
+  );
+
+  await setQuery(
+    page,
+    'mutation CreateThroughCookie {\n  createPlan(input: {userId: 88, name: "Read back through the cookie", connectionType: PPPOE, priceCents: 900, durationMinutes: 60}) {\n    id\n  }\n}\n',
+    'CreateThroughCookie',
+  );
+  const created = await run(page);
+  assert.equal(created.errors, undefined, JSON.stringify(created));
+  const written = await requests.get('CreateThroughCookie').response();
+  const token = written.headers()['plans-consistency'];
+  assert.match(token ?? '', /^\S{8,128}$/, 'the mutation response carries Plans-Consistency');
+  assert.equal(created.extensions?.plansConsistency, token);
+  // The browser kept the cookie; HttpOnly, so no script on the page can read it.
+  const [cookie] = (await page.context().cookies(server.url)).filter((c) => c.name === 'plans_consistency');
+  assert.equal(cookie?.value, token);
+  assert.equal(cookie?.httpOnly, true);
+  assert.equal(cookie?.sameSite, 'Lax');
+  assert.equal(await page.evaluate(() => document.cookie.includes('plans_consistency')), false);
+
+  const before = await consistencyOutcomes(server.url);
+  await setQuery(page, 'query ListThroughCookie {\n  plans(userId: 88) {\n    id\n    name\n  }\n}\n', 'ListThroughCookie');
+  const listed = await run(page);
+  assert.deepEqual(listed, { data: { plans: [{ id: created.data.createPlan.id, name: 'Read back through the cookie' }] } });
+  const after = await consistencyOutcomes(server.url);
+
+  // GraphiQL sent no header of its own: the browser sent the cookie, and the server honoured it.
+  const read = requests.get('ListThroughCookie');
+  assert.equal(await read.headerValue('plans-consistency'), null);
+  assert.match((await read.headerValue('cookie')) ?? '', new RegExp(`(^|; )plans_consistency=${token.replace(/\./g, '\\.')}(;|$)`));
+  const honoured = after.current + after.waited + after.database - (before.current + before.waited + before.database);
+  assert.equal(honoured, 1, `outcomes before ${JSON.stringify(before)}, after ${JSON.stringify(after)}`);
+  assert.equal(after.current - before.current, 1, 'one replica: its own write is already there');
   assert.deepEqual(problems, []);
   await page.close();
 });

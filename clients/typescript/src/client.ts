@@ -59,6 +59,13 @@ export interface PlansApiClientOptions {
    * the id (`PERSISTED_QUERY_NOT_FOUND`: no manifest) gets the text once more. Default `true`.
    */
   documentIds?: boolean;
+  /**
+   * How long, in seconds, to send the newest consistency token received (the `Plans-Consistency`
+   * response header, or `extensions.plansConsistency`) as the `Plans-Consistency` header of later
+   * requests, so they read this client's own writes on whichever replica answers them. Match the
+   * server's `CONSISTENCY_COOKIE_SECONDS`; default `60`. `0` never sends one.
+   */
+  consistencySeconds?: number;
   /** A fetch implementation (defaults to the global one). */
   fetch?: typeof fetch;
 }
@@ -68,6 +75,8 @@ type VariablesArgument<TVariables> =
   Record<string, never> extends TVariables ? [variables?: TVariables] : [variables: TVariables];
 
 const ACCEPT = 'application/graphql-response+json, application/json;q=0.9';
+/** The consistency token's request and response header (see `consistencySeconds`). */
+const CONSISTENCY_HEADER = 'plans-consistency';
 
 export class PlansApiClient {
   readonly #url: string;
@@ -75,6 +84,9 @@ export class PlansApiClient {
   readonly #queriesByGet: boolean;
   readonly #documentIds: boolean;
   readonly #fetch: typeof fetch;
+  readonly #consistencyMs: number;
+  /** The newest consistency token received, and until when (`Date.now()`) to send it. */
+  #consistency: { token: string; until: number } | undefined;
 
   constructor(options: PlansApiClientOptions) {
     this.#url = options.url;
@@ -82,6 +94,7 @@ export class PlansApiClient {
     this.#queriesByGet = options.queriesByGet ?? false;
     this.#documentIds = options.documentIds ?? true;
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.#consistencyMs = (options.consistencySeconds ?? 60) * 1000;
   }
 
   /** Runs a generated operation; resolves to its typed `data`, or throws {@link PlansApiError}. */
@@ -112,6 +125,7 @@ export class PlansApiClient {
     const headers: Record<string, string> = { accept: ACCEPT };
     const token = typeof this.#token === 'function' ? await this.#token() : this.#token;
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
+    this.#sendConsistency(headers);
 
     let response: Response;
     if (this.#queriesByGet && isQuery(query)) {
@@ -148,6 +162,7 @@ export class PlansApiClient {
       'content-type': 'application/json',
     };
     if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
+    this.#sendConsistency(headers);
     try {
       const response = await this.#fetch(this.#url, {
         method: 'POST',
@@ -181,12 +196,28 @@ export class PlansApiClient {
     }
   }
 
+  /** Adds the newest consistency token to a request's headers while it is within its lifetime. */
+  #sendConsistency(headers: Record<string, string>): void {
+    if (this.#consistency === undefined) return;
+    if (Date.now() < this.#consistency.until) headers[CONSISTENCY_HEADER] = this.#consistency.token;
+    else this.#consistency = undefined;
+  }
+
+  /** Remembers a response's consistency token (the header, else the body's extension), if any. */
+  #receiveConsistency(response: Response, extensions: Record<string, unknown> | undefined): void {
+    const token = response.headers.get(CONSISTENCY_HEADER) ?? extensions?.['plansConsistency'];
+    if (typeof token === 'string' && token !== '' && this.#consistencyMs > 0) {
+      this.#consistency = { token, until: Date.now() + this.#consistencyMs };
+    }
+  }
+
   async #result<TResult>(response: Response): Promise<TResult> {
     const requestId = response.headers.get('x-request-id');
-    let body: { data?: TResult | null; errors?: PlansApiGraphQLError[] };
+    let body: { data?: TResult | null; errors?: PlansApiGraphQLError[]; extensions?: Record<string, unknown> };
     try {
       body = (await response.json()) as typeof body;
     } catch {
+      this.#receiveConsistency(response, undefined);
       throw new PlansApiError(
         `plans-api answered ${response.status} without a GraphQL response`,
         response.status,
@@ -194,6 +225,8 @@ export class PlansApiClient {
         requestId,
       );
     }
+    // Before any error is thrown: a response with errors may still have written.
+    this.#receiveConsistency(response, body.extensions);
     if (body.errors !== undefined && body.errors.length > 0) {
       const [first] = body.errors;
       throw new PlansApiError(

@@ -1,6 +1,8 @@
 // Starts the real plans-api binary (built by `cargo build`) on a free port with a temporary
-// SQLite database and a known admin token, and waits until /health/ready says 200.
-import { spawn } from 'node:child_process';
+// SQLite database (or the `DATABASE_URL` given, e.g. a PostgreSQL database from
+// `createPostgresDatabase` that replicas share) and a known admin token, and waits until
+// /health/ready says 200.
+import { execFile, spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -95,6 +97,37 @@ export function operatorToken(secret: string, operator: number, ttlSeconds = 600
   })}`;
   const signature = createHmac('sha256', secret).update(signingInput).digest('base64url');
   return `${signingInput}.${signature}`;
+}
+
+/** A PostgreSQL database of a test's own, for replicas to share; `drop` removes it. */
+export interface PostgresDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/**
+ * Creates a database on the PostgreSQL of `TEST_DATABASE_URL` (default
+ * `postgres://postgres@127.0.0.1:5432/test`) with `psql`. Resolves to a reason to skip when that
+ * PostgreSQL cannot be reached, except under `CI=true`, where that is a failure.
+ */
+export async function createPostgresDatabase(): Promise<PostgresDatabase | string> {
+  const admin = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const name = `plans_ts_client_${randomBytes(6).toString('hex')}`;
+  const psql = (sql: string) =>
+    new Promise<void>((done, fail) =>
+      execFile('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', admin, '-c', sql], (err, _stdout, stderr) =>
+        err ? fail(new Error(`psql ${admin} -c '${sql}': ${stderr || err.message}`)) : done(),
+      ),
+    );
+  try {
+    await psql(`CREATE DATABASE ${name}`);
+  } catch (err) {
+    if (process.env.CI === 'true') throw err;
+    return `no PostgreSQL for the replicas (set TEST_DATABASE_URL): ${(err as Error).message.trim()}`;
+  }
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
 function sleep(ms: number): Promise<void> {
