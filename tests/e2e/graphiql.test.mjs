@@ -123,7 +123,7 @@ test('GraphiQL runs a plans query and, with the token header, a mutation', async
   const refused = await run(page);
   assert.equal(refused.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED', JSON.stringify(refused));
 
-  // The headers editor is open by default; the token goes there, as the README tells humans to do.
+  // The headers editor is open by default; the token goes there, as the book (docs/src/clients.md) tells humans to do.
   const headersEditor = '.graphiql-editor-tool .graphiql-editor:not(.hidden)';
   await setEditor(page, headersEditor, JSON.stringify({ Authorization: `Bearer ${server.token}` }, null, 2));
   const created = await run(page);
