@@ -9,7 +9,7 @@ use plans_api::{Application, Config, app, graphql, telemetry};
 
 /// jemalloc rather than glibc's malloc: the hit path allocates and frees a few dozen small
 /// blocks per request on two worker threads, and idle subscriptions hold many small blocks for
-/// long; measured side by side in loadbench (README, "Performance").
+/// long; measured side by side in loadbench (the book, docs/src/hit-path.md).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

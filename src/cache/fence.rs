@@ -5,7 +5,7 @@
 //! This file is self-contained (no `super::`, no `crate::`) so that it can be model-checked with
 //! loom: the `fence-loom` workspace crate compiles this very file with `--cfg loom`, which swaps
 //! the std atomics below for loom's, and explores every interleaving of a writer, a loader and a
-//! reader (see `fence-loom/src/lib.rs` and the README's "Robustness checks").
+//! reader (see `fence-loom/src/lib.rs` and the book, docs/src/testing.md).
 //!
 //! # The protocol
 //!

@@ -135,7 +135,7 @@ impl PlanRepo {
     /// A change that may move the plan: the row's owner and type before and the row after, from
     /// one command to the database. (A transaction of `BEGIN`, `SELECT … FOR UPDATE`, `UPDATE`,
     /// `COMMIT` cost four round trips, 1.37x a `createPlan`; this costs 1.05-1.16x, the database's
-    /// own share: see `benches/writes.rs` and the README.)
+    /// own share: see `benches/writes.rs` and the book, docs/src/write-benchmarks.md.)
     async fn update_moving(
         &self,
         id: PlanId,

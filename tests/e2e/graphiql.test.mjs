@@ -1,17 +1,17 @@
 // GraphiQL, the way a human uses it: open GET /graphql in a real (headless) Chromium, type a
 // mutation with the admin token in the headers editor, run a `plans` query, read the result on the
-// page. Saves the screenshot the README shows (docs/graphiql.png). Reads its own writes through the
-// consistency cookie, with nothing set up for it.
+// page. Saves the screenshot the book shows (docs/src/images/graphiql.png). Reads its own writes
+// through the consistency cookie, with nothing set up for it.
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
 
 import { REPO, graphql, startServer } from './server.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SCREENSHOT = join(REPO, 'docs', 'graphiql.png');
+const SCREENSHOT = join(REPO, 'docs', 'src', 'images', 'graphiql.png');
 
 let server;
 let browser;
@@ -124,7 +124,7 @@ test('GraphiQL runs a plans query and, with the token header, a mutation', async
   const refused = await run(page);
   assert.equal(refused.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED', JSON.stringify(refused));
 
-  // The headers editor is open by default; the token goes there, as the README tells humans to do.
+  // The headers editor is open by default; the token goes there, as the book (docs/src/clients.md) tells humans to do.
   const headersEditor = '.graphiql-editor-tool .graphiql-editor:not(.hidden)';
   await setEditor(page, headersEditor, JSON.stringify({ Authorization: `Bearer ${server.token}` }, null, 2));
   const created = await run(page);
@@ -159,7 +159,7 @@ test('GraphiQL runs a plans query and, with the token header, a mutation', async
   await page.locator('.graphiql-doc-explorer').getByText('Query', { exact: true }).first().waitFor();
   await page.locator('button[aria-label="Hide Documentation Explorer"]').click();
 
-  await mkdir(join(REPO, 'docs'), { recursive: true });
+  await mkdir(dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT });
   assert.deepEqual(problems, []);
   await page.close();

@@ -146,7 +146,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub otlp_endpoint: Option<String>,
     /// Where to write load-benchmark.md and load-benchmark.svg (relative to the workspace)
-    /// [default: docs; with --quick, nothing is written unless this is given].
+    /// [default: docs/src/benchmarks, which the book includes; with --quick, nothing is written
+    /// unless this is given].
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -188,7 +189,7 @@ impl RunArgs {
         match (&self.out, self.quick) {
             (Some(out), _) => Some(out.clone()),
             (None, true) => None,
-            (None, false) => Some(PathBuf::from("docs")),
+            (None, false) => Some(PathBuf::from("docs/src/benchmarks")),
         }
     }
 }

@@ -7,9 +7,10 @@
 //! then measures each in interleaved rounds with its own load generator and reports requests/s,
 //! p50/p99 latency, errors and peak RSS, every figure as a ratio to the ceiling measured in the
 //! same run; and, on one keep-alive connection, the latency of the ceiling and plans-api cached
-//! (hot-only mix), p50 and p99 as ratios to the ceiling's. Writes `docs/load-benchmark.md` and
-//! `docs/load-benchmark.svg`. `--quick`: hot-only at 64 and 1 connection, plans-api cached on
-//! SQLite against the ceiling, printed only.
+//! (hot-only mix), p50 and p99 as ratios to the ceiling's. Writes
+//! `docs/src/benchmarks/load-benchmark.md` and `docs/src/benchmarks/load-benchmark.svg` (the book
+//! includes them). `--quick`: hot-only at 64 and 1 connection, plans-api cached on SQLite against
+//! the ceiling, printed only.
 //!
 //! Modules: `cli` (arguments), `run` (the run: servers, ceiling, report), `rounds` (warm-up and
 //! the interleaved measurement rounds), `data` (seeding, PostgreSQL schema, expected responses),
