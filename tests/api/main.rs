@@ -22,6 +22,7 @@ mod operators;
 mod outages;
 mod pagination;
 mod rate_limits;
+mod refusals;
 mod replicas;
 mod response_cache;
 mod schema_sync;
@@ -51,6 +52,7 @@ fn main() {
         outages::trials(),
         pagination::trials(),
         rate_limits::trials(),
+        refusals::trials(),
         replicas::trials(),
         response_cache::trials(),
         schema_sync::trials(),
