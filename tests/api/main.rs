@@ -10,6 +10,7 @@ mod contract;
 mod errors;
 mod graphiql;
 mod helpers;
+mod hoarding;
 mod http_caching;
 mod http_compression_and_ids;
 mod http_cors;
@@ -40,6 +41,7 @@ fn main() {
         contract::trials(),
         errors::trials(),
         graphiql::trials(),
+        hoarding::trials(),
         http_caching::trials(),
         http_compression_and_ids::trials(),
         http_cors::trials(),

@@ -59,6 +59,24 @@ impl RawConnection {
 
     /// The next response, or how the connection ended before one came.
     pub async fn read_response(&mut self) -> Result<RawResponse, Ended> {
+        let mut response = self.read_response_head().await?;
+        if let Some(length) = response.header("content-length") {
+            let length: usize = length.parse().expect("a length");
+            while self.buffer.len() < length {
+                self.fill().await?;
+            }
+            response.body = self.buffer.drain(..length).collect();
+        } else if response
+            .header("transfer-encoding")
+            .is_some_and(|value| value.contains("chunked"))
+        {
+            self.read_chunks(&mut response.body).await?;
+        }
+        Ok(response)
+    }
+
+    /// The next response's status and headers (its body left to read).
+    pub async fn read_response_head(&mut self) -> Result<RawResponse, Ended> {
         let head_end = loop {
             if let Some(end) = find(&self.buffer, b"\r\n\r\n") {
                 break end;
@@ -77,54 +95,43 @@ impl RawConnection {
             .filter_map(|line| line.split_once(':'))
             .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
             .collect();
-        let mut response = RawResponse {
+        Ok(RawResponse {
             status,
             headers,
             body: Vec::new(),
-        };
-        if let Some(length) = response.header("content-length") {
-            let length: usize = length.parse().expect("a length");
-            while self.buffer.len() < length {
-                self.fill().await?;
-            }
-            response.body = self.buffer.drain(..length).collect();
-        } else if response
-            .header("transfer-encoding")
-            .is_some_and(|value| value.contains("chunked"))
-        {
-            loop {
-                let line_end = loop {
-                    if let Some(end) = find(&self.buffer, b"\r\n") {
-                        break end;
-                    }
-                    self.fill().await?;
-                };
-                let size_text = String::from_utf8_lossy(&self.buffer[..line_end]).into_owned();
-                let size = usize::from_str_radix(size_text.trim(), 16).expect("a chunk size");
-                while self.buffer.len() < line_end + 2 + size + 2 {
-                    self.fill().await?;
-                }
-                response
-                    .body
-                    .extend_from_slice(&self.buffer[line_end + 2..line_end + 2 + size]);
-                self.buffer.drain(..line_end + 2 + size + 2);
-                if size == 0 {
-                    break;
-                }
-            }
-        }
-        Ok(response)
+        })
     }
 
-    /// Waits up to `wait` for the server to end the connection; `None` if it is still open.
-    pub async fn ended_within(&mut self, wait: Duration) -> Option<Ended> {
-        match tokio::time::timeout(wait, self.fill()).await {
-            Ok(Err(ended)) => Some(ended),
-            Ok(Ok(())) => panic!(
-                "unexpected bytes: {:?}",
-                String::from_utf8_lossy(&self.buffer)
-            ),
-            Err(_) => None,
+    async fn read_chunks(&mut self, body: &mut Vec<u8>) -> Result<(), Ended> {
+        loop {
+            let line_end = loop {
+                if let Some(end) = find(&self.buffer, b"\r\n") {
+                    break end;
+                }
+                self.fill().await?;
+            };
+            let size_text = String::from_utf8_lossy(&self.buffer[..line_end]).into_owned();
+            let size = usize::from_str_radix(size_text.trim(), 16).expect("a chunk size");
+            while self.buffer.len() < line_end + 2 + size + 2 {
+                self.fill().await?;
+            }
+            body.extend_from_slice(&self.buffer[line_end + 2..line_end + 2 + size]);
+            self.buffer.drain(..line_end + 2 + size + 2);
+            if size == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads (and discards) whatever comes for `wait`; how the connection ended, if it did.
+    pub async fn discard_for(&mut self, wait: Duration) -> Option<Ended> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.fill()).await {
+                Err(_) => return None,
+                Ok(Err(ended)) => return Some(ended),
+                Ok(Ok(())) => self.buffer.clear(),
+            }
         }
     }
 
