@@ -85,7 +85,7 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
         && let Some(cache) = state.responses.as_deref()
         && let Some(stored) = cache.get_raw(RawRequest::Query(raw_query))
     {
-        trace_response_cache(&state, true);
+        trace_hit(&state, &stored);
         let Some(media) = negotiate::response_media_type(&headers) else {
             return not_acceptable();
         };
@@ -125,13 +125,13 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
     if let (Some(cache), Some(key)) = (state.responses.as_deref(), &key)
         && let Some(stored) = cache.get(key, Some(RawRequest::Query(raw_query)))
     {
-        trace_response_cache(&state, true);
+        trace_hit(&state, &stored);
         // Stored responses are never mutations: the registration may be kept.
         register(&state, registration);
         return send_stored(media, &stored, delivery);
     }
     if key.is_some() {
-        trace_response_cache(&state, false);
+        trace_miss(&state);
     }
     let mut request = operation.into_request(caller);
     if graphql::selects_mutation(&mut request) {
@@ -144,8 +144,7 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
         cache.store(
             key,
             Some(RawRequest::Query(raw_query)),
-            &executed.response,
-            &executed.reads,
+            &executed,
             &encoded.body,
         );
     }
@@ -197,7 +196,7 @@ pub(super) async fn post(State(state): State<SharedState>, request: Request) -> 
     // A repeated query whose plan lists are all still current: the stored bytes, unparsed. (An
     // APQ hash-only request too: its bytes identify it as well as a query's.)
     if let Some(stored) = cache.and_then(|cache| cache.get_raw(RawRequest::Body(&body))) {
-        trace_response_cache(&state, true);
+        trace_hit(&state, &stored);
         return send_stored(media, &stored, Delivery::NoStore);
     }
     if batch::is_batch(&body) {
@@ -232,16 +231,16 @@ pub(super) async fn answer(
     if let (Some(cache), Some(key)) = (cache, &key)
         && let Some(stored) = cache.get(key, raw)
     {
-        trace_response_cache(state, true);
+        trace_hit(state, &stored);
         return (stored_encoded(&stored), Some(stored));
     }
     if key.is_some() {
-        trace_response_cache(state, false);
+        trace_miss(state);
     }
     let executed = state.api.execute(operation.into_request(caller)).await;
     let encoded = encode(media, &executed.response);
     if let (Some(cache), Some(key)) = (cache, key) {
-        cache.store(key, raw, &executed.response, &executed.reads, &encoded.body);
+        cache.store(key, raw, &executed, &encoded.body);
     }
     (encoded, None)
 }
@@ -283,16 +282,33 @@ pub(super) fn refused(media: MediaType, refusal: Refusal) -> Encoded {
     }
 }
 
-/// When spans are exported: whether the response cache answered, on the request's span. Only
-/// queries are stored, so a hit is a query (its name is not known: it was never parsed).
-fn trace_response_cache(state: &AppState, hit: bool) {
+/// When spans are exported: the response cache answered, on the request's span, named after
+/// the operation as the execution that stored the response named its own (only queries are
+/// stored; stored without a label, e.g. before spans were exported, it is a `query`).
+fn trace_hit(state: &AppState, stored: &StoredResponse) {
     if state.traces {
         let span = tracing::Span::current();
-        span.record("plans.response_cache.hit", hit);
-        if hit {
-            crate::telemetry::rename_current_span("query");
-            span.record("graphql.operation.type", "query");
+        span.record("plans.response_cache.hit", true);
+        match stored.operation() {
+            Some(operation) => {
+                crate::telemetry::rename_current_span(operation.span_name());
+                span.record("graphql.operation.type", operation.kind);
+                if let Some(name) = &operation.name {
+                    span.record("graphql.operation.name", &**name);
+                }
+            }
+            None => {
+                crate::telemetry::rename_current_span("query");
+                span.record("graphql.operation.type", "query");
+            }
         }
+    }
+}
+
+/// When spans are exported: the response cache was asked and did not answer.
+fn trace_miss(state: &AppState) {
+    if state.traces {
+        tracing::Span::current().record("plans.response_cache.hit", false);
     }
 }
 
