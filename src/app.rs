@@ -17,7 +17,7 @@ use crate::cache::{CacheMetrics, CacheSettings};
 use crate::config::{AllowedOrigins, Config, ReadAccess, TrustedDocuments};
 use crate::graphql::{GraphqlApi, SchemaLimits};
 use crate::http::{
-    self, AppState, ClientSupport, CorsOrigins, HttpMetrics, HttpSettings, MakeWithPeer,
+    self, AppState, ClientSupport, ConnectionSettings, CorsOrigins, HttpMetrics, HttpSettings,
     ManifestError, PersistedOperations, Probes, QueryCaching, RateLimitSettings, ResponseCache,
     ResponseCacheSettings, SubscriptionSettings, TrustedMode,
 };
@@ -67,6 +67,7 @@ pub struct Application {
     plans: Arc<PlanService>,
     /// Whether requests need their peer's address (the rate limits key clients by it).
     needs_peer: bool,
+    connections: ConnectionSettings,
     /// Keeps the PostgreSQL change listener running as long as the server.
     _change_feed: Option<ChangeFeed>,
 }
@@ -239,6 +240,7 @@ impl Application {
             shutting_down,
             plans,
             needs_peer,
+            connections: connection_settings(&config),
             _change_feed: change_feed,
         })
     }
@@ -276,15 +278,14 @@ impl Application {
         };
         // The peer's address goes into each request only when something reads it (the rate
         // limits): one extension map per request that the hot path does not otherwise pay for.
-        if self.needs_peer {
-            axum::serve(self.listener, MakeWithPeer(self.service))
-                .with_graceful_shutdown(shutdown)
-                .await?;
-        } else {
-            axum::serve(self.listener, tower::make::Shared::new(self.service))
-                .with_graceful_shutdown(shutdown)
-                .await?;
-        }
+        http::serve(
+            self.listener,
+            self.service,
+            self.needs_peer,
+            self.connections,
+            shutdown,
+        )
+        .await;
         // WebSockets are upgraded connections, which the server does not wait for: give them a
         // moment to deliver their `complete` messages and close.
         let deadline = tokio::time::Instant::now() + SUBSCRIPTIONS_DRAIN;
@@ -297,6 +298,19 @@ impl Application {
 
 /// How long shutdown waits for WebSocket subscriptions to deliver `complete`.
 const SUBSCRIPTIONS_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn connection_settings(config: &Config) -> ConnectionSettings {
+    if config.http_idle_timeout <= config.request_timeout {
+        warn!(
+            "HTTP_IDLE_TIMEOUT is not above REQUEST_TIMEOUT: a request that writes nothing until then is cut off at HTTP_IDLE_TIMEOUT"
+        );
+    }
+    ConnectionSettings {
+        header_read_timeout: std::time::Duration::from_secs(config.http_header_read_timeout),
+        idle_timeout: std::time::Duration::from_secs(config.http_idle_timeout),
+        max_connections: usize::try_from(config.http_max_connections).unwrap_or(usize::MAX),
+    }
+}
 
 fn live_settings(config: &Config) -> LiveSettings {
     LiveSettings {

@@ -21,7 +21,7 @@ pub use errors::{
     ApiError, ErrorCode, bad_request, is_request_error, rate_limited, request_error,
     unauthenticated,
 };
-pub use operation::selects_mutation;
+pub use operation::{OperationLabel, selects_mutation};
 pub use reads::ReadSet;
 pub use schema::{AppSchema, SchemaLimits, sdl};
 pub use subscription::ConnectionSubscriptions;

@@ -6,6 +6,7 @@ mod batch;
 mod body;
 mod caching;
 mod compression;
+mod connections;
 mod consistency;
 mod edge;
 mod endpoint;
@@ -19,6 +20,7 @@ mod persisted;
 mod rate_limit;
 mod respond;
 mod response_cache;
+mod unread_body;
 mod websocket;
 
 use std::sync::Arc;
@@ -33,6 +35,7 @@ use tower::util::Either;
 use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 pub use caching::QueryCaching;
+pub use connections::{ConnectionSettings, OVERFLOW_CONNECTIONS, serve};
 pub use live::SubscriptionSettings;
 pub use persisted::{ManifestError, PersistedOperations, TrustedMode};
 pub use rate_limit::{
@@ -45,6 +48,7 @@ use crate::graphql::GraphqlApi;
 use compression::{CompressWhenAccepted, CompressWhenAcceptedLayer};
 use edge::{Edge, EdgeLayer, LazyTimeout, LazyTimeoutLayer, REQUEST_ID};
 use rate_limit::RateLimitLayer;
+use unread_body::{UnreadBody, UnreadBodyLayer};
 
 /// Seconds a browser may reuse a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(600);
@@ -167,12 +171,13 @@ type Limited = Either<RateLimit<Handlers>, Handlers>;
 /// The server: the routes and, around them, the middleware. Layered around the `Router` rather
 /// than with `Router::layer`, which would box the stack around every route (two more boxed
 /// service clones and a boxed future per request).
-pub type HttpService = Edge<Either<Cors<Limited>, Limited>>;
+pub type HttpService = Edge<UnreadBody<Either<Cors<Limited>, Limited>>>;
 
 pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
     // The access log (one line per request, in a span carrying the request id) is an INFO
     // event: when the log filter drops it, it is left out rather than run for nothing.
     let access_log = crate::telemetry::access_log_on();
+    let max_request_bytes = state.clients.max_request_bytes;
     let routes = Router::new()
         .route(
             "/graphql",
@@ -192,6 +197,9 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
             settings.traces,
             settings.server_errors.clone(),
         ))
+        // Outside everything that may refuse a request before reading its body (CORS, the rate
+        // limits, the timeout, the handlers): the rest is discarded, or the connection closed.
+        .layer(UnreadBodyLayer::new(max_request_bytes))
         .option_layer(cors(&settings.cors_origins, &settings.cors_allowed_headers))
         // Inside CORS, so a browser can read a 429; before anything else runs.
         .option_layer(RateLimitLayer::new(settings.rate_limits.clone()))

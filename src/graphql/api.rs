@@ -7,6 +7,7 @@ use async_graphql::{Data, Request, Response};
 use bytes::Bytes;
 
 use super::live_events;
+use super::operation::{LabelSlot, OperationLabel};
 use super::reads::{ReadLog, ReadSet};
 use super::schema::{AppSchema, SchemaLimits, configured};
 use crate::plans::{Consistency, ConsistencyToken, Outcome, PlanService, TokenError};
@@ -17,12 +18,16 @@ pub struct GraphqlApi {
     schema: AppSchema,
     plans: Arc<PlanService>,
     consistency: Arc<Consistency>,
+    /// Whether spans are exported: then an execution says which operation it ran.
+    traces: bool,
 }
 
 /// A response, with what it was built from.
 pub struct Executed {
     pub response: Response,
     pub reads: ReadSet,
+    /// The operation it ran, when spans are exported (for a stored response's hits).
+    pub operation: Option<OperationLabel>,
 }
 
 impl GraphqlApi {
@@ -31,11 +36,13 @@ impl GraphqlApi {
         consistency: Arc<Consistency>,
         limits: SchemaLimits,
     ) -> Self {
+        let traces = limits.traces;
         let schema = configured(limits).data(plans.clone()).finish();
         Self {
             schema,
             plans,
             consistency,
+            traces,
         }
     }
 
@@ -68,9 +75,19 @@ impl GraphqlApi {
         // Boxed: execution's state machine is kilobytes, and without the box every caller's
         // future would be that large, and so every request's, hit or miss (each middleware layer
         // moves it into its own future). A miss can afford one allocation.
-        let response = Box::pin(self.schema.execute(request.data(log.clone()))).await;
+        let mut request = request.data(log.clone());
+        let label = self.traces.then(|| Arc::new(LabelSlot::default()));
+        if let Some(label) = &label {
+            request = request.data(label.clone());
+        }
+        let response = Box::pin(self.schema.execute(request)).await;
         let reads = log.read_set();
-        Executed { response, reads }
+        let operation = label.and_then(|label| label.0.get().cloned());
+        Executed {
+            response,
+            reads,
+            operation,
+        }
     }
 
     /// Runs `request` as a stream of serialized responses (the subscription transports): one for

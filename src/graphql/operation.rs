@@ -46,6 +46,30 @@ pub fn selects_mutation(request: &mut Request) -> bool {
 /// ([`crate::plans::LiveList`]); rendering one runs the request again, which names nothing.
 pub(super) struct TraceOperation;
 
+/// The operation a request ran, as its span was named: kept with a stored response, so that a
+/// response-cache hit names its span the same way without parsing anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationLabel {
+    /// `query`, `mutation` or `subscription`.
+    pub kind: &'static str,
+    pub name: Option<Arc<str>>,
+}
+
+impl OperationLabel {
+    /// The span name the GraphQL semantic conventions ask for: `query ListPlans`, or `query`.
+    pub fn span_name(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{} {name}", self.kind),
+            None => self.kind.to_owned(),
+        }
+    }
+}
+
+/// Where [`TraceOperation`] leaves the [`OperationLabel`] of a request executed for a response
+/// (in the request's data, when spans are exported).
+#[derive(Default)]
+pub(super) struct LabelSlot(pub(super) std::sync::OnceLock<OperationLabel>);
+
 /// The span of an operation run as a stream, until [`TraceOperation`] names it.
 pub(super) fn operation_span() -> tracing::Span {
     tracing::info_span!(
@@ -137,6 +161,12 @@ impl Extension for TraceOperationOfRequest {
                 OperationType::Mutation => "mutation",
                 OperationType::Subscription => "subscription",
             };
+            if let Some(slot) = ctx.data_opt::<Arc<LabelSlot>>() {
+                let _ = slot.0.set(OperationLabel {
+                    kind,
+                    name: name.map(Arc::from),
+                });
+            }
             let span = tracing::Span::current();
             span.record("graphql.operation.type", kind);
             match name {

@@ -91,7 +91,7 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
         && let Some(cache) = responses
         && let Some(stored) = cache.get_raw(RawRequest::Query(raw_query))
     {
-        trace_response_cache(&state, true);
+        trace_hit(&state, &stored);
         let Some(media) = negotiate::response_media_type(&headers) else {
             return not_acceptable();
         };
@@ -131,13 +131,13 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
     if let (Some(cache), Some(key)) = (responses, &key)
         && let Some(stored) = cache.get(key, Some(RawRequest::Query(raw_query)))
     {
-        trace_response_cache(&state, true);
+        trace_hit(&state, &stored);
         // Stored responses are never mutations: the registration may be kept.
         register(&state, registration);
         return send_stored(media, &stored, delivery);
     }
     if key.is_some() {
-        trace_response_cache(&state, false);
+        trace_miss(&state);
     }
     let mut request = with_freshness(operation.into_request(caller), freshness);
     if graphql::selects_mutation(&mut request) {
@@ -150,8 +150,7 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
         cache.store(
             key,
             Some(RawRequest::Query(raw_query)),
-            &executed.response,
-            &executed.reads,
+            &executed,
             &encoded.body,
         );
     }
@@ -208,7 +207,7 @@ pub(super) async fn post(State(state): State<SharedState>, request: Request) -> 
     if let Some(stored) =
         response_cache(&state, freshness).and_then(|cache| cache.get_raw(RawRequest::Body(&body)))
     {
-        trace_response_cache(&state, true);
+        trace_hit(&state, &stored);
         return send_stored(media, &stored, Delivery::NoStore);
     }
     let asked = Asked {
@@ -296,11 +295,11 @@ pub(super) async fn answer(
     if let (Some(cache), Some(key)) = (cache, &key)
         && let Some(stored) = cache.get(key, raw)
     {
-        trace_response_cache(state, true);
+        trace_hit(state, &stored);
         return Answer::Ready(stored_encoded(&stored), Some(stored));
     }
     if key.is_some() {
-        trace_response_cache(state, false);
+        trace_miss(state);
     }
     let request = with_freshness(operation.into_request(asked.caller), asked.freshness);
     let executed = state.api.execute(request).await;
@@ -309,7 +308,7 @@ pub(super) async fn answer(
     }
     let encoded = encode(media, &executed.response);
     if let (Some(cache), Some(key)) = (cache, key) {
-        cache.store(key, raw, &executed.response, &executed.reads, &encoded.body);
+        cache.store(key, raw, &executed, &encoded.body);
     }
     Answer::Ready(encoded, None)
 }
@@ -351,16 +350,33 @@ pub(super) fn refused(media: MediaType, refusal: Refusal) -> Encoded {
     }
 }
 
-/// When spans are exported: whether the response cache answered, on the request's span. Only
-/// queries are stored, so a hit is a query (its name is not known: it was never parsed).
-fn trace_response_cache(state: &AppState, hit: bool) {
+/// When spans are exported: the response cache answered, on the request's span, named after
+/// the operation as the execution that stored the response named its own (only queries are
+/// stored; stored without a label, e.g. before spans were exported, it is a `query`).
+fn trace_hit(state: &AppState, stored: &StoredResponse) {
     if state.traces {
         let span = tracing::Span::current();
-        span.record("plans.response_cache.hit", hit);
-        if hit {
-            crate::telemetry::rename_current_span("query");
-            span.record("graphql.operation.type", "query");
+        span.record("plans.response_cache.hit", true);
+        match stored.operation() {
+            Some(operation) => {
+                crate::telemetry::rename_current_span(operation.span_name());
+                span.record("graphql.operation.type", operation.kind);
+                if let Some(name) = &operation.name {
+                    span.record("graphql.operation.name", &**name);
+                }
+            }
+            None => {
+                crate::telemetry::rename_current_span("query");
+                span.record("graphql.operation.type", "query");
+            }
         }
+    }
+}
+
+/// When spans are exported: the response cache was asked and did not answer.
+fn trace_miss(state: &AppState) {
+    if state.traces {
+        tracing::Span::current().record("plans.response_cache.hit", false);
     }
 }
 

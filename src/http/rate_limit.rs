@@ -373,6 +373,12 @@ pub struct WithPeer<S> {
     peer: SocketAddr,
 }
 
+impl<S> WithPeer<S> {
+    pub fn new(inner: S, peer: SocketAddr) -> Self {
+        Self { inner, peer }
+    }
+}
+
 impl<S, B> Service<Request<B>> for WithPeer<S>
 where
     S: Service<Request<B>>,

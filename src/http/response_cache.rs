@@ -21,7 +21,6 @@ mod key;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use async_graphql::Response;
 use axum::http::HeaderValue;
 use bytes::Bytes;
 use prometheus::{IntCounter, Registry};
@@ -30,7 +29,7 @@ pub use key::ResponseKey;
 
 use super::caching;
 use super::negotiate::MediaType;
-use crate::graphql::{GraphqlApi, ReadSet};
+use crate::graphql::{Executed, GraphqlApi, OperationLabel, ReadSet};
 use crate::telemetry::register_counter;
 
 /// A response larger than this counts as one more entry per started block, so the entry bound
@@ -60,6 +59,8 @@ pub enum RawRequest<'a> {
 pub struct StoredResponse {
     body: Bytes,
     reads: ReadSet,
+    /// The operation it answers, when spans are exported: a hit's span is named after it.
+    operation: Option<OperationLabel>,
     expires_at: Instant,
     /// `ETag`s of the body, one per media type, computed on the first GET that needs one.
     etags: [OnceLock<HeaderValue>; 2],
@@ -68,6 +69,10 @@ pub struct StoredResponse {
 impl StoredResponse {
     pub fn body(&self) -> &Bytes {
         &self.body
+    }
+
+    pub fn operation(&self) -> Option<&OperationLabel> {
+        self.operation.as_ref()
     }
 
     /// The body's `ETag` when sent as `media`.
@@ -193,17 +198,17 @@ impl ResponseCache {
         None
     }
 
-    /// Keeps `body`, the serialized `response`, if it may be given to anyone who sends the same
+    /// Keeps `body`, the serialized response of `executed`, if it may be given to anyone who sends the same
     /// request and the plan lists it was built from are still current. Returns whether it was
     /// kept.
     pub fn store(
         &self,
         key: ResponseKey,
         raw: Option<RawRequest<'_>>,
-        response: &Response,
-        reads: &ReadSet,
+        executed: &Executed,
         body: &Bytes,
     ) -> bool {
+        let (response, reads) = (&executed.response, &executed.reads);
         let reusable = reads.is_reusable()
             && response.errors.is_empty()
             && response.extensions.is_empty()
@@ -220,6 +225,7 @@ impl ResponseCache {
         let entry = Arc::new(StoredResponse {
             body: body.clone(),
             reads: reads.clone(),
+            operation: executed.operation.clone(),
             expires_at,
             etags: Default::default(),
         });

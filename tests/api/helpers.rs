@@ -7,6 +7,7 @@ mod checks;
 mod database;
 pub mod harness;
 pub mod http;
+pub mod raw;
 pub mod tokens;
 
 pub use app::{AppOptions, TestApp, spawn_app, spawn_app_at, spawn_app_on, spawn_app_with};

@@ -11,6 +11,7 @@ mod contract;
 mod errors;
 mod graphiql;
 mod helpers;
+mod hoarding;
 mod http_caching;
 mod http_compression_and_ids;
 mod http_cors;
@@ -23,6 +24,7 @@ mod operators;
 mod outages;
 mod pagination;
 mod rate_limits;
+mod refusals;
 mod replicas;
 mod response_cache;
 mod schema_sync;
@@ -41,6 +43,7 @@ fn main() {
         contract::trials(),
         errors::trials(),
         graphiql::trials(),
+        hoarding::trials(),
         http_caching::trials(),
         http_compression_and_ids::trials(),
         http_cors::trials(),
@@ -53,6 +56,7 @@ fn main() {
         outages::trials(),
         pagination::trials(),
         rate_limits::trials(),
+        refusals::trials(),
         replicas::trials(),
         response_cache::trials(),
         schema_sync::trials(),

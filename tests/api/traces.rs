@@ -30,6 +30,8 @@ backend_tests!(
     a_subscription_event_links_to_the_write_that_caused_it,
     without_an_endpoint_nothing_is_exported_and_the_log_has_no_trace_id,
     requests_not_kept_export_nothing_not_even_their_loads,
+    response_cache_hits_are_named_after_their_operation,
+    by_default_the_log_has_the_start_up_lines_and_warnings_but_no_access_lines,
 );
 
 /// What the receiver was sent: each span with its resource's `service.name`.
@@ -138,6 +140,15 @@ struct Server {
 
 impl Server {
     async fn start(database: &TestDatabase, env: &[(&str, String)]) -> Self {
+        Self::start_logging(database, env, Some("info")).await
+    }
+
+    /// With `RUST_LOG` set to `log`, or unset.
+    async fn start_logging(
+        database: &TestDatabase,
+        env: &[(&str, String)],
+        rust_log: Option<&str>,
+    ) -> Self {
         let addr = StdListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -150,10 +161,12 @@ impl Server {
             .env("DATABASE_URL", &database.url)
             .env("BIND_ADDR", addr.to_string())
             .env("ADMIN_TOKEN", TOKEN)
-            .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::from(log.reopen().unwrap()))
             .stderr(Stdio::null());
+        if let Some(rust_log) = rust_log {
+            command.env("RUST_LOG", rust_log);
+        }
         for (name, value) in env {
             command.env(name, value);
         }
@@ -412,8 +425,13 @@ async fn a_traced_server_exports_graphql_spans_with_their_children_and_continues
 
     // The uncached query: in the caller's trace, under the caller's span.
     let queries = named("query Plans");
-    let [query] = queries[..] else {
-        panic!("one `query Plans` span (the cached one is only `query`): {names:?}");
+    let [query, cached] = queries[..] else {
+        panic!("two `query Plans` spans (the cached one too): {names:?}");
+    };
+    let (query, cached) = if hex(&query.trace_id) == trace_id {
+        (query, cached)
+    } else {
+        (cached, query)
     };
     assert_eq!(hex(&query.trace_id), trace_id);
     assert_eq!(hex(&query.parent_span_id), caller_span);
@@ -442,10 +460,11 @@ async fn a_traced_server_exports_graphql_spans_with_their_children_and_continues
         "plans.load under plans.list: {names:?}"
     );
 
-    // The repeated query: answered by the response cache, nothing below it.
-    let [cached] = named("query")[..] else {
-        panic!("one cached `query` span: {names:?}");
-    };
+    // The repeated query: answered by the response cache, nothing below it, named the same.
+    assert_eq!(
+        string_attribute(cached, "graphql.operation.name").as_deref(),
+        Some("Plans")
+    );
     assert_eq!(
         bool_attribute(cached, "plans.response_cache.hit"),
         Some(true)
@@ -666,4 +685,87 @@ async fn without_an_endpoint_nothing_is_exported_and_the_log_has_no_trace_id(bac
     assert!(received.spans().is_empty());
     assert!(log.contains("finished processing request"), "{log}");
     assert!(!log.contains("trace_id="), "{log}");
+}
+
+/// N identical named queries give N spans named `query ListPlans`, with the operation's type and
+/// name, the hits included (stored with the response: the hits parse nothing), whichever way
+/// the hit is found: the same POST bytes, another spelling of the same request, a GET.
+async fn response_cache_hits_are_named_after_their_operation(backend: Backend) {
+    const LIST: &str = "query ListPlans { plans(userId: 3) { id name } }";
+    let (server, received, _database) = start_exporting(backend, "always_on", None).await;
+    const SAME: usize = 5;
+    for _ in 0..SAME {
+        server.post(None, json!({ "query": LIST }), &[]).await;
+    }
+    // Another spelling: found by its normalized key, not its bytes.
+    server
+        .post(None, json!({ "query": LIST, "variables": {} }), &[])
+        .await;
+    let get = server
+        .client
+        .get(format!("http://{}/graphql", server.addr))
+        .query(&[("query", LIST)])
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 200);
+    server.stop();
+    let spans: Vec<Span> = received.spans().into_iter().map(|(_, span)| span).collect();
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    let listed: Vec<&Span> = spans
+        .iter()
+        .filter(|s| s.name == "query ListPlans")
+        .collect();
+    assert_eq!(listed.len(), SAME + 2, "{names:?}");
+    for span in &listed {
+        assert_eq!(
+            string_attribute(span, "graphql.operation.type").as_deref(),
+            Some("query")
+        );
+        assert_eq!(
+            string_attribute(span, "graphql.operation.name").as_deref(),
+            Some("ListPlans")
+        );
+    }
+    let hits = listed
+        .iter()
+        .filter(|span| bool_attribute(span, "plans.response_cache.hit") == Some(true))
+        .count();
+    assert_eq!(hits, SAME + 1, "all but the first: {names:?}");
+    assert!(!names.contains(&"query"), "{names:?}");
+}
+
+/// With `RUST_LOG` unset: the start-up and shutdown lines (INFO) and warnings are written; the
+/// access log (a line per request, which would cost the hot path) is not.
+async fn by_default_the_log_has_the_start_up_lines_and_warnings_but_no_access_lines(
+    backend: Backend,
+) {
+    let database = TestDatabase::new(backend).await;
+    // An idle timeout not above REQUEST_TIMEOUT (30 s) is warned about.
+    let server =
+        Server::start_logging(&database, &[("HTTP_IDLE_TIMEOUT", "30".to_owned())], None).await;
+    for _ in 0..3 {
+        let response = server
+            .client
+            .post(format!("http://{}/graphql", server.addr))
+            .json(&json!({ "query": PLANS }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let log = server.stop();
+    for line in [
+        "connected to the database",
+        "plans-api listening",
+        "shutting down",
+        "HTTP_IDLE_TIMEOUT is not above REQUEST_TIMEOUT",
+    ] {
+        assert!(
+            log.contains(line),
+            "{line:?} missing from the default log:\n{log}"
+        );
+    }
+    assert!(!log.contains("finished processing request"), "{log}");
 }

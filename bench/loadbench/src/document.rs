@@ -47,8 +47,8 @@ persisted-queries link sends; paging mix = 50% \
 at any page of the whole list (uniformly; the cursors are learnt by walking the list first), with \
 edges, cursors, `pageInfo` and `totalCount`. Every response is compared \
 byte for byte with the expected one (a difference counts as an error). Servers run with \
-`RUST_LOG=warn` and `PLAN_CACHE_TTL=3600` (cached) or `0` (uncached); peak RSS is `VmHWM` at the \
-end of the run.\n",
+`RUST_LOG=warn` (but the default-logging one, with `RUST_LOG` unset: what a new user gets) and \
+`PLAN_CACHE_TTL=3600` (cached) or `0` (uncached); peak RSS is `VmHWM` at the end of the run.\n",
         command = command(),
         rounds = args.rounds,
         seconds = args.seconds,

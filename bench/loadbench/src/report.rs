@@ -208,6 +208,18 @@ pub fn targets(cells: &[Cell], connections: usize, unmeasured: bool) -> String {
         ">= 0.70",
         |v| v >= 0.7,
     );
+    let default_log = || {
+        Some(
+            find(cells, "sqlite-default-log", Mix::HotOnly, connections)?.rps()
+                / find(cells, "sqlite-cached", Mix::HotOnly, connections)?.rps(),
+        )
+    };
+    check(
+        "hot-only, cached (SQLite), default logging (RUST_LOG unset): throughput × the same with RUST_LOG=warn",
+        default_log(),
+        ">= 0.95",
+        |v| v >= 0.95,
+    );
     check(
         "1 connection, hot-only, cached (SQLite): p50 × ceiling's p50",
         single_p50_ratio("sqlite-cached"),

@@ -132,6 +132,15 @@ async fn run_in(
         )
         .uncached("PLAN_CACHE_TTL", "0"),
     ];
+    // What a new user gets: `RUST_LOG` unset (the server's default filter), beside the quiet
+    // `RUST_LOG=warn` of the others.
+    let mut default_log = ServerSpec::new(
+        "sqlite-default-log",
+        "plans-api cached, SQLite, default logging (RUST_LOG unset)",
+        &sqlite_url,
+    );
+    default_log.env.push(("RUST_LOG", String::new()));
+    specs.insert(1, default_log);
     if args.traced {
         let endpoint = match &args.otlp_endpoint {
             Some(endpoint) => endpoint.clone(),
@@ -346,6 +355,7 @@ pub async fn start(plans_api: &Path, spec: &ServerSpec, work: &Path) -> io::Resu
         // Longer than the run: entries must not expire (and reload) mid-measurement.
         ("PLAN_CACHE_TTL", "3600".to_owned()),
     ];
+    // An empty value unsets the variable (`Server::spawn` leaves it out).
     for (name, value) in &spec.env {
         env.retain(|(existing, _)| existing != name);
         env.push((name, value.clone()));

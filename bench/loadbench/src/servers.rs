@@ -33,9 +33,17 @@ impl Server {
         log: &Path,
     ) -> io::Result<Self> {
         let log = std::fs::File::create(log)?;
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        // An empty value means unset (e.g. `RUST_LOG`, for the server's default).
+        for (name, value) in envs {
+            if value.is_empty() {
+                command.env_remove(name);
+            } else {
+                command.env(name, value);
+            }
+        }
+        let child = command
             .args(args)
-            .envs(envs.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

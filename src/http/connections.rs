@@ -1,0 +1,385 @@
+//! Serving connections so that they cannot be hoarded: what `axum::serve` does (HTTP/1.1 with
+//! upgrades, graceful shutdown), plus three bounds, each a setting:
+//!
+//! - **a header read timeout**: once the first byte of a request head arrives, the whole head
+//!   must follow within it (slowloris);
+//! - **an idle timeout**: a connection on which nothing is read or written for that long is
+//!   closed. The subscription transports are spared: an SSE stream writes a keep-alive comment
+//!   every `SUBSCRIPTION_KEEPALIVE`, and an upgraded WebSocket leaves this watch altogether (it
+//!   has its own pings);
+//! - **a connection limit**. Past it, a few more connections are still accepted (the overflow)
+//!   and answer one request each, with `Connection: close`: `/health/live` as usual, anything
+//!   else 503 with `Retry-After`; beyond those, new connections wait in the kernel's backlog.
+//!   The clients already connected are served as before.
+//!
+//! hyper's own `header_read_timeout` is not used: it is armed whenever the connection waits for
+//! a head, idle keep-alive time included, so it cannot tell a slow head from an idle client.
+//! Both are watched here instead, from counters the connection's socket and service bump
+//! (relaxed atomic additions: nothing else on the request path).
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use futures::FutureExt as _;
+use futures::future::Either;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use pin_project_lite::pin_project;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::time::Instant;
+use tower::{Service, ServiceExt as _};
+
+use super::respond::too_many_requests;
+use super::{HttpService, WithPeer};
+
+/// The connection bounds, from [`crate::Config`].
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionSettings {
+    /// `HTTP_HEADER_READ_TIMEOUT`: from a head's first byte to its last.
+    pub header_read_timeout: Duration,
+    /// `HTTP_IDLE_TIMEOUT`: nothing read or written for this long closes the connection.
+    pub idle_timeout: Duration,
+    /// `HTTP_MAX_CONNECTIONS`: connections served at once (besides the overflow).
+    pub max_connections: usize,
+}
+
+/// Connections accepted past the limit, each answering one request: enough for probes and for
+/// clients to learn they should come back, few enough to bound memory.
+pub const OVERFLOW_CONNECTIONS: usize = 32;
+
+/// How long an overflow connection may take to send its one request head.
+const OVERFLOW_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Serves `service` on `listener` until `shutdown` completes, then lets the requests in
+/// progress finish (as `axum::serve(..).with_graceful_shutdown(..)` does). With `with_peer`,
+/// every request carries its peer's address (for the rate limits).
+pub async fn serve(
+    listener: TcpListener,
+    service: HttpService,
+    with_peer: bool,
+    settings: ConnectionSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let (signal_tx, signal_rx) = watch::channel(());
+    tokio::spawn(async move {
+        shutdown.await;
+        drop(signal_rx);
+    });
+    // Each connection task holds a receiver; shutdown waits until all are dropped.
+    let (close_tx, close_rx) = watch::channel(());
+    let permits = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+    let overflow = Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS));
+    loop {
+        // A place first, so that past both bounds new connections wait in the backlog rather
+        // than in memory.
+        let lane = tokio::select! {
+            biased;
+            () = signal_tx.closed() => break,
+            permit = permits.clone().acquire_owned() => Lane::Normal(permit.expect("never closed")),
+            permit = overflow.clone().acquire_owned() => Lane::Overflow(permit.expect("never closed")),
+        };
+        let (stream, peer) = tokio::select! {
+            () = signal_tx.closed() => break,
+            accepted = accept(&listener) => accepted,
+        };
+        // A place may have come free in the meantime.
+        let lane = match lane {
+            Lane::Overflow(spare) => match permits.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    drop(spare);
+                    Lane::Normal(permit)
+                }
+                Err(_) => Lane::Overflow(spare),
+            },
+            normal => normal,
+        };
+        let connection = Connection {
+            settings,
+            signal: signal_tx.clone(),
+            close: close_rx.clone(),
+        };
+        let service = service.clone();
+        match (lane, with_peer) {
+            (Lane::Normal(permit), true) => {
+                connection.spawn(stream, WithPeer::new(service, peer), permit, false);
+            }
+            (Lane::Normal(permit), false) => connection.spawn(stream, service, permit, false),
+            (Lane::Overflow(permit), true) => {
+                let service = Overflow(WithPeer::new(service, peer));
+                connection.spawn(stream, service, permit, true);
+            }
+            (Lane::Overflow(permit), false) => {
+                connection.spawn(stream, Overflow(service), permit, true);
+            }
+        }
+    }
+    drop(close_rx);
+    drop(listener);
+    close_tx.closed().await;
+}
+
+enum Lane {
+    Normal(OwnedSemaphorePermit),
+    Overflow(OwnedSemaphorePermit),
+}
+
+/// The next connection. Errors that concern one connection are skipped; others (out of file
+/// descriptors...) are waited out, as `axum::serve` does.
+async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(err) if is_connection_error(&err) => {}
+            Err(err) => {
+                tracing::error!(error = %err, "accept failed; retrying in a moment");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+fn is_connection_error(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// What a connection's task needs besides its socket and service.
+struct Connection {
+    settings: ConnectionSettings,
+    signal: watch::Sender<()>,
+    close: watch::Receiver<()>,
+}
+
+impl Connection {
+    fn spawn<S>(self, stream: TcpStream, service: S, permit: OwnedSemaphorePermit, overflow: bool)
+    where
+        S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let activity = Arc::new(Activity::default());
+        let io = TokioIo::new(Watched {
+            inner: stream,
+            activity: activity.clone(),
+        });
+        let counted = Counted {
+            inner: service,
+            activity: activity.clone(),
+        };
+        let service = TowerToHyperService::new(
+            counted.map_request(|request: Request<Incoming>| request.map(Body::new)),
+        );
+        let Self {
+            settings,
+            signal,
+            close,
+        } = self;
+        let settings = if overflow {
+            ConnectionSettings {
+                header_read_timeout: settings.header_read_timeout.min(OVERFLOW_HEAD_TIMEOUT),
+                idle_timeout: settings.idle_timeout.min(OVERFLOW_HEAD_TIMEOUT),
+                ..settings
+            }
+        } else {
+            settings
+        };
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.keep_alive(!overflow);
+            let connection = builder.serve_connection(io, service).with_upgrades();
+            let mut connection = std::pin::pin!(connection);
+            let mut signal = std::pin::pin!(signal.closed().fuse());
+            let mut watch = std::pin::pin!(watch(&activity, settings));
+            loop {
+                tokio::select! {
+                    _ = connection.as_mut() => break,
+                    () = &mut signal => connection.as_mut().graceful_shutdown(),
+                    // Dropping the connection closes it.
+                    () = &mut watch => break,
+                }
+            }
+            drop(close);
+        });
+    }
+}
+
+/// What a connection did, counted by its socket ([`Watched`]) and its service ([`Counted`]).
+#[derive(Default)]
+struct Activity {
+    reads: AtomicU64,
+    writes: AtomicU64,
+    requests: AtomicU64,
+}
+
+/// Completes when the connection should be closed: a head begun and not finished within the
+/// header read timeout, or nothing read or written for the idle timeout. Looks at the counters
+/// four times per the shorter timeout, so either is enforced within a quarter of it.
+async fn watch(activity: &Activity, settings: ConnectionSettings) {
+    let tick =
+        (settings.header_read_timeout.min(settings.idle_timeout) / 4).max(Duration::from_millis(5));
+    let counts = || {
+        (
+            activity.reads.load(Ordering::Relaxed),
+            activity.writes.load(Ordering::Relaxed),
+            activity.requests.load(Ordering::Relaxed),
+        )
+    };
+    let (mut reads, mut writes, mut requests) = (0, 0, 0);
+    let mut quiet_since = Instant::now();
+    // When bytes arrived that no request has come of yet: a head in progress.
+    let mut head_since: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(tick).await;
+        let now = Instant::now();
+        let (now_reads, now_writes, now_requests) = counts();
+        if now_requests != requests {
+            head_since = None;
+        } else if now_reads != reads && head_since.is_none() {
+            head_since = Some(now - tick);
+        }
+        if (now_reads, now_writes) != (reads, writes) {
+            quiet_since = now;
+        }
+        (reads, writes, requests) = (now_reads, now_writes, now_requests);
+        let slow_head = head_since.is_some_and(|since| now - since >= settings.header_read_timeout);
+        if slow_head || now - quiet_since >= settings.idle_timeout {
+            return;
+        }
+    }
+}
+
+pin_project! {
+    /// The socket, counting the reads and writes that move bytes.
+    struct Watched {
+        #[pin]
+        inner: TcpStream,
+        activity: Arc<Activity>,
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        let polled = this.inner.poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.activity.reads.fetch_add(1, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let polled = this.inner.poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
+            this.activity.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let polled = this.inner.poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
+            this.activity.writes.fetch_add(1, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_shutdown(cx)
+    }
+}
+
+/// A connection's service, counting its requests (a head is complete when its request starts).
+#[derive(Clone)]
+struct Counted<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+impl<S: Service<Request<Body>>> Service<Request<Body>> for Counted<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        self.activity.requests.fetch_add(1, Ordering::Relaxed);
+        self.inner.call(request)
+    }
+}
+
+/// An overflow connection's service: `/health/live` as usual, 503 for anything else.
+#[derive(Clone)]
+struct Overflow<S>(S);
+
+impl<S> Service<Request<Body>> for Overflow<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Either<S::Future, Ready<Result<Response<Body>, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        if request.uri().path() == "/health/live" {
+            return Either::Left(self.0.call(request));
+        }
+        // A `RATE_LIMITED` GraphQL error, as for a client over its rate limit: come back later.
+        let mut response = too_many_requests(request.headers(), 1);
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        let headers = response.headers_mut();
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        Either::Right(ready(Ok(response)))
+    }
+}

@@ -1,0 +1,318 @@
+//! Refusals that leave the connection usable. Whatever answers a request before reading its body
+//! (a bad credential, `READ_ACCESS`, a rate limit, 405, 406, 415, a 404, a timeout...), hyper
+//! would otherwise stop reading the connection, because the rest of the body is still on its way,
+//! and close it after the response without saying so: a client that sends its next request on
+//! it (Python's `http.client`, SDKs with a pool) meets a broken pipe or a reset.
+//!
+//! One layer, outside everything that may refuse, handles every refusal the same way: the
+//! request's body is watched, and when the response is ready and the body was left unread, the
+//! rest is read and discarded before the response goes out, up to `MAX_REQUEST_BYTES` and
+//! [`DRAIN_MAX_TIME`]. A body that is larger or slower gets `Connection: close` instead, so the
+//! client knows to open a new connection. A request without a body (every `GET`) costs nothing.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::http::{HeaderValue, Request, Response, header};
+use futures::future::BoxFuture;
+use http_body::{Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tower::{Layer, Service};
+
+/// Longest time a response waits for the rest of a body it did not read. Clients that write
+/// the head and then the body send the body within milliseconds; a slower one gets
+/// `Connection: close`, so a slow body never holds a response (or the server) for long.
+pub(super) const DRAIN_MAX_TIME: Duration = Duration::from_secs(2);
+
+/// Puts [`UnreadBody`] around a service.
+#[derive(Clone)]
+pub(super) struct UnreadBodyLayer {
+    /// `MAX_REQUEST_BYTES`: a larger body is never read, whoever refuses it.
+    max_bytes: usize,
+}
+
+impl UnreadBodyLayer {
+    pub(super) fn new(max_bytes: usize) -> Self {
+        Self { max_bytes }
+    }
+}
+
+impl<S> Layer<S> for UnreadBodyLayer {
+    type Service = UnreadBody<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        UnreadBody {
+            inner,
+            max_bytes: self.max_bytes,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct UnreadBody<S> {
+    inner: S,
+    max_bytes: usize,
+}
+
+impl<S> Service<Request<Body>> for UnreadBody<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = UnreadBodyFuture<S::Future, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        if request.body().is_end_stream() {
+            return UnreadBodyFuture {
+                state: State::Plain {
+                    inner: self.inner.call(request),
+                },
+            };
+        }
+        let left = Arc::new(Left::default());
+        let request = request.map(|body| {
+            Body::new(Watched {
+                inner: Some(body),
+                left: left.clone(),
+            })
+        });
+        UnreadBodyFuture {
+            state: State::Watched {
+                inner: self.inner.call(request),
+                left,
+                max_bytes: self.max_bytes,
+            },
+        }
+    }
+}
+
+/// What a handler left of a request's body: set when the body is dropped before its end.
+#[derive(Default)]
+struct Left {
+    body: Mutex<Option<Body>>,
+}
+
+/// A request body that, dropped before its end, hands what is left to [`UnreadBodyFuture`]
+/// rather than to hyper (which would stop reading the connection).
+struct Watched {
+    /// `None` once read to the end.
+    inner: Option<Body>,
+    left: Arc<Left>,
+}
+
+impl HttpBody for Watched {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = ready!(Pin::new(inner).poll_frame(cx));
+        if frame.is_none() {
+            self.inner = None;
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(HttpBody::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), HttpBody::size_hint)
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take()
+            && !inner.is_end_stream()
+            && let Ok(mut left) = self.left.body.lock()
+        {
+            *left = Some(inner);
+        }
+    }
+}
+
+pin_project! {
+    pub struct UnreadBodyFuture<F, E> {
+        #[pin]
+        state: State<F, E>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, E> {
+        /// No body: the inner future, as it is.
+        Plain { #[pin] inner: F },
+        /// The inner future, then a look at what it left of the body.
+        Watched { #[pin] inner: F, left: Arc<Left>, max_bytes: usize },
+        /// Discarding the rest of the body before the response goes out.
+        Draining { drain: BoxFuture<'static, Result<Response<Body>, E>> },
+    }
+}
+
+impl<F, E> Future for UnreadBodyFuture<F, E>
+where
+    F: Future<Output = Result<Response<Body>, E>>,
+    E: Send + 'static,
+{
+    type Output = Result<Response<Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        loop {
+            let drain = match state.as_mut().project() {
+                StateProj::Plain { inner } => return inner.poll(cx),
+                StateProj::Draining { drain } => return drain.as_mut().poll(cx),
+                StateProj::Watched {
+                    inner,
+                    left,
+                    max_bytes,
+                } => {
+                    let response = ready!(inner.poll(cx))?;
+                    let body = left.body.lock().ok().and_then(|mut left| left.take());
+                    let Some(body) = body else {
+                        return Poll::Ready(Ok(response));
+                    };
+                    let max_bytes = *max_bytes;
+                    Box::pin(async move { Ok(finish(response, body, max_bytes).await) })
+                }
+            };
+            state.set(State::Draining { drain });
+        }
+    }
+}
+
+/// `response`, once the rest of `body` is discarded; or with `Connection: close` when it is not
+/// (larger than `max_bytes`, slower than [`DRAIN_MAX_TIME`], or broken).
+async fn finish(mut response: Response<Body>, body: Body, max_bytes: usize) -> Response<Body> {
+    if closes(&response) {
+        return response;
+    }
+    let too_large = body
+        .size_hint()
+        .upper()
+        .is_some_and(|upper| upper > max_bytes as u64);
+    if too_large || !discard(body, max_bytes).await {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Whether the response already closes the connection (the 413 drains its body itself).
+fn closes(response: &Response<Body>) -> bool {
+    response
+        .headers()
+        .get(header::CONNECTION)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"))
+}
+
+/// Reads `body` to its end within `max_bytes` and [`DRAIN_MAX_TIME`]; whether it got there.
+async fn discard(mut body: Body, max_bytes: usize) -> bool {
+    let read_all = async {
+        let mut read = 0usize;
+        loop {
+            match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+                None => return true,
+                Some(Err(_)) => return false,
+                Some(Ok(frame)) => {
+                    read += frame.data_ref().map_or(0, Bytes::len);
+                    if read > max_bytes {
+                        return false;
+                    }
+                }
+            }
+        }
+    };
+    tokio::time::timeout(DRAIN_MAX_TIME, read_all)
+        .await
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+    use tower::ServiceExt as _;
+
+    /// A service that refuses without reading the body.
+    fn refusing() -> impl Service<
+        Request<Body>,
+        Response = Response<Body>,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone {
+        tower::service_fn(|_request: Request<Body>| async {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            Ok::<_, std::convert::Infallible>(response)
+        })
+    }
+
+    fn streamed(chunks: Vec<&'static [u8]>, delay: Duration) -> Body {
+        let stream = futures::stream::iter(chunks).then(move |chunk| async move {
+            tokio::time::sleep(delay).await;
+            Ok::<_, std::io::Error>(Bytes::from_static(chunk))
+        });
+        Body::from_stream(stream)
+    }
+
+    use futures::StreamExt as _;
+
+    #[tokio::test]
+    async fn an_unread_body_is_discarded_before_the_refusal() {
+        let service = UnreadBodyLayer::new(1024).layer(refusing());
+        let request = Request::post("/")
+            .body(streamed(
+                vec![b"{\"query\":", b"\"{ plans { id } }\"}"],
+                Duration::ZERO,
+            ))
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(response.headers().get(header::CONNECTION).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_larger_body_closes_the_connection() {
+        let service = UnreadBodyLayer::new(8).layer(refusing());
+        let request = Request::post("/")
+            .body(streamed(vec![b"0123456789", b"0123456789"], Duration::ZERO))
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.headers()[header::CONNECTION], "close");
+    }
+
+    #[tokio::test]
+    async fn a_slower_body_closes_the_connection() {
+        let service = UnreadBodyLayer::new(1024).layer(refusing());
+        let request = Request::post("/")
+            .body(streamed(
+                vec![b"{", b"}"],
+                DRAIN_MAX_TIME / 2 + Duration::from_millis(100),
+            ))
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.headers()[header::CONNECTION], "close");
+    }
+}
