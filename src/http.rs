@@ -16,6 +16,7 @@ mod negotiate;
 mod params;
 mod persisted;
 mod rate_limit;
+mod request_metrics;
 mod respond;
 mod response_cache;
 mod websocket;
@@ -37,6 +38,7 @@ pub use persisted::{ManifestError, PersistedOperations, TrustedMode};
 pub use rate_limit::{
     ClientKey, MakeWithPeer, RateLimit, RateLimitSettings, RateLimiter, WithPeer,
 };
+pub use request_metrics::RequestMetrics;
 pub use response_cache::{ResponseCache, ResponseCacheSettings, ResponseKey};
 
 use crate::auth::Authenticator;
@@ -96,11 +98,18 @@ pub struct HttpMetrics {
     pub server_errors: prometheus::IntCounter,
     /// `http_ready`: what `/health/ready` last answered (1 ready, 0 not).
     pub ready: prometheus::IntGauge,
+    /// `http_server_request_duration_seconds`, and the refused requests' operations.
+    pub requests: RequestMetrics,
 }
 
 impl HttpMetrics {
-    pub fn register(registry: &prometheus::Registry) -> prometheus::Result<Self> {
+    /// `operations`: `graphql_operations_total`, where the edge counts refused requests.
+    pub fn register(
+        registry: &prometheus::Registry,
+        operations: crate::graphql::OperationMetrics,
+    ) -> prometheus::Result<Self> {
         Ok(Self {
+            requests: RequestMetrics::register(registry, operations)?,
             server_errors: crate::telemetry::register_counter(
                 registry,
                 "http_responses_server_errors_total",
@@ -137,6 +146,8 @@ pub struct HttpSettings {
     pub traces: Option<f64>,
     /// `http_responses_server_errors_total`, counted at the edge.
     pub server_errors: prometheus::IntCounter,
+    /// Request durations and refused operations, recorded at the edge.
+    pub requests: RequestMetrics,
     /// Request headers a CORS preflight allows besides the built-in ones
     /// (`CORS_ALLOWED_HEADERS`).
     pub cors_allowed_headers: Vec<HeaderName>,
@@ -172,15 +183,15 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
     let access_log = crate::telemetry::access_log_on();
     let routes = Router::new()
         .route(
-            "/graphql",
+            request_metrics::GRAPHQL,
             get(live::get)
                 .post(live::post)
                 .fallback(endpoint::other_method),
         )
         .route(graphiql::ASSETS_PATH, get(graphiql::asset))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
-        .route("/metrics", get(metrics::scrape))
+        .route(request_metrics::HEALTH_LIVE, get(health::live))
+        .route(request_metrics::HEALTH_READY, get(health::ready))
+        .route(request_metrics::METRICS, get(metrics::scrape))
         .with_state(Arc::new(state));
     ServiceBuilder::new()
         // Outermost, so every response carries the request id: CORS preflights, timeouts, 404s.
@@ -188,6 +199,7 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
             access_log,
             settings.traces,
             settings.server_errors.clone(),
+            settings.requests.clone(),
         ))
         .option_layer(cors(&settings.cors_origins, &settings.cors_allowed_headers))
         // Inside CORS, so a browser can read a 429; before anything else runs.

@@ -7,6 +7,7 @@ use async_graphql::{Data, Request, Response};
 use bytes::Bytes;
 
 use super::live_events;
+use super::metrics::OperationMetrics;
 use super::reads::{ReadLog, ReadSet};
 use super::schema::{AppSchema, SchemaLimits, configured};
 use crate::plans::PlanService;
@@ -16,6 +17,7 @@ use crate::plans::PlanService;
 pub struct GraphqlApi {
     schema: AppSchema,
     plans: Arc<PlanService>,
+    operations: OperationMetrics,
 }
 
 /// A response, with what it was built from.
@@ -25,9 +27,26 @@ pub struct Executed {
 }
 
 impl GraphqlApi {
-    pub fn new(plans: Arc<PlanService>, limits: SchemaLimits) -> Self {
-        let schema = configured(limits).data(plans.clone()).finish();
-        Self { schema, plans }
+    /// `operations`: where every operation the schema runs is counted (the HTTP layer counts
+    /// the ones answered without it there too).
+    pub fn new(
+        plans: Arc<PlanService>,
+        limits: SchemaLimits,
+        operations: OperationMetrics,
+    ) -> Self {
+        let schema = configured(limits, operations.clone())
+            .data(plans.clone())
+            .finish();
+        Self {
+            schema,
+            plans,
+            operations,
+        }
+    }
+
+    /// `graphql_operations_total`.
+    pub fn operations(&self) -> &OperationMetrics {
+        &self.operations
     }
 
     /// Runs `request` (which carries the [`crate::auth::Caller`] in its data; none: anonymous).

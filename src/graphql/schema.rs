@@ -2,6 +2,7 @@ use async_graphql::{Schema, SchemaBuilder};
 
 use super::errors::ErrorCodes;
 use super::limits::ShapeLimits;
+use super::metrics::{CountOperations, OperationMetrics};
 use super::mutation::MutationRoot;
 use super::operation::TraceOperation;
 use super::query::QueryRoot;
@@ -32,10 +33,13 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
 /// a response was built from. Its data is added by [`super::GraphqlApi::new`].
 pub(super) fn configured(
     limits: SchemaLimits,
+    operations: OperationMetrics,
 ) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     let builder = builder()
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
+        // First, so it is the outermost: it counts the response with the codes the others give.
+        .extension(CountOperations(operations))
         .extension(ErrorCodes)
         .extension(ShapeLimits {
             max_root_fields: limits.max_root_fields,

@@ -81,6 +81,7 @@ pub(super) async fn post(
         let encoded = match Params::from_object(item) {
             Ok(params) => answer(state, media, caller, None, params).await.0,
             Err(err) => refused(
+                state,
                 media,
                 Refusal::BadRequest(format!("malformed GraphQL request: {err}")),
             ),

@@ -85,7 +85,7 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
         && let Some(cache) = state.responses.as_deref()
         && let Some(stored) = cache.get_raw(RawRequest::Query(raw_query))
     {
-        trace_response_cache(&state, true);
+        response_cache_answered(&state, true);
         let Some(media) = negotiate::response_media_type(&headers) else {
             return not_acceptable();
         };
@@ -119,19 +119,26 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
     };
     let (operation, registration) = match params.resolve(&state.clients.persisted) {
         Ok(resolved) => resolved,
-        Err(refusal) => return send(media, refused(media, refusal), Delivery::NoStore, None),
+        Err(refusal) => {
+            return send(
+                media,
+                refused(&state, media, refusal),
+                Delivery::NoStore,
+                None,
+            );
+        }
     };
     let key = state.responses.as_ref().map(|_| operation.response_key());
     if let (Some(cache), Some(key)) = (state.responses.as_deref(), &key)
         && let Some(stored) = cache.get(key, Some(RawRequest::Query(raw_query)))
     {
-        trace_response_cache(&state, true);
+        response_cache_answered(&state, true);
         // Stored responses are never mutations: the registration may be kept.
         register(&state, registration);
         return send_stored(media, &stored, delivery);
     }
     if key.is_some() {
-        trace_response_cache(&state, false);
+        response_cache_answered(&state, false);
     }
     let mut request = operation.into_request(caller);
     if graphql::selects_mutation(&mut request) {
@@ -197,7 +204,7 @@ pub(super) async fn post(State(state): State<SharedState>, request: Request) -> 
     // A repeated query whose plan lists are all still current: the stored bytes, unparsed. (An
     // APQ hash-only request too: its bytes identify it as well as a query's.)
     if let Some(stored) = cache.and_then(|cache| cache.get_raw(RawRequest::Body(&body))) {
-        trace_response_cache(&state, true);
+        response_cache_answered(&state, true);
         return send_stored(media, &stored, Delivery::NoStore);
     }
     if batch::is_batch(&body) {
@@ -224,7 +231,7 @@ pub(super) async fn answer(
 ) -> (Encoded, Option<Arc<StoredResponse>>) {
     let (operation, registration) = match params.resolve(&state.clients.persisted) {
         Ok(resolved) => resolved,
-        Err(refusal) => return (refused(media, refusal), None),
+        Err(refusal) => return (refused(state, media, refusal), None),
     };
     register(state, registration);
     let cache = state.responses.as_deref();
@@ -232,11 +239,11 @@ pub(super) async fn answer(
     if let (Some(cache), Some(key)) = (cache, &key)
         && let Some(stored) = cache.get(key, raw)
     {
-        trace_response_cache(state, true);
+        response_cache_answered(state, true);
         return (stored_encoded(&stored), Some(stored));
     }
     if key.is_some() {
-        trace_response_cache(state, false);
+        response_cache_answered(state, false);
     }
     let executed = state.api.execute(operation.into_request(caller)).await;
     let encoded = encode(media, &executed.response);
@@ -254,8 +261,18 @@ fn register(state: &AppState, registration: Option<Registration>) {
 
 /// The answer to a request whose document could not be resolved. An unknown hash gets 200
 /// whatever the media type, as Apollo Server answers (the persisted-query links then send the
-/// query); the others are request errors.
-pub(super) fn refused(media: MediaType, refusal: Refusal) -> Encoded {
+/// query); the others are request errors. Counted as a refused operation (a query: its document
+/// is unknown).
+pub(super) fn refused(state: &AppState, media: MediaType, refusal: Refusal) -> Encoded {
+    let code = match &refusal {
+        Refusal::NotFound => ErrorCode::PersistedQueryNotFound,
+        Refusal::NotInList => ErrorCode::PersistedQueryNotInList,
+        Refusal::BadRequest(_) => ErrorCode::BadRequest,
+    };
+    state
+        .api
+        .operations()
+        .count(graphql::OperationType::Query, Some(code));
     match refusal {
         Refusal::NotFound => {
             let mut encoded = encode(
@@ -283,9 +300,16 @@ pub(super) fn refused(media: MediaType, refusal: Refusal) -> Encoded {
     }
 }
 
-/// When spans are exported: whether the response cache answered, on the request's span. Only
-/// queries are stored, so a hit is a query (its name is not known: it was never parsed).
-fn trace_response_cache(state: &AppState, hit: bool) {
+/// Whether the response cache answered: a hit is one query answered without errors (only such
+/// queries are stored; its name is not known: it was never parsed), counted here as the schema
+/// never sees it. When spans are exported, the outcome goes on the request's span.
+fn response_cache_answered(state: &AppState, hit: bool) {
+    if hit {
+        state
+            .api
+            .operations()
+            .count(graphql::OperationType::Query, None);
+    }
     if state.traces {
         let span = tracing::Span::current();
         span.record("plans.response_cache.hit", hit);
