@@ -93,7 +93,8 @@ pub fn first_code(response: &Response) -> Option<ErrorCode> {
 }
 
 /// The extension that counts executed operations. Registered first, so it is the outermost and
-/// sees the codes the others give.
+/// sees the codes the others give. It also marks a response built by anything but queries as not
+/// reusable ([`super::reads::record_operation_types`]), from the same look at the document.
 pub(super) struct CountOperations(pub OperationMetrics);
 
 impl ExtensionFactory for CountOperations {
@@ -178,6 +179,7 @@ impl Extension for CountOperation {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
+        super::reads::record_operation_types(ctx, &document);
         let seen = if ctx.data_opt::<RenderList>().is_some() {
             Seen::Rendering
         } else {

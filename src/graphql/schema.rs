@@ -6,7 +6,6 @@ use super::metrics::{CountOperations, OperationMetrics};
 use super::mutation::MutationRoot;
 use super::operation::TraceOperation;
 use super::query::QueryRoot;
-use super::reads::RecordOperationTypes;
 use super::subscription::SubscriptionRoot;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -29,8 +28,8 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
 }
 
-/// The schema the server runs: types, limits and the extensions that code errors and record what
-/// a response was built from. Its data is added by [`super::GraphqlApi::new`].
+/// The schema the server runs: types, limits and the extensions that count operations, code errors
+/// and record what a response was built from. Its data is added by [`super::GraphqlApi::new`].
 pub(super) fn configured(
     limits: SchemaLimits,
     operations: OperationMetrics,
@@ -45,8 +44,7 @@ pub(super) fn configured(
             max_root_fields: limits.max_root_fields,
             max_aliases: limits.max_aliases,
             introspection: limits.introspection,
-        })
-        .extension(RecordOperationTypes);
+        });
     let builder = if limits.traces {
         builder.extension(TraceOperation)
     } else {
