@@ -1,6 +1,6 @@
 //! The layers every request passes, written for the hit path: the edge (request id, access log,
-//! request metrics) and a timeout that costs nothing for a request answered at once. (The body limit is no layer:
-//! [`super::body::read`], the one place a body is read, applies it.)
+//! request metrics) and a timeout that costs nothing for a request answered at once. (The body
+//! limit is no layer: [`super::body::read`], the one place a body is read, applies it.)
 //!
 //! tower-http's `SetRequestId` + `PropagateRequestId` + `Trace` are three layers (three futures
 //! nested around the handler's, each moved into the next) for one job, and its `Timeout` arms a
