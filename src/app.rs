@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use crate::auth::{AdminToken, AuthSettings, Authenticator, JwksError, JwtSettings};
 use crate::cache::{CacheMetrics, CacheSettings};
 use crate::config::{AllowedOrigins, Config, ReadAccess, TrustedDocuments};
-use crate::graphql::{GraphqlApi, SchemaLimits};
+use crate::graphql::{GraphqlApi, OperationMetrics, SchemaLimits};
 use crate::http::{
     self, AppState, ClientSupport, ConnectionSettings, CorsOrigins, HttpMetrics, HttpSettings,
     ManifestError, PersistedOperations, Probes, QueryCaching, RateLimitSettings, ResponseCache,
@@ -163,7 +163,8 @@ impl Application {
         })
         .await?;
         let rate_limits = rate_limits(&config, &auth, &metrics)?;
-        let http_metrics = HttpMetrics::register(&metrics)?;
+        let operations = OperationMetrics::register(&metrics)?;
+        let http_metrics = HttpMetrics::register(&metrics, operations.clone())?;
         // Spans are exported when an endpoint is set (`telemetry::init` installed the exporter).
         let traces = trace_settings(&config).is_some();
         let api = GraphqlApi::new(
@@ -173,6 +174,7 @@ impl Application {
                 traces,
                 ..schema_limits(&config)
             },
+            operations,
         );
         let responses = ResponseCache::new(
             ResponseCacheSettings {
@@ -211,6 +213,7 @@ impl Application {
             rate_limits,
             traces: trace_settings(&config).map(|settings| settings.request_ratio()),
             server_errors: http_metrics.server_errors,
+            requests: http_metrics.requests,
             cors_allowed_headers: config
                 .cors_allowed_headers
                 .0

@@ -8,6 +8,7 @@ mod connection;
 mod errors;
 mod limits;
 mod live_events;
+mod metrics;
 mod mutation;
 mod operation;
 mod query;
@@ -17,10 +18,13 @@ mod subscription;
 mod types;
 
 pub use api::{Executed, GraphqlApi};
+/// An operation's type, as the metrics label it.
+pub use async_graphql::parser::types::OperationType;
 pub use errors::{
     ApiError, ErrorCode, bad_request, is_request_error, rate_limited, request_error,
     unauthenticated,
 };
+pub use metrics::{OperationMetrics, first_code};
 pub use operation::{OperationLabel, selects_mutation};
 pub use reads::ReadSet;
 pub use schema::{AppSchema, SchemaLimits, sdl};

@@ -18,6 +18,7 @@ mod negotiate;
 mod params;
 mod persisted;
 mod rate_limit;
+mod request_metrics;
 mod respond;
 mod response_cache;
 mod unread_body;
@@ -41,6 +42,7 @@ pub use persisted::{ManifestError, PersistedOperations, TrustedMode};
 pub use rate_limit::{
     ClientKey, MakeWithPeer, RateLimit, RateLimitSettings, RateLimiter, WithPeer,
 };
+pub use request_metrics::RequestMetrics;
 pub use response_cache::{ResponseCache, ResponseCacheSettings, ResponseKey};
 
 use crate::auth::Authenticator;
@@ -103,11 +105,18 @@ pub struct HttpMetrics {
     pub server_errors: prometheus::IntCounter,
     /// `http_ready`: what `/health/ready` last answered (1 ready, 0 not).
     pub ready: prometheus::IntGauge,
+    /// `http_server_request_duration_seconds`, and the refused requests' operations.
+    pub requests: RequestMetrics,
 }
 
 impl HttpMetrics {
-    pub fn register(registry: &prometheus::Registry) -> prometheus::Result<Self> {
+    /// `operations`: `graphql_operations_total`, where the edge counts refused requests.
+    pub fn register(
+        registry: &prometheus::Registry,
+        operations: crate::graphql::OperationMetrics,
+    ) -> prometheus::Result<Self> {
         Ok(Self {
+            requests: RequestMetrics::register(registry, operations)?,
             server_errors: crate::telemetry::register_counter(
                 registry,
                 "http_responses_server_errors_total",
@@ -144,6 +153,8 @@ pub struct HttpSettings {
     pub traces: Option<f64>,
     /// `http_responses_server_errors_total`, counted at the edge.
     pub server_errors: prometheus::IntCounter,
+    /// Request durations and refused operations, recorded at the edge.
+    pub requests: RequestMetrics,
     /// Request headers a CORS preflight allows besides the built-in ones
     /// (`CORS_ALLOWED_HEADERS`).
     pub cors_allowed_headers: Vec<HeaderName>,
@@ -180,15 +191,15 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
     let max_request_bytes = state.clients.max_request_bytes;
     let routes = Router::new()
         .route(
-            "/graphql",
+            request_metrics::GRAPHQL,
             get(live::get)
                 .post(live::post)
                 .fallback(endpoint::other_method),
         )
         .route(graphiql::ASSETS_PATH, get(graphiql::asset))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
-        .route("/metrics", get(metrics::scrape))
+        .route(request_metrics::HEALTH_LIVE, get(health::live))
+        .route(request_metrics::HEALTH_READY, get(health::ready))
+        .route(request_metrics::METRICS, get(metrics::scrape))
         .with_state(Arc::new(state));
     ServiceBuilder::new()
         // Outermost, so every response carries the request id: CORS preflights, timeouts, 404s.
@@ -196,6 +207,7 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
             access_log,
             settings.traces,
             settings.server_errors.clone(),
+            settings.requests.clone(),
         ))
         // Outside everything that may refuse a request before reading its body (CORS, the rate
         // limits, the timeout, the handlers): the rest is discarded, or the connection closed.

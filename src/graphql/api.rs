@@ -7,6 +7,7 @@ use async_graphql::{Data, Request, Response};
 use bytes::Bytes;
 
 use super::live_events;
+use super::metrics::OperationMetrics;
 use super::operation::{LabelSlot, OperationLabel};
 use super::reads::{ReadLog, ReadSet};
 use super::schema::{AppSchema, SchemaLimits, configured};
@@ -20,6 +21,7 @@ pub struct GraphqlApi {
     consistency: Arc<Consistency>,
     /// Whether spans are exported: then an execution says which operation it ran.
     traces: bool,
+    operations: OperationMetrics,
 }
 
 /// A response, with what it was built from.
@@ -31,19 +33,30 @@ pub struct Executed {
 }
 
 impl GraphqlApi {
+    /// `operations`: where every operation the schema runs is counted (the HTTP layer counts
+    /// the ones answered without it there too).
     pub fn new(
         plans: Arc<PlanService>,
         consistency: Arc<Consistency>,
         limits: SchemaLimits,
+        operations: OperationMetrics,
     ) -> Self {
         let traces = limits.traces;
-        let schema = configured(limits).data(plans.clone()).finish();
+        let schema = configured(limits, operations.clone())
+            .data(plans.clone())
+            .finish();
         Self {
             schema,
             plans,
             consistency,
             traces,
+            operations,
         }
+    }
+
+    /// `graphql_operations_total`.
+    pub fn operations(&self) -> &OperationMetrics {
+        &self.operations
     }
 
     /// Reads a consistency token a client sent.

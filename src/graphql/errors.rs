@@ -39,6 +39,32 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order (a metric label set is resolved from it once).
+    pub const ALL: [Self; 12] = [
+        Self::BadUserInput,
+        Self::Unauthenticated,
+        Self::Forbidden,
+        Self::InternalServerError,
+        Self::GraphqlParseFailed,
+        Self::GraphqlValidationFailed,
+        Self::BadRequest,
+        Self::RateLimited,
+        Self::SubscriptionLimit,
+        Self::OperationNameRequired,
+        Self::PersistedQueryNotFound,
+        Self::PersistedQueryNotInList,
+    ];
+
+    /// The position of `self` in [`Self::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The code whose [`Self::as_str`] is `code`.
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|known| known.as_str() == code)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::BadUserInput => "BAD_USER_INPUT",
@@ -365,6 +391,15 @@ mod tests {
             )
             .await;
         assert!(named.errors.is_empty(), "{:?}", named.errors);
+    }
+
+    #[test]
+    fn every_code_is_listed_once_at_its_index_and_parses_back() {
+        for (index, code) in ErrorCode::ALL.into_iter().enumerate() {
+            assert_eq!(code.index(), index, "{code:?}");
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(ErrorCode::parse("NOT_A_CODE"), None);
     }
 
     #[test]

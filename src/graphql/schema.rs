@@ -2,10 +2,10 @@ use async_graphql::{Schema, SchemaBuilder};
 
 use super::errors::ErrorCodes;
 use super::limits::ShapeLimits;
+use super::metrics::{CountOperations, OperationMetrics};
 use super::mutation::MutationRoot;
 use super::operation::TraceOperation;
 use super::query::QueryRoot;
-use super::reads::RecordOperationTypes;
 use super::subscription::SubscriptionRoot;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -28,21 +28,23 @@ fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
 }
 
-/// The schema the server runs: types, limits and the extensions that code errors and record what
-/// a response was built from. Its data is added by [`super::GraphqlApi::new`].
+/// The schema the server runs: types, limits and the extensions that count operations, code errors
+/// and record what a response was built from. Its data is added by [`super::GraphqlApi::new`].
 pub(super) fn configured(
     limits: SchemaLimits,
+    operations: OperationMetrics,
 ) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     let builder = builder()
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
+        // First, so it is the outermost: it counts the response with the codes the others give.
+        .extension(CountOperations(operations))
         .extension(ErrorCodes)
         .extension(ShapeLimits {
             max_root_fields: limits.max_root_fields,
             max_aliases: limits.max_aliases,
             introspection: limits.introspection,
-        })
-        .extension(RecordOperationTypes);
+        });
     let builder = if limits.traces {
         builder.extension(TraceOperation)
     } else {

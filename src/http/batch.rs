@@ -79,6 +79,7 @@ pub(super) async fn post(
             Ok(params) => answer(state, asked, None, params).await,
             Err(err) => Answer::Ready(
                 refused(
+                    state,
                     media,
                     Refusal::BadRequest(format!("malformed GraphQL request: {err}")),
                 ),

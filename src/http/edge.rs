@@ -1,6 +1,6 @@
-//! The layers every request passes, written for the hit path: the edge (request id, access log)
-//! and a timeout that costs nothing for a request answered at once. (The body limit is no layer:
-//! [`super::body::read`], the one place a body is read, applies it.)
+//! The layers every request passes, written for the hit path: the edge (request id, access log,
+//! request metrics) and a timeout that costs nothing for a request answered at once. (The body
+//! limit is no layer: [`super::body::read`], the one place a body is read, applies it.)
 //!
 //! tower-http's `SetRequestId` + `PropagateRequestId` + `Trace` are three layers (three futures
 //! nested around the handler's, each moved into the next) for one job, and its `Timeout` arms a
@@ -23,11 +23,13 @@ use tower::{Layer, Service};
 
 pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+use super::request_metrics::{RequestMetrics, method_of, route_of};
 use crate::telemetry::ACCESS_LOG;
 
 /// The outermost layer: gives every response an `x-request-id` (the client's own, if it sent
 /// one) and, when the access log is on, runs the request in a span carrying that id and writes
-/// one line as the response goes out.
+/// one line as the response goes out. Every response is timed and counted here, whichever layer
+/// answered it (a response-cache hit, a 429, a 404).
 #[derive(Clone)]
 pub(super) struct EdgeLayer {
     ids: RequestIds,
@@ -37,6 +39,8 @@ pub(super) struct EdgeLayer {
     /// Leaked once per server, so each request's future holds a plain reference rather than a
     /// clone (an atomic reference count up and down per request).
     server_errors: &'static prometheus::IntCounter,
+    /// Leaked once per server too.
+    requests: &'static RequestMetrics,
 }
 
 impl EdgeLayer {
@@ -48,17 +52,20 @@ impl EdgeLayer {
     /// decides), and the log line names its trace id. A request not kept gets no span, and
     /// runs in an unsampled context, so that what it does (a miss's load, a write) is dropped
     /// with it rather than exported as traces of their own. Without traces, none of that is
-    /// done. `server_errors` counts the 5xx responses.
+    /// done. `server_errors` counts the 5xx responses; `requests` times every response and
+    /// counts the refused operations.
     pub(super) fn new(
         access_log: bool,
         traces: Option<f64>,
         server_errors: prometheus::IntCounter,
+        requests: RequestMetrics,
     ) -> Self {
         Self {
             ids: RequestIds::new(),
             access_log,
             traces,
             server_errors: Box::leak(Box::new(server_errors)),
+            requests: Box::leak(Box::new(requests)),
         }
     }
 }
@@ -136,6 +143,8 @@ where
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let started = Instant::now();
+        let (method, route) = (method_of(request.method()), route_of(request.uri().path()));
         // Nothing below reads the id from the request, so it goes only on the response (and
         // into the access log's span).
         let id = match request.headers().get(REQUEST_ID) {
@@ -160,7 +169,6 @@ where
                     request_id = id.to_str().unwrap_or("-"),
                 )
             },
-            started: Instant::now(),
             traced,
         });
         let inner = match &log {
@@ -173,6 +181,10 @@ where
             log,
             unsampled,
             server_errors: self.layer.server_errors,
+            requests: self.layer.requests,
+            started,
+            method,
+            route,
         }
     }
 }
@@ -195,7 +207,6 @@ static UNSAMPLED: std::sync::LazyLock<opentelemetry::Context> = std::sync::LazyL
 
 struct AccessLog {
     span: tracing::Span,
-    started: Instant,
     traced: bool,
 }
 
@@ -207,6 +218,11 @@ pin_project! {
         log: Option<AccessLog>,
         unsampled: Option<opentelemetry::Context>,
         server_errors: &'static prometheus::IntCounter,
+        requests: &'static RequestMetrics,
+        started: Instant,
+        // The request's `method` and `route` labels.
+        method: u8,
+        route: u8,
     }
 }
 
@@ -224,15 +240,23 @@ where
             None => this.inner.poll(cx),
         };
         let mut response = ready!(polled)?;
+        let elapsed = this.started.elapsed();
         if response.status().is_server_error() {
             this.server_errors.inc();
         }
+        this.requests.observe(
+            *this.method,
+            *this.route,
+            response.status(),
+            elapsed.as_secs_f64(),
+        );
+        this.requests.count_refusal(&response);
         if let Some(id) = this.id.take() {
             response.headers_mut().entry(REQUEST_ID).or_insert(id);
         }
         if let Some(log) = this.log.take() {
             let status = response.status().as_u16();
-            let latency = log.started.elapsed().as_millis();
+            let latency = elapsed.as_millis();
             if log.traced {
                 use opentelemetry::trace::TraceContextExt as _;
                 use tracing_opentelemetry::OpenTelemetrySpanExt as _;

@@ -125,7 +125,14 @@ pub(super) async fn get(State(state): State<SharedState>, request: Request) -> R
     };
     let (operation, registration) = match params.resolve(&state.clients.persisted) {
         Ok(resolved) => resolved,
-        Err(refusal) => return send(media, refused(media, refusal), Delivery::NoStore, None),
+        Err(refusal) => {
+            return send(
+                media,
+                refused(&state, media, refusal),
+                Delivery::NoStore,
+                None,
+            );
+        }
     };
     let key = responses.map(|_| operation.response_key());
     if let (Some(cache), Some(key)) = (responses, &key)
@@ -287,7 +294,7 @@ pub(super) async fn answer(
     let media = asked.media;
     let (operation, registration) = match params.resolve(&state.clients.persisted) {
         Ok(resolved) => resolved,
-        Err(refusal) => return Answer::Ready(refused(media, refusal), None),
+        Err(refusal) => return Answer::Ready(refused(state, media, refusal), None),
     };
     register(state, registration);
     let cache = response_cache(state, asked.freshness);
@@ -321,8 +328,18 @@ fn register(state: &AppState, registration: Option<Registration>) {
 
 /// The answer to a request whose document could not be resolved. An unknown hash gets 200
 /// whatever the media type, as Apollo Server answers (the persisted-query links then send the
-/// query); the others are request errors.
-pub(super) fn refused(media: MediaType, refusal: Refusal) -> Encoded {
+/// query); the others are request errors. Counted as a refused operation (a query: its document
+/// is unknown).
+pub(super) fn refused(state: &AppState, media: MediaType, refusal: Refusal) -> Encoded {
+    let code = match &refusal {
+        Refusal::NotFound => ErrorCode::PersistedQueryNotFound,
+        Refusal::NotInList => ErrorCode::PersistedQueryNotInList,
+        Refusal::BadRequest(_) => ErrorCode::BadRequest,
+    };
+    state
+        .api
+        .operations()
+        .count(graphql::OperationType::Query, Some(code));
     match refusal {
         Refusal::NotFound => {
             let mut encoded = encode(
@@ -350,10 +367,16 @@ pub(super) fn refused(media: MediaType, refusal: Refusal) -> Encoded {
     }
 }
 
-/// When spans are exported: the response cache answered, on the request's span, named after
-/// the operation as the execution that stored the response named its own (only queries are
-/// stored; stored without a label, e.g. before spans were exported, it is a `query`).
+/// The response cache answered: counted as a query and, when spans are exported, recorded on
+/// the request's span, named after the operation as the execution that stored the response
+/// named its own (only queries are stored; stored without a label, e.g. before spans were
+/// exported, it is a `query`).
 fn trace_hit(state: &AppState, stored: &StoredResponse) {
+    // A hit is an operation answered without the schema: counted here, once.
+    state
+        .api
+        .operations()
+        .count(graphql::OperationType::Query, None);
     if state.traces {
         let span = tracing::Span::current();
         span.record("plans.response_cache.hit", true);

@@ -88,7 +88,7 @@ fn sse_request(
             let media = negotiate::response_media_type(headers).unwrap_or(MediaType::Json);
             Err(Box::new(send(
                 media,
-                refused(media, refusal),
+                refused(state, media, refusal),
                 Delivery::NoStore,
                 None,
             )))

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::caching::{self, QueryCaching};
 use super::negotiate::{self, MediaType};
+use super::request_metrics::{mark_refused, mark_refused_mutation};
 use super::response_cache::StoredResponse;
 use crate::graphql;
 
@@ -149,13 +150,16 @@ fn build<const N: usize>(
     response
 }
 
-/// Serializes and sends a response that was just executed.
+/// Serializes and sends the answer to a request refused before GraphQL ran (every caller is
+/// one), marked so that the edge counts it as a refused operation.
 pub(super) fn respond(
     media: MediaType,
     response: &async_graphql::Response,
     delivery: Delivery<'_>,
 ) -> Response {
-    send(media, encode(media, response), delivery, None)
+    let mut sent = send(media, encode(media, response), delivery, None);
+    mark_refused(&mut sent, response);
+    sent
 }
 
 /// A request that is not a GraphQL request (or not allowed as sent): a GraphQL error with code
@@ -195,7 +199,9 @@ pub(super) fn method_not_allowed(
 
 /// A mutation sent by GET (GET must stay safe: caches and prefetchers replay it).
 pub(super) fn mutation_by_get(headers: &HeaderMap) -> Response {
-    method_not_allowed(headers, "mutations must be sent with POST", "POST")
+    let mut response = method_not_allowed(headers, "mutations must be sent with POST", "POST");
+    mark_refused_mutation(&mut response);
+    response
 }
 
 pub(super) fn not_acceptable() -> Response {

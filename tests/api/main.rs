@@ -19,6 +19,7 @@ mod http_get_post;
 mod isolation;
 mod jwks;
 mod limits;
+mod metrics_red;
 mod operations;
 mod operators;
 mod outages;
@@ -51,6 +52,7 @@ fn main() {
         isolation::trials(),
         jwks::trials(),
         limits::trials(),
+        metrics_red::trials(),
         operations::trials(),
         operators::trials(),
         outages::trials(),
