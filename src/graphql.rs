@@ -18,8 +18,8 @@ mod types;
 
 pub use api::{Executed, GraphqlApi};
 pub use errors::{
-    ApiError, ErrorCode, bad_request, is_request_error, rate_limited, request_error,
-    unauthenticated,
+    ApiError, ErrorCode, bad_request, credential_lapsed, is_request_error, rate_limited,
+    request_error, unauthenticated,
 };
 pub use operation::selects_mutation;
 pub use reads::ReadSet;

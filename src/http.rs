@@ -10,6 +10,7 @@ mod edge;
 mod endpoint;
 mod graphiql;
 mod health;
+mod lapse;
 mod live;
 mod metrics;
 mod negotiate;
