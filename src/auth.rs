@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 pub use admin::AdminToken;
 pub use jwks::JwksError;
-pub use jwt::{JwtSettings, MintError, Role, mint_hs256};
+pub use jwt::{JwtSettings, LEEWAY_SECONDS, MintError, Role, mint_hs256};
 
 use jwks::Jwks;
 use jwt::JwtVerifier;

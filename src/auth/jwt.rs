@@ -151,6 +151,10 @@ impl JwtVerifier {
                     .unwrap_or(Duration::ZERO)
                     .min(MAX_VALID_FOR)
             });
+        // jsonwebtoken compares whole seconds: refused from the moment a subscription would end.
+        if valid_for.is_zero() {
+            return Err(Refused("expired"));
+        }
         Ok(Verified {
             caller,
             valid_for,

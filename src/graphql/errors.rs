@@ -70,7 +70,9 @@ pub enum ApiError {
     #[error("the credential is not valid (malformed, expired, or not signed by a trusted key)")]
     InvalidCredential,
     /// The credential that admitted a live subscription expired, or its key left the JWKS.
-    #[error("the credential of this subscription is no longer valid; subscribe again with a fresh one")]
+    #[error(
+        "the credential of this subscription is no longer valid; subscribe again with a fresh one"
+    )]
     CredentialLapsed,
     #[error("forbidden: {0}")]
     Forbidden(&'static str),

@@ -57,7 +57,7 @@ mod tests {
     use futures::{StreamExt, stream};
 
     use super::*;
-    use crate::auth::{Admission, AdminToken, AuthSettings, Authenticator, Caller};
+    use crate::auth::{AdminToken, Admission, AuthSettings, Authenticator, Caller};
 
     async fn authenticator() -> Authenticator {
         Authenticator::new(AuthSettings {

@@ -17,13 +17,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, stream};
 
-use super::{SharedState, lapse};
 use super::body::{self, BodyError};
 use super::endpoint::{self, refused};
 use super::negotiate::{self, MediaType};
 use super::params::{GetParams, Params, bearer_token, check_content_type};
 use super::respond::{Delivery, mutation_by_get, refuse, respond, send};
 use super::websocket;
+use super::{SharedState, lapse};
 use crate::auth::{Admission, Lapse};
 use crate::graphql;
 
