@@ -238,7 +238,7 @@ async fn an_expired_credential_ends_its_subscriptions_on_both_transports(backend
         &mut ws_admin,
         &mut sse_admin,
     ] {
-        assert_eq!(live.next_list().await, [first.clone()]);
+        assert_eq!(live.next_list().await, std::slice::from_ref(&first));
     }
 
     // WebSocket: closed with 4403 within a second of expiry.
@@ -331,7 +331,7 @@ async fn a_key_removed_from_the_jwks_ends_the_subscriptions_it_signed(backend: B
     within_a_second_of(at, reread - Duration::from_millis(100), "SSE error");
     let id = app.create_ok(7, "HOTSPOT", "after the rotation").await;
     for live in [&mut ws_e, &mut sse_e] {
-        assert_eq!(live.next_list().await, [id.clone()]);
+        assert_eq!(live.next_list().await, std::slice::from_ref(&id));
     }
     assert_eq!(
         sse_a.next_within(Duration::from_secs(1)).await.1,
@@ -363,6 +363,6 @@ async fn anonymous_subscriptions_under_public_reads_are_untouched(backend: Backe
     tokio::time::sleep(Duration::from_secs(1)).await;
     let id = app.create_ok(7, "HOTSPOT", "later").await;
     for live in [&mut ws_anonymous, &mut sse_anonymous] {
-        assert_eq!(live.next_list().await, [id.clone()]);
+        assert_eq!(live.next_list().await, std::slice::from_ref(&id));
     }
 }
