@@ -21,8 +21,8 @@ pub use api::{Executed, GraphqlApi};
 /// An operation's type, as the metrics label it.
 pub use async_graphql::parser::types::OperationType;
 pub use errors::{
-    ApiError, ErrorCode, bad_request, is_request_error, rate_limited, request_error,
-    unauthenticated,
+    ApiError, ErrorCode, bad_request, credential_lapsed, is_request_error, rate_limited,
+    request_error, unauthenticated,
 };
 pub use metrics::{OperationMetrics, first_code};
 pub use operation::{OperationLabel, selects_mutation};

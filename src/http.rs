@@ -12,6 +12,7 @@ mod edge;
 mod endpoint;
 mod graphiql;
 mod health;
+mod lapse;
 mod live;
 mod metrics;
 mod negotiate;

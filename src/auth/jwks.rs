@@ -1,11 +1,12 @@
 //! The public keys of a JWKS (RS256 and ES256 keys with a `kid`), from a URL (fetched over HTTPS
 //! with rustls) and/or a file. Kept in memory; when a token names a `kid` none of them has, the
 //! sources are read again, at most once per [`REFRESH_INTERVAL`], and that token is verified with
-//! the new keys.
+//! the new keys. A key gone from the sources at such a read ends what it admitted: see
+//! [`Jwks::removal`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm};
@@ -44,7 +45,8 @@ pub(super) struct Jwks {
     url: Option<String>,
     file: Option<PathBuf>,
     client: reqwest::Client,
-    keys: RwLock<Keys>,
+    /// The current keys; a watch so that a subscription admitted by a key learns when it goes.
+    keys: tokio::sync::watch::Sender<Keys>,
     /// When the sources were last read; held while reading them, so concurrent requests naming
     /// the same new `kid` wait for one read instead of each starting one.
     last_read: tokio::sync::Mutex<Option<Instant>>,
@@ -68,7 +70,7 @@ impl Jwks {
             url,
             file,
             client,
-            keys: RwLock::new(Arc::default()),
+            keys: tokio::sync::watch::Sender::new(Arc::default()),
             last_read: tokio::sync::Mutex::new(None),
         };
         let mut keys = HashMap::new();
@@ -88,16 +90,34 @@ impl Jwks {
             }
         }
         info!(keys = keys.len(), "JWKS loaded");
-        *jwks.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        jwks.keys.send_replace(Arc::new(keys));
         *jwks.last_read.get_mut() = last_read;
         Ok(Some(jwks))
     }
 
     fn current(&self) -> Keys {
-        self.keys
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.keys.borrow().clone()
+    }
+
+    /// Whether the key named `kid` is still published.
+    pub(super) fn has(&self, kid: &str) -> bool {
+        self.keys.borrow().contains_key(kid)
+    }
+
+    /// Resolves once the key named `kid` is no longer published (at once if it is not now);
+    /// never while it is. Costs nothing until the keys are read again.
+    pub(super) fn removal(&self, kid: Arc<str>) -> impl Future<Output = ()> + Send + 'static {
+        let mut keys = self.keys.subscribe();
+        async move {
+            if keys
+                .wait_for(|keys| !keys.contains_key(&*kid))
+                .await
+                .is_err()
+            {
+                // The keys are gone with the server: nothing removes this one any more.
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     /// The key named `kid`, reading the sources again if none has it and they were not read in
@@ -123,7 +143,7 @@ impl Jwks {
                 );
                 let keys = Arc::new(keys);
                 let found = keys.get(kid).cloned();
-                *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+                self.keys.send_replace(keys);
                 found
             }
             Err(err) => {

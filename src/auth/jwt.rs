@@ -1,5 +1,6 @@
 //! Verifying (and, for development, minting) JWTs.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -10,6 +11,10 @@ use super::{Caller, Refused};
 
 /// Seconds of clock skew allowed on `exp`, `nbf` and `iat`.
 pub const LEEWAY_SECONDS: u64 = 30;
+
+/// The longest a token is taken to be valid for, whatever its `exp` says (a bound that keeps
+/// `Instant` arithmetic from overflowing).
+const MAX_VALID_FOR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// What tokens are accepted and how their claims are read (from the configuration).
 #[derive(Debug, Clone)]
@@ -44,10 +49,12 @@ impl Role {
     }
 }
 
-/// A verified token: who, and for how much longer.
+/// A verified token: who, for how much longer (until it would be refused: `exp` plus the leeway),
+/// and the JWKS key that signed it (none for HS256).
 pub(super) struct Verified {
     pub caller: Caller,
     pub valid_for: Duration,
+    pub kid: Option<Arc<str>>,
 }
 
 pub(super) struct JwtVerifier {
@@ -69,10 +76,15 @@ impl JwtVerifier {
         }
     }
 
+    pub(super) fn jwks(&self) -> Option<&Jwks> {
+        self.jwks.as_ref()
+    }
+
     pub(super) async fn verify(&self, token: &str) -> Result<Verified, Refused> {
         // `alg: none` and unknown algorithms fail here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| Refused("malformed"))?;
         let jwks_key;
+        let mut kid = None;
         let (key, algorithm) = match header.alg {
             Algorithm::HS256 => (
                 self.secret
@@ -82,8 +94,9 @@ impl JwtVerifier {
             ),
             Algorithm::RS256 | Algorithm::ES256 => {
                 let jwks = self.jwks.as_ref().ok_or(Refused("no JWKS configured"))?;
-                let kid = header.kid.as_deref().ok_or(Refused("no kid"))?;
-                jwks_key = jwks.key(kid).await.ok_or(Refused("unknown kid"))?;
+                let named = header.kid.as_deref().ok_or(Refused("no kid"))?;
+                jwks_key = jwks.key(named).await.ok_or(Refused("unknown kid"))?;
+                kid = Some(Arc::from(named));
                 // The key decides the algorithm, never the token.
                 if jwks_key.algorithm != header.alg {
                     return Err(Refused("algorithm does not match the key"));
@@ -126,10 +139,26 @@ impl JwtVerifier {
             .and_then(Value::as_f64)
             .ok_or(Refused("exp is not a number"))?;
         let caller = caller_of(&claims, &self.settings)?;
-        let valid_until = exp.max(0.0) as u64 + LEEWAY_SECONDS;
+        // To the millisecond (not whole seconds): a subscription ends at this moment. An `exp`
+        // too far out to add to a clock is taken as a century.
+        let valid_for = Duration::try_from_secs_f64(exp.max(0.0))
+            .ok()
+            .and_then(|exp| exp.checked_add(Duration::from_secs(LEEWAY_SECONDS)))
+            .and_then(|until| UNIX_EPOCH.checked_add(until))
+            .map_or(MAX_VALID_FOR, |until| {
+                until
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO)
+                    .min(MAX_VALID_FOR)
+            });
+        // jsonwebtoken compares whole seconds: refused from the moment a subscription would end.
+        if valid_for.is_zero() {
+            return Err(Refused("expired"));
+        }
         Ok(Verified {
             caller,
-            valid_for: Duration::from_secs(valid_until.saturating_sub(now)),
+            valid_for,
+            kid,
         })
     }
 }

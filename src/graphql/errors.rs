@@ -95,6 +95,11 @@ pub enum ApiError {
     /// A credential was sent and is not valid (how, the client is not told).
     #[error("the credential is not valid (malformed, expired, or not signed by a trusted key)")]
     InvalidCredential,
+    /// The credential that admitted a live subscription expired, or its key left the JWKS.
+    #[error(
+        "the credential of this subscription is no longer valid; subscribe again with a fresh one"
+    )]
+    CredentialLapsed,
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
     #[error("internal server error; the server log has details")]
@@ -111,7 +116,9 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadUserInput(_) => ErrorCode::BadUserInput,
-            Self::Unauthenticated | Self::InvalidCredential => ErrorCode::Unauthenticated,
+            Self::Unauthenticated | Self::InvalidCredential | Self::CredentialLapsed => {
+                ErrorCode::Unauthenticated
+            }
             Self::Forbidden(_) => ErrorCode::Forbidden,
             Self::Internal | Self::ShuttingDown => ErrorCode::InternalServerError,
             Self::SubscriptionLimit { .. } | Self::ConnectionSubscriptionLimit { .. } => {
@@ -206,6 +213,16 @@ pub fn unauthenticated(invalid: bool) -> Response {
     } else {
         ApiError::Unauthenticated
     };
+    Response::from_errors(vec![with_code(
+        ServerError::new(error.to_string(), None),
+        error.code(),
+    )])
+}
+
+/// The last result of a live subscription whose credential stopped holding: one
+/// `UNAUTHENTICATED` error, no data.
+pub fn credential_lapsed() -> Response {
+    let error = ApiError::CredentialLapsed;
     Response::from_errors(vec![with_code(
         ServerError::new(error.to_string(), None),
         error.code(),

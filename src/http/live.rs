@@ -17,7 +17,6 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, stream};
 
-use super::SharedState;
 use super::body::{self, BodyError};
 use super::consistency;
 use super::endpoint::{self, refused, with_freshness};
@@ -25,7 +24,8 @@ use super::negotiate::{self, MediaType};
 use super::params::{GetParams, Params, bearer_token, check_content_type};
 use super::respond::{Delivery, mutation_by_get, refuse, respond, send};
 use super::websocket;
-use crate::auth::Caller;
+use super::{SharedState, lapse};
+use crate::auth::{Admission, Lapse};
 use crate::graphql;
 
 /// Settings of the subscription transports.
@@ -57,8 +57,8 @@ pub(super) async fn post(state: State<SharedState>, request: Request) -> Respons
 }
 
 /// Who an SSE request comes from, by the same rules as any request (`READ_ACCESS`, an invalid
-/// credential refused).
-async fn sse_caller(state: &SharedState, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
+/// credential refused), and until when its credential holds.
+async fn sse_caller(state: &SharedState, headers: &HeaderMap) -> Result<Admission, Box<Response>> {
     // The answer is JSON: a client asking for an event stream gets a GraphQL error it can read.
     let unauthenticated = |invalid: bool| {
         Box::new(respond(
@@ -67,8 +67,8 @@ async fn sse_caller(state: &SharedState, headers: &HeaderMap) -> Result<Caller, 
             Delivery::NoStore,
         ))
     };
-    match state.auth.authenticate(bearer_token(headers)).await {
-        Ok(caller) if state.auth.may_read(caller) => Ok(caller),
+    match state.auth.admit(bearer_token(headers)).await {
+        Ok(admission) if state.auth.may_read(admission.caller) => Ok(admission),
         Ok(_) => Err(unauthenticated(false)),
         Err(_) => Err(unauthenticated(true)),
     }
@@ -80,10 +80,10 @@ fn sse_request(
     state: &SharedState,
     headers: &HeaderMap,
     params: Params,
-    caller: Caller,
+    admission: &Admission,
 ) -> Result<async_graphql::Request, Box<Response>> {
     match params.resolve(&state.clients.persisted) {
-        Ok((operation, _registration)) => Ok(operation.into_request(caller)),
+        Ok((operation, _registration)) => Ok(operation.into_request(admission.caller)),
         Err(refusal) => {
             let media = negotiate::response_media_type(headers).unwrap_or(MediaType::Json);
             Err(Box::new(send(
@@ -99,8 +99,8 @@ fn sse_request(
 /// `GET /graphql` with `Accept: text/event-stream`: the operation from the query string.
 async fn sse_get(State(state): State<SharedState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
-    let caller = match sse_caller(&state, &parts.headers).await {
-        Ok(caller) => caller,
+    let admission = match sse_caller(&state, &parts.headers).await {
+        Ok(admission) => admission,
         Err(response) => return *response,
     };
     let params = serde_urlencoded::from_str::<GetParams>(parts.uri.query().unwrap_or_default())
@@ -110,7 +110,7 @@ async fn sse_get(State(state): State<SharedState>, request: Request) -> Response
         Ok(params) => params,
         Err(message) => return refuse(&parts.headers, StatusCode::BAD_REQUEST, message),
     };
-    let mut request = match sse_request(&state, &parts.headers, params, caller) {
+    let mut request = match sse_request(&state, &parts.headers, params, &admission) {
         Ok(request) => request,
         Err(response) => return *response,
     };
@@ -118,7 +118,11 @@ async fn sse_get(State(state): State<SharedState>, request: Request) -> Response
         return mutation_by_get(&parts.headers);
     }
     match consistency::catch_up(&state, &parts.headers).await {
-        Ok(freshness) => event_stream(&state, with_freshness(request, freshness)),
+        Ok(freshness) => event_stream(
+            &state,
+            with_freshness(request, freshness),
+            state.auth.lapse(&admission),
+        ),
         Err(response) => response,
     }
 }
@@ -130,8 +134,8 @@ async fn sse_post(State(state): State<SharedState>, request: Request) -> Respons
     if let Err(message) = check_content_type(&headers) {
         return refuse(&headers, StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
     }
-    let caller = match sse_caller(&state, &headers).await {
-        Ok(caller) => caller,
+    let admission = match sse_caller(&state, &headers).await {
+        Ok(admission) => admission,
         Err(response) => return *response,
     };
     let body = match body::read(body, state.clients.max_request_bytes).await {
@@ -155,20 +159,34 @@ async fn sse_post(State(state): State<SharedState>, request: Request) -> Respons
         Ok(params) => params,
         Err(message) => return refuse(&headers, StatusCode::BAD_REQUEST, message),
     };
-    let request = match sse_request(&state, &headers, params, caller) {
+    let request = match sse_request(&state, &headers, params, &admission) {
         Ok(request) => request,
         Err(response) => return *response,
     };
     match consistency::catch_up(&state, &headers).await {
-        Ok(freshness) => event_stream(&state, with_freshness(request, freshness)),
+        Ok(freshness) => event_stream(
+            &state,
+            with_freshness(request, freshness),
+            state.auth.lapse(&admission),
+        ),
         Err(response) => response,
     }
 }
 
 /// The results of `request` as `next` events (each event's bytes rendered once for every
-/// subscriber of its list), then `complete`.
-fn event_stream(state: &SharedState, request: async_graphql::Request) -> Response {
-    let next = state.api.subscribe(request, None).map(|bytes| {
+/// subscriber of its list), then `complete`. When the credential lapses first, the last `next`
+/// is an `UNAUTHENTICATED` error.
+fn event_stream(
+    state: &SharedState,
+    request: async_graphql::Request,
+    lapse: Option<Lapse>,
+) -> Response {
+    let events = lapse::until_lapse(state.api.subscribe(request, None), lapse, || {
+        serde_json::to_vec(&graphql::credential_lapsed())
+            .unwrap_or_default()
+            .into()
+    });
+    let next = events.map(|bytes| {
         // serde_json's output: UTF-8 and one line, as an SSE `data:` line must be.
         let data = std::str::from_utf8(&bytes).unwrap_or("{}");
         Ok::<_, Infallible>(Event::default().event("next").data(data))

@@ -6,7 +6,9 @@
 //! its list (async-graphql's would serialize each subscriber's response itself), and so that an
 //! idle connection holds little: one task, its subscriptions' streams, small socket buffers. The
 //! messages, close codes and their order are async-graphql's, which this replaced. Keep-alive
-//! pings; at shutdown every stream completes, then the socket closes ("going away").
+//! pings; at shutdown every stream completes, then the socket closes ("going away"). When the
+//! credential that admitted the connection lapses (expires, or its key leaves the JWKS), the
+//! socket closes with `4403 Forbidden`: graphql-ws reconnects with fresh `connectionParams`.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -25,6 +27,7 @@ use futures::{SinkExt, StreamExt, stream};
 
 use super::respond::refuse;
 use super::{SharedState, TrustedMode, consistency};
+use crate::auth::Lapse;
 use crate::graphql::ConnectionSubscriptions;
 use crate::plans::{ConsistencyToken, Freshness};
 
@@ -128,6 +131,8 @@ struct Connection {
     open: ConnectionSubscriptions,
     /// Set once `connection_init` was accepted: the connection's data (the caller).
     session: Option<Arc<Data>>,
+    /// Set at `connection_init` when the credential can stop holding: the socket closes then.
+    lapse: Option<Lapse>,
     initialised: bool,
     running: HashMap<Arc<str>, AbortHandle>,
 }
@@ -151,6 +156,7 @@ async fn serve_socket(
         header,
         consistency,
         session: None,
+        lapse: None,
         initialised: false,
         running: HashMap::new(),
     };
@@ -185,6 +191,9 @@ async fn serve_socket(
                     complete_message(&id)
                 }
             },
+            () = lapsed(&mut connection.lapse), if connection.lapse.is_some() => {
+                close(4403, "Forbidden".to_owned())
+            }
             _ = ping.tick(), if protocol == WebSocketProtocols::GraphQLWS => {
                 Message::Text(r#"{"type":"ping"}"#.into())
             }
@@ -204,6 +213,14 @@ async fn serve_socket(
     }
     for handle in connection.running.values() {
         handle.abort();
+    }
+}
+
+/// Resolves when the connection's credential lapses; never when it cannot.
+async fn lapsed(lapse: &mut Option<Lapse>) {
+    match lapse {
+        Some(lapse) => lapse.await,
+        None => std::future::pending().await,
     }
 }
 
@@ -276,10 +293,11 @@ impl Connection {
     ) -> Result<Option<Message>, Ending> {
         let token = credential(&payload, self.header.as_deref());
         let auth = &self.state.auth;
-        let caller = auth
-            .authenticate(token.as_deref())
+        let admission = auth
+            .admit(token.as_deref())
             .await
             .map_err(|_| self.refusal(1002, "Forbidden: invalid credential"))?;
+        let caller = admission.caller;
         if !auth.may_read(caller) {
             return Err(self.refusal(
                 1002,
@@ -297,6 +315,7 @@ impl Connection {
             data.insert(freshness);
         }
         self.session = Some(Arc::new(data));
+        self.lapse = auth.lapse(&admission);
         Ok(Some(Message::Text(r#"{"type":"connection_ack"}"#.into())))
     }
 

@@ -31,14 +31,14 @@ backend_tests!(
 
 /// A JWKS endpoint whose answer the test changes, counting the fetches.
 #[derive(Clone, Default)]
-struct JwksServer {
+pub(crate) struct JwksServer {
     document: Arc<Mutex<Option<Value>>>,
     fetches: Arc<AtomicUsize>,
 }
 
 impl JwksServer {
     /// Serves `document` (`None`: 503) at `http://<addr>/jwks.json`; returns its URL.
-    async fn start(document: Option<Value>) -> (Self, String) {
+    pub(crate) async fn start(document: Option<Value>) -> (Self, String) {
         let server = Self::default();
         server.set(document);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -52,7 +52,7 @@ impl JwksServer {
         (server, url)
     }
 
-    fn set(&self, document: Option<Value>) {
+    pub(crate) fn set(&self, document: Option<Value>) {
         *self.document.lock().unwrap() = document;
     }
 
@@ -69,7 +69,7 @@ async fn serve(State(server): State<JwksServer>) -> Response {
     }
 }
 
-fn jwks(keys: &[Value]) -> Value {
+pub(crate) fn jwks(keys: &[Value]) -> Value {
     json!({ "keys": keys })
 }
 
@@ -91,7 +91,7 @@ async fn spawn_with_jwks_url(backend: Backend, url: String, secret: bool) -> Tes
 }
 
 /// Claims without issuer or audience (none is configured here).
-fn claims(operator: i32) -> Value {
+pub(crate) fn claims(operator: i32) -> Value {
     let mut claims = operator_claims(operator);
     let object = claims.as_object_mut().unwrap();
     object.remove("iss");

@@ -30,6 +30,7 @@ mod replicas;
 mod response_cache;
 mod schema_sync;
 mod seed;
+mod subscription_credentials;
 mod subscriptions;
 mod traces;
 mod update;
@@ -63,6 +64,7 @@ fn main() {
         response_cache::trials(),
         schema_sync::trials(),
         seed::trials(),
+        subscription_credentials::trials(),
         subscriptions::trials(),
         traces::trials(),
         update::trials(),

@@ -33,17 +33,17 @@ backend_tests!(
         a_killed_listener_loses_no_change_and_never_goes_back;
 );
 
-const SUBSCRIPTION: &str = "subscription($userId: Int, $type: ConnectionType) { plans(userId: $userId, connectionType: $type) { id name } }";
+pub(crate) const SUBSCRIPTION: &str = "subscription($userId: Int, $type: ConnectionType) { plans(userId: $userId, connectionType: $type) { id name } }";
 
 /// What a subscriber receives: lists of plan ids, errors (as their code), or the end.
 #[derive(Debug, Clone, PartialEq)]
-enum Received {
+pub(crate) enum Received {
     List(Vec<String>),
     Error(String),
     Complete,
 }
 
-fn received_of(payload: &Value) -> Received {
+pub(crate) fn received_of(payload: &Value) -> Received {
     if let Some(errors) = payload["errors"].as_array()
         && !errors.is_empty()
     {

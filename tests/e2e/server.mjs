@@ -1,6 +1,8 @@
-// Starts the real plans-api binary for a test: a temporary SQLite database, a known admin token,
-// port 0 (the address is read from its log), and waits until /health/ready says 200.
-import { spawn } from 'node:child_process';
+// Starts the real plans-api binary for a test: a temporary SQLite database (or, with
+// `{ postgres: true }`, a fresh schema in the PostgreSQL at TEST_DATABASE_URL, dropped at stop),
+// a known admin token, port 0 (the address is read from its log), and waits until /health/ready
+// says 200.
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -19,17 +21,35 @@ function binary() {
   return path;
 }
 
+/** The PostgreSQL the tests may create schemas in (CI sets it); undefined: SQLite only. */
+export const POSTGRES_URL = process.env.TEST_DATABASE_URL;
+
+/** Runs one SQL command with psql (no Node PostgreSQL driver needed). */
+function psql(url, sql) {
+  execFileSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-Atqc', sql], { stdio: 'pipe' });
+}
+
 /**
  * @param {Record<string, string>} env extra environment, e.g. { HTTP_CACHE_MAX_AGE: '30' }
+ * @param {{ postgres?: boolean }} options `postgres`: a fresh schema in TEST_DATABASE_URL
  * @returns {Promise<{ url: string, token: string, logs: () => string, stop: () => Promise<void> }>}
  */
-export async function startServer(env = {}) {
+export async function startServer(env = {}, { postgres = false } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'plans-api-e2e-'));
   const token = env.ADMIN_TOKEN ?? `e2e-${randomBytes(12).toString('hex')}`;
+  let databaseUrl = `sqlite://${join(dir, 'plans.db')}?mode=rwc`;
+  let schema;
+  if (postgres) {
+    if (!POSTGRES_URL) throw new Error('a PostgreSQL test needs TEST_DATABASE_URL');
+    schema = `e2e_${randomBytes(6).toString('hex')}`;
+    psql(POSTGRES_URL, `CREATE SCHEMA ${schema}`);
+    const separator = POSTGRES_URL.includes('?') ? '&' : '?';
+    databaseUrl = `${POSTGRES_URL}${separator}options=-c%20search_path%3D${schema}`;
+  }
   const child = spawn(binary(), [], {
     env: {
       PATH: process.env.PATH,
-      DATABASE_URL: `sqlite://${join(dir, 'plans.db')}?mode=rwc`,
+      DATABASE_URL: databaseUrl,
       BIND_ADDR: '127.0.0.1:0',
       ADMIN_TOKEN: token,
       RUST_LOG: 'info',
@@ -51,6 +71,10 @@ export async function startServer(env = {}) {
       clearTimeout(timer);
     }
     await rm(dir, { recursive: true, force: true });
+    if (schema) {
+      psql(POSTGRES_URL, `DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      schema = undefined;
+    }
   };
 
   try {

@@ -48,6 +48,11 @@ pub enum Sub {
         /// Writes through replica B (create, rename, delete, one at a time).
         #[arg(long, default_value_t = 300)]
         writes: usize,
+        /// Every subscriber sends a JWT (an admin-role token valid for a day, from `plans-api
+        /// token`; A gets `JWT_SECRET`): each subscription is then armed to end when it expires.
+        /// Reads stay public.
+        #[arg(long)]
+        with_jwt: bool,
     },
     /// Internal: serve precomputed responses (the ceiling), until killed.
     Ceiling {

@@ -114,10 +114,18 @@ fn invalid(message: impl Into<String>) -> io::Error {
 }
 
 /// Runs one subscriber until its connection ends (an error, or the server completing it).
-pub async fn subscribe(addr: SocketAddr, watch: Watch, slot: Arc<Slot>, shared: Arc<Shared>) {
+/// `token`: sent as the bearer credential (SSE header, WebSocket `connection_init`).
+pub async fn subscribe(
+    addr: SocketAddr,
+    watch: Watch,
+    slot: Arc<Slot>,
+    shared: Arc<Shared>,
+    token: Option<Arc<str>>,
+) {
+    let token = token.as_deref();
     let ended = match watch.transport {
-        Transport::Sse => sse(addr, watch, &slot, &shared).await,
-        Transport::WebSocket => websocket(addr, watch, &slot, &shared).await,
+        Transport::Sse => sse(addr, watch, &slot, &shared, token).await,
+        Transport::WebSocket => websocket(addr, watch, &slot, &shared, token).await,
     };
     if ended.is_err() {
         slot.failed.store(1, Ordering::SeqCst);
@@ -125,11 +133,20 @@ pub async fn subscribe(addr: SocketAddr, watch: Watch, slot: Arc<Slot>, shared: 
 }
 
 /// GraphQL over SSE, distinct-connections mode: one POST, then `next` events.
-async fn sse(addr: SocketAddr, watch: Watch, slot: &Slot, shared: &Shared) -> io::Result<()> {
+async fn sse(
+    addr: SocketAddr,
+    watch: Watch,
+    slot: &Slot,
+    shared: &Shared,
+    token: Option<&str>,
+) -> io::Result<()> {
     let body =
         serde_json::json!({ "query": SUBSCRIPTION, "variables": watch.variables() }).to_string();
+    let authorization = token
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
     let request = format!(
-        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n{authorization}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     let mut stream = TcpStream::connect(addr).await?;
@@ -243,7 +260,13 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// `graphql-transport-ws`: `connection_init`, `subscribe`, then `next` messages (pings answered).
-async fn websocket(addr: SocketAddr, watch: Watch, slot: &Slot, shared: &Shared) -> io::Result<()> {
+async fn websocket(
+    addr: SocketAddr,
+    watch: Watch,
+    slot: &Slot,
+    shared: &Shared,
+    token: Option<&str>,
+) -> io::Result<()> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let mut request = format!("ws://{addr}/graphql")
@@ -262,9 +285,13 @@ async fn websocket(addr: SocketAddr, watch: Watch, slot: &Slot, shared: &Shared)
             .await
             .map_err(io::Error::other)?;
     let send = |text: String| Message::Text(Utf8Bytes::from(text));
+    let payload = token.map_or_else(
+        || serde_json::json!({}),
+        |token| serde_json::json!({ "Authorization": format!("Bearer {token}") }),
+    );
     socket
         .send(send(
-            r#"{"type":"connection_init","payload":{}}"#.to_owned(),
+            serde_json::json!({ "type": "connection_init", "payload": payload }).to_string(),
         ))
         .await
         .map_err(io::Error::other)?;

@@ -62,11 +62,13 @@ fn main() -> ExitCode {
                 Sub::Subscribers {
                     subscribers,
                     writes,
+                    with_jwt,
                 } => runtime.block_on(subscribers::run(
                     cli.run,
                     subscribers::Options {
                         subscribers,
                         writes,
+                        with_jwt,
                     },
                 )),
                 _ => runtime.block_on(run::run(cli.run)),

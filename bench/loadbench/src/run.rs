@@ -323,12 +323,23 @@ async fn start_otlp_sink() -> io::Result<std::net::SocketAddr> {
 }
 
 /// `JWT_SECRET` of the servers under `--read-access authenticated` (32 bytes or more).
-const BENCH_JWT_SECRET: &str = "loadbench-jwt-secret-0123456789abcdef";
+pub const BENCH_JWT_SECRET: &str = "loadbench-jwt-secret-0123456789abcdef";
 
 /// An operator's JWT for the benchmark's requests, from `plans-api token` (valid for a day).
 fn mint_token(plans_api: &Path) -> io::Result<String> {
+    mint(plans_api, &["--operator", "1"])
+}
+
+/// An admin-role JWT (valid for a day), for subscribers to every operator's lists.
+pub fn mint_admin_token(plans_api: &Path) -> io::Result<String> {
+    mint(plans_api, &["--role", "admin"])
+}
+
+fn mint(plans_api: &Path, who: &[&str]) -> io::Result<String> {
     let output = Command::new(plans_api)
-        .args(["token", "--operator", "1", "--ttl", "86400"])
+        .arg("token")
+        .args(who)
+        .args(["--ttl", "86400"])
         .env("JWT_SECRET", BENCH_JWT_SECRET)
         .env_remove("JWT_ISSUER")
         .env_remove("JWT_AUDIENCE")

@@ -20,7 +20,9 @@ use tokio::sync::Semaphore;
 use crate::cli::RunArgs;
 use crate::client::{self, Connection, Load, new_histogram};
 use crate::live_client::{self, Shared, Slot, Transport, Watch};
-use crate::run::{ServerSpec, plans_api_binary, start, start_ceiling};
+use crate::run::{
+    BENCH_JWT_SECRET, ServerSpec, mint_admin_token, plans_api_binary, start, start_ceiling,
+};
 use crate::servers::Server;
 use crate::workload::{Mix, Requests, Rng, Zipf};
 use crate::{data, note};
@@ -39,6 +41,8 @@ const ADMIN_TOKEN: &str = "loadbench-admin-token";
 pub struct Options {
     pub subscribers: usize,
     pub writes: usize,
+    /// Subscribers send a JWT (`--with-jwt`).
+    pub with_jwt: bool,
 }
 
 /// Everything a subscribers run measured.
@@ -78,6 +82,9 @@ pub async fn run(args: RunArgs, options: Options) -> io::Result<()> {
     let _ = std::fs::remove_dir_all(&work);
     let figures = result?;
     println!("\n{}", markdown(&args, &figures));
+    if options.with_jwt {
+        println!("Every subscriber sent a JWT (admin role, valid for a day; --with-jwt).");
+    }
     Ok(())
 }
 
@@ -95,6 +102,14 @@ async fn run_in(
     replica_a
         .env
         .push(("SUBSCRIPTIONS_MAX", (options.subscribers + 1).to_string()));
+    let token: Option<Arc<str>> = if options.with_jwt {
+        replica_a
+            .env
+            .push(("JWT_SECRET", BENCH_JWT_SECRET.to_owned()));
+        Some(mint_admin_token(plans_api)?.into())
+    } else {
+        None
+    };
     let a = start(plans_api, &replica_a, work).await?;
     let b = start(
         plans_api,
@@ -115,14 +130,14 @@ async fn run_in(
         options.subscribers / 2
     ));
     let half = options.subscribers / 2;
-    let mut tasks = open(a.addr, &watches[..half], &slots[..half], &shared).await;
+    let mut tasks = open(a.addr, &watches[..half], &slots[..half], &shared, &token).await;
     a.wait_idle(Duration::from_secs(5)).await;
     let rss_ws = rss_kib(&a)?;
     note(format!(
         "opening {} subscriptions to A over SSE",
         watches.len() - half
     ));
-    tasks.extend(open(a.addr, &watches[half..], &slots[half..], &shared).await);
+    tasks.extend(open(a.addr, &watches[half..], &slots[half..], &shared, &token).await);
     a.wait_idle(Duration::from_secs(5)).await;
     let rss_sse = rss_kib(&a)?;
     let failed = slots
@@ -185,6 +200,7 @@ async fn open(
     watches: &[Watch],
     slots: &[Arc<Slot>],
     shared: &Arc<Shared>,
+    token: &Option<Arc<str>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let opening = Arc::new(Semaphore::new(OPENING_AT_ONCE));
     let mut tasks = Vec::with_capacity(watches.len());
@@ -194,9 +210,9 @@ async fn open(
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        let (slot, shared) = (slot.clone(), shared.clone());
+        let (slot, shared, token) = (slot.clone(), shared.clone(), token.clone());
         tasks.push(tokio::spawn(async move {
-            let started = live_client::subscribe(addr, watch, slot.clone(), shared);
+            let started = live_client::subscribe(addr, watch, slot.clone(), shared, token);
             tokio::pin!(started);
             // The permit is given back once the first event (or a failure) is in.
             let mut permit = Some(permit);

@@ -123,7 +123,7 @@ export class PlansApiClient {
     variables: unknown,
   ): Promise<TResult> {
     const headers: Record<string, string> = { accept: ACCEPT };
-    const token = typeof this.#token === 'function' ? await this.#token() : this.#token;
+    const token = await this.#bearer();
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
     this.#sendConsistency(headers);
 
@@ -144,44 +144,75 @@ export class PlansApiClient {
     return this.#result<TResult>(response);
   }
 
+  /** The current credential: the token, or what the token function returns now. */
+  async #bearer(): Promise<string | undefined> {
+    return typeof this.#token === 'function' ? await this.#token() : this.#token;
+  }
+
   /**
    * Subscribes to a generated subscription (e.g. `LivePlansDocument`) over GraphQL over
    * Server-Sent Events (graphql-sse's distinct-connections mode, plain `fetch`): yields the
    * current `data` first, then the new `data` each time it changes. Ends when the server completes
    * the stream (at shutdown); leaving the `for await` loop (or calling `return()` on the
    * iterator) closes the connection.
+   *
+   * The server ends a subscription when its credential expires (an `UNAUTHENTICATED` error
+   * event). With a token function, the client then asks it for a fresh token and subscribes
+   * again: the loop goes on, and its next value is the current `data` (possibly equal to the
+   * last). With a fixed token, or when the fresh token is refused too, that error is thrown.
    * Throws {@link PlansApiError} for an error event, e.g. code `SUBSCRIPTION_LIMIT`.
    */
   async *subscribe<TResult, TVariables>(
     document: TypedDocumentString<TResult, TVariables>,
     ...[variables]: VariablesArgument<TVariables>
   ): AsyncGenerator<TResult, void, undefined> {
+    const renewable = typeof this.#token === 'function';
+    for (;;) {
+      const ended = yield* this.#subscribeOnce<TResult>(document.toString(), variables, renewable);
+      if (ended === 'complete') return;
+    }
+  }
+
+  /**
+   * One subscription request. Returns `'lapsed'` when the server ended it because its credential
+   * expired after at least one event (and `renewable`), so that the caller subscribes again.
+   */
+  async *#subscribeOnce<TResult>(
+    query: string,
+    variables: unknown,
+    renewable: boolean,
+  ): AsyncGenerator<TResult, 'complete' | 'lapsed', undefined> {
     const abort = new AbortController();
     const headers: Record<string, string> = {
       accept: 'text/event-stream',
       'content-type': 'application/json',
     };
-    if (this.#token !== undefined) headers.authorization = `Bearer ${this.#token}`;
+    const token = await this.#bearer();
+    if (token !== undefined) headers.authorization = `Bearer ${token}`;
     this.#sendConsistency(headers);
     try {
       const response = await this.#fetch(this.#url, {
         method: 'POST',
         headers,
-        body: JSON.stringify({ query: document.toString(), variables: variables ?? {} }),
+        body: JSON.stringify({ query, variables: variables ?? {} }),
         signal: abort.signal,
       });
       const requestId = response.headers.get('x-request-id');
-      if (!response.ok || response.body === null) {
+      const isStream = response.headers.get('content-type')?.startsWith('text/event-stream') ?? false;
+      if (!response.ok || response.body === null || !isStream) {
         // Refused before any event: a GraphQL error body.
         yield await this.#result<TResult>(response);
-        return;
+        return 'complete';
       }
+      let events = 0;
       for await (const event of serverSentEvents(response.body)) {
-        if (event.event === 'complete') return;
+        if (event.event === 'complete') return 'complete';
         if (event.event !== 'next') continue;
         const body = JSON.parse(event.data) as { data?: TResult | null; errors?: PlansApiGraphQLError[] };
         if (body.errors !== undefined && body.errors.length > 0) {
           const [first] = body.errors;
+          // The credential expired: renew it (once per subscription that got somewhere).
+          if (renewable && events > 0 && first?.extensions.code === 'UNAUTHENTICATED') return 'lapsed';
           throw new PlansApiError(
             `${first?.extensions.code ?? 'ERROR'}: ${first?.message ?? 'unknown error'}`,
             response.status,
@@ -189,8 +220,12 @@ export class PlansApiClient {
             requestId,
           );
         }
-        if (body.data !== undefined && body.data !== null) yield body.data;
+        if (body.data !== undefined && body.data !== null) {
+          events += 1;
+          yield body.data;
+        }
       }
+      return 'complete';
     } finally {
       abort.abort();
     }

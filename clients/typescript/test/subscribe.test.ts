@@ -1,11 +1,18 @@
 // `subscribe` with the generated LivePlansDocument against a running plans-api: the current list
 // first, the new list after a write, nothing for another operator's write; leaving the loop
-// closes the subscription.
+// closes the subscription. When the credential expires: a token function renews it and the loop
+// goes on; a fixed token ends the loop with UNAUTHENTICATED.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { CreatePlanDocument, LivePlansDocument, PlansApiClient, type CreatePlanInput } from '../src/index.js';
-import { startServer, type Server } from './server.js';
+import {
+  CreatePlanDocument,
+  LivePlansDocument,
+  PlansApiClient,
+  PlansApiError,
+  type CreatePlanInput,
+} from '../src/index.js';
+import { operatorToken, startServer, type Server } from './server.js';
 
 let server: Server;
 let admin: PlansApiClient;
@@ -63,4 +70,47 @@ test('for await ... break ends a subscription', async () => {
     break;
   }
   assert.equal(events, 1);
+});
+
+/** The server accepts a JWT until `exp` plus this leeway (seconds). */
+const LEEWAY_SECONDS = 30;
+
+test('a token function renews an expired credential and the subscription goes on', async () => {
+  // The server stops accepting the first token 2 s from now; the function then hands out a fresh one.
+  const tokens = [
+    operatorToken(server.jwtSecret, 44, 2 - LEEWAY_SECONDS),
+    operatorToken(server.jwtSecret, 44, 3600),
+  ];
+  let calls = 0;
+  const operator = new PlansApiClient({
+    url: server.url,
+    token: () => tokens[Math.min(calls++, tokens.length - 1)],
+  });
+  const started = Date.now();
+  const live = operator.subscribe(LivePlansDocument, { userId: 44 });
+  assert.deepEqual((await live.next()).value?.plans, []);
+  assert.equal(calls, 1);
+  // At expiry the server ends the stream; the client subscribes again with the fresh token, and
+  // the current list comes first.
+  const renewed = await live.next();
+  assert.equal(renewed.done, false);
+  assert.deepEqual(renewed.value?.plans, []);
+  assert.equal(calls, 2);
+  assert.ok(Date.now() - started >= 1_000, 'renewed only when the first token expired');
+  const { createPlan } = await admin.request(CreatePlanDocument, { input: plan(44, 'after renewal') });
+  assert.deepEqual(
+    (await live.next()).value?.plans.map((p) => p.id),
+    [createPlan.id],
+  );
+  await live.return(undefined);
+});
+
+test('a fixed token that expires ends the subscription with UNAUTHENTICATED', async () => {
+  const operator = new PlansApiClient({
+    url: server.url,
+    token: operatorToken(server.jwtSecret, 45, 1 - LEEWAY_SECONDS),
+  });
+  const live = operator.subscribe(LivePlansDocument, { userId: 45 });
+  assert.deepEqual((await live.next()).value?.plans, []);
+  await assert.rejects(live.next(), (err: unknown) => err instanceof PlansApiError && err.code === 'UNAUTHENTICATED');
 });
