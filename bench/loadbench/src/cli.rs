@@ -54,6 +54,26 @@ pub enum Sub {
         #[arg(long)]
         with_jwt: bool,
     },
+    /// Consistency tokens across replicas: two plans-api replicas on one fresh PostgreSQL schema.
+    /// (1) hot-only on A with a current `Plans-Consistency` token against without, interleaved
+    /// rounds (uses --rounds, --seconds, the largest --connections); (2) --pairs writes on A each
+    /// followed at once by a read on B with the token, and as many without; (3) the realistic mix
+    /// with writes, --clients round robin over A and B carrying their tokens, and how often each
+    /// outcome occurs. Prints the figures (uses --users, --zipf-s, --postgres-url, --no-build).
+    Consistency {
+        /// Write-on-A, read-on-B pairs with the token (and as many without).
+        #[arg(long, default_value_t = 1_000)]
+        pairs: usize,
+        /// Clients of the mixed run, each alternating between the replicas.
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Share of the mixed run's requests that are writes, in percent.
+        #[arg(long, default_value_t = 1.0)]
+        write_percent: f64,
+        /// Seconds of the mixed run.
+        #[arg(long, default_value_t = 10)]
+        mix_seconds: u64,
+    },
     /// Internal: serve precomputed responses (the ceiling), until killed.
     Ceiling {
         #[arg(long)]

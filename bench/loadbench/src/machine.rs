@@ -26,14 +26,19 @@ pub fn machine() -> String {
         .map_or_else(String::new, |kib| {
             format!(", {:.0} GiB RAM", kib / 1024.0 / 1024.0)
         });
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|avg| avg.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".to_owned());
+    let load = load_average();
     format!(
         "{} cores ({cpu}){memory}, Linux; load average {load} at the start (the cores are shared)",
         std::thread::available_parallelism().map_or(0, usize::from),
     )
+}
+
+/// The one-minute load average now.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|avg| avg.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 /// Cores and network, for the chart's title.

@@ -17,11 +17,14 @@
 //! `client` (the load generator), `workload` (requests and mixes), `servers` (processes),
 //! `ceiling`, `report` (tables, targets, chart), `document` (the Markdown report), `machine`
 //! (what the run ran on), `subscribers` (the live-lists run, `loadbench subscribers`) and
-//! `live_client` (its WebSocket and SSE subscribers).
+//! `live_client` (its WebSocket and SSE subscribers), `consistency` (consistency tokens across
+//! two replicas, `loadbench consistency`) and `consistency_mix` (its mixed run).
 
 mod ceiling;
 mod cli;
 mod client;
+mod consistency;
+mod consistency_mix;
 mod data;
 mod document;
 mod live_client;
@@ -69,6 +72,22 @@ fn main() -> ExitCode {
                         subscribers,
                         writes,
                         with_jwt,
+                    },
+                )),
+                Sub::Consistency {
+                    pairs,
+                    clients,
+                    write_percent,
+                    mix_seconds,
+                } => runtime.block_on(consistency::run(
+                    cli.run,
+                    consistency::Options {
+                        pairs,
+                        mix: consistency_mix::MixOptions {
+                            clients,
+                            write_percent,
+                            seconds: mix_seconds,
+                        },
                     },
                 )),
                 _ => runtime.block_on(run::run(cli.run)),

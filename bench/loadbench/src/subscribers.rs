@@ -409,8 +409,8 @@ async fn write_phase(
     })
 }
 
-/// A's counters, from `/metrics`.
-async fn metrics(addr: SocketAddr) -> io::Result<HashMap<String, f64>> {
+/// A server's counters, from `/metrics` (each sample by its name and labels).
+pub async fn metrics(addr: SocketAddr) -> io::Result<HashMap<String, f64>> {
     let mut connection = Connection::open(addr).await?;
     let mut body = Vec::new();
     let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n");

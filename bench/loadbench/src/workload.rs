@@ -194,6 +194,23 @@ impl Requests {
         }
     }
 
+    /// The same requests with `headers` (complete header lines, e.g.
+    /// `Plans-Consistency: …\r\n`) in place of the authorization line: same bodies, same
+    /// expected responses.
+    pub fn with_headers(mut self, headers: &str) -> Self {
+        self.http = self
+            .bodies
+            .iter()
+            .map(|body| http_post(body, headers))
+            .collect();
+        self.apq_http = self
+            .apq_bodies
+            .iter()
+            .map(|body| http_post(body, headers))
+            .collect();
+        self
+    }
+
     /// The HTTP request at `index` as `mix` sends it.
     pub fn http_for(&self, mix: Mix, index: usize) -> &Bytes {
         if mix == Mix::HotApq {
