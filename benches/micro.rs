@@ -36,7 +36,8 @@ fn queries(c: &mut Criterion) {
             .iter(|| serve(&cached, get(&hot_query_string)));
     });
 
-    let plan_cache_only = fixture.service(&rt, |config| config.response_cache_max_entries = 0);
+    let plan_cache_only =
+        fixture.service(&rt, |config| config.database.response_cache_max_entries = 0);
     group.bench_function(
         "POST hot query: plan-cache hit (parse, validate, execute, serialize)",
         |b| {
@@ -45,7 +46,7 @@ fn queries(c: &mut Criterion) {
         },
     );
 
-    let uncached = fixture.service(&rt, |config| config.plan_cache_ttl = 0);
+    let uncached = fixture.service(&rt, |config| config.database.plan_cache_ttl = 0);
     group.bench_function("POST hot query: uncached (PLAN_CACHE_TTL=0, SQLite)", |b| {
         b.to_async(&rt)
             .iter(|| serve(&uncached, post(&hot_body, None)));

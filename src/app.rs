@@ -89,7 +89,7 @@ impl Application {
             live_settings(&config),
             LiveMetrics::register(&metrics)?,
         ));
-        let listens = backend == DbBackend::Postgres && config.plan_cache_listen;
+        let listens = backend == DbBackend::Postgres && config.database.plan_cache_listen;
         let feed_schema = match listens {
             true => Some(
                 change_feed::current_schema(&db)
@@ -112,17 +112,20 @@ impl Application {
         );
         let change_feed = if listens {
             let feed = ChangeFeed::start(
-                &config.database_url,
+                &config.database.database_url,
                 &db,
                 plans.clone(),
                 consistency.clone(),
                 ChangeFeedMetrics::register(&metrics)?,
-                config.database_timeout(),
+                config.database.database_timeout(),
             )
             .await
             .map_err(StartupError::ChangeFeed)?;
             // Listen before warming, so no change can fall between the two.
-            if !feed.wait_connected(config.database_timeout()).await {
+            if !feed
+                .wait_connected(config.database.database_timeout())
+                .await
+            {
                 warn!(
                     "Plan change listener not connected yet; reading through to the database until it is"
                 );
@@ -141,11 +144,11 @@ impl Application {
             None
         };
         plans
-            .warm_up(config.plan_cache_max_entries)
+            .warm_up(config.database.plan_cache_max_entries)
             .await
             .map_err(StartupError::WarmUp)?;
 
-        let admin_token = match &config.admin_token {
+        let admin_token = match &config.auth.admin_token {
             Some(token) => AdminToken::new(token),
             None => {
                 let (admin_token, token) = AdminToken::generate();
@@ -159,7 +162,7 @@ impl Application {
         let auth = Authenticator::new(AuthSettings {
             admin_token,
             jwt: jwt_settings(&config),
-            reads_need_credential: config.read_access == ReadAccess::Authenticated,
+            reads_need_credential: config.auth.read_access == ReadAccess::Authenticated,
         })
         .await?;
         let rate_limits = rate_limits(&config, &auth, &metrics)?;
@@ -178,8 +181,8 @@ impl Application {
         );
         let responses = ResponseCache::new(
             ResponseCacheSettings {
-                max_entries: config.response_cache_max_entries,
-                ttl: config.plan_cache_ttl(),
+                max_entries: config.database.response_cache_max_entries,
+                ttl: config.database.plan_cache_ttl(),
             },
             api.clone(),
             &metrics,
@@ -193,28 +196,32 @@ impl Application {
             probes: plans.clone(),
             metrics,
             accepting_requests: Arc::new(AtomicBool::new(true)),
-            database_timeout: config.database_timeout(),
-            query_caching: QueryCaching::new(config.http_cache_max_age, config.plan_cache_ttl),
-            graphiql: config.graphiql,
+            database_timeout: config.database.database_timeout(),
+            query_caching: QueryCaching::new(
+                config.http.http_cache_max_age,
+                config.database.plan_cache_ttl,
+            ),
+            graphiql: config.graphql.graphiql,
             traces,
             ready: http_metrics.ready,
             subscriptions: SubscriptionSettings {
-                per_connection: usize::try_from(config.subscriptions_per_connection)
+                per_connection: usize::try_from(config.subscriptions.subscriptions_per_connection)
                     .unwrap_or(usize::MAX),
-                keepalive: config.subscription_keepalive(),
+                keepalive: config.subscriptions.subscription_keepalive(),
             },
             shutting_down: shutting_down.clone(),
             clients,
             consistency_cookie: config.consistency.cookie(),
         };
         let http_settings = HttpSettings {
-            request_timeout: config.request_timeout(),
-            cors_origins: cors_origins(&config.cors_allowed_origins),
+            request_timeout: config.http.request_timeout(),
+            cors_origins: cors_origins(&config.http.cors_allowed_origins),
             rate_limits,
             traces: trace_settings(&config).map(|settings| settings.request_ratio()),
             server_errors: http_metrics.server_errors,
             requests: http_metrics.requests,
             cors_allowed_headers: config
+                .http
                 .cors_allowed_headers
                 .0
                 .iter()
@@ -225,14 +232,14 @@ impl Application {
         let accepting_requests = state.accepting_requests.clone();
         let service = http::service(state, &http_settings);
 
-        let listener = TcpListener::bind(config.bind_addr)
+        let listener = TcpListener::bind(config.http.bind_addr)
             .await
             .map_err(|source| StartupError::Bind {
-                addr: config.bind_addr,
+                addr: config.http.bind_addr,
                 source,
             })?;
         let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: config.bind_addr,
+            addr: config.http.bind_addr,
             source,
         })?;
         Ok(Self {
@@ -303,40 +310,45 @@ impl Application {
 const SUBSCRIPTIONS_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn connection_settings(config: &Config) -> ConnectionSettings {
-    if config.http_idle_timeout <= config.request_timeout {
+    if config.http.http_idle_timeout <= config.http.request_timeout {
         warn!(
             "HTTP_IDLE_TIMEOUT is not above REQUEST_TIMEOUT: a request that writes nothing until then is cut off at HTTP_IDLE_TIMEOUT"
         );
     }
     ConnectionSettings {
-        header_read_timeout: std::time::Duration::from_secs(config.http_header_read_timeout),
-        idle_timeout: std::time::Duration::from_secs(config.http_idle_timeout),
-        max_connections: usize::try_from(config.http_max_connections).unwrap_or(usize::MAX),
+        header_read_timeout: std::time::Duration::from_secs(config.http.http_header_read_timeout),
+        idle_timeout: std::time::Duration::from_secs(config.http.http_idle_timeout),
+        max_connections: usize::try_from(config.http.http_max_connections).unwrap_or(usize::MAX),
     }
 }
 
 fn live_settings(config: &Config) -> LiveSettings {
     LiveSettings {
-        max_subscriptions: usize::try_from(config.subscriptions_max).unwrap_or(usize::MAX),
-        refresh_every: config.plan_cache_ttl(),
+        max_subscriptions: usize::try_from(config.subscriptions.subscriptions_max)
+            .unwrap_or(usize::MAX),
+        refresh_every: config.database.plan_cache_ttl(),
     }
 }
 
 fn cache_settings(config: &Config) -> CacheSettings {
     CacheSettings {
-        ttl: config.plan_cache_ttl(),
-        max_entries: config.plan_cache_max_entries,
+        ttl: config.database.plan_cache_ttl(),
+        max_entries: config.database.plan_cache_max_entries,
     }
 }
 
 /// The trace export settings; `None` when `OTEL_EXPORTER_OTLP_ENDPOINT` is unset or empty.
 pub fn trace_settings(config: &Config) -> Option<crate::telemetry::TraceSettings> {
-    let endpoint = config.otel_exporter_otlp_endpoint.as_deref()?.trim();
+    let endpoint = config
+        .telemetry
+        .otel_exporter_otlp_endpoint
+        .as_deref()?
+        .trim();
     (!endpoint.is_empty()).then(|| crate::telemetry::TraceSettings {
         endpoint: endpoint.to_owned(),
-        service_name: config.otel_service_name.clone(),
-        sampler: config.otel_traces_sampler.clone(),
-        sampler_arg: config.otel_traces_sampler_arg,
+        service_name: config.telemetry.otel_service_name.clone(),
+        sampler: config.telemetry.otel_traces_sampler.clone(),
+        sampler_arg: config.telemetry.otel_traces_sampler_arg,
     })
 }
 
@@ -352,21 +364,21 @@ fn rate_limits(
         "http_requests_rate_limited_total",
         "Requests refused with 429 because their client was over its rate limit",
     )?;
-    if config.rate_limit_per_second == 0 {
+    if config.rate_limit.rate_limit_per_second == 0 {
         return Ok(None);
     }
-    let proxies = config.rate_limit_trusted_proxies.clone();
+    let proxies = config.rate_limit.rate_limit_trusted_proxies.clone();
     let trusted_proxy: Option<Arc<dyn Fn(std::net::IpAddr) -> bool + Send + Sync>> =
         (!proxies.0.is_empty())
             .then(|| Arc::new(move |ip| proxies.contains(ip)) as Arc<dyn Fn(_) -> _ + Send + Sync>);
     info!(
-        per_second = config.rate_limit_per_second,
-        burst = config.rate_limit_burst(),
+        per_second = config.rate_limit.rate_limit_per_second,
+        burst = config.rate_limit.rate_limit_burst(),
         "rate limits on"
     );
     Ok(Some(RateLimitSettings {
-        per_second: config.rate_limit_per_second,
-        burst: config.rate_limit_burst(),
+        per_second: config.rate_limit.rate_limit_per_second,
+        burst: config.rate_limit.rate_limit_burst(),
         trusted_proxy,
         auth: auth.clone(),
         refused,
@@ -375,31 +387,32 @@ fn rate_limits(
 
 /// `None` when no JWT key is configured (then only the admin token is accepted).
 pub fn jwt_settings(config: &Config) -> Option<JwtSettings> {
-    let configured = config.jwt_secret.is_some()
-        || config.jwt_jwks_url.is_some()
-        || config.jwt_jwks_file.is_some();
+    let configured = config.auth.jwt_secret.is_some()
+        || config.auth.jwt_jwks_url.is_some()
+        || config.auth.jwt_jwks_file.is_some();
     configured.then(|| JwtSettings {
         secret: config
+            .auth
             .jwt_secret
             .as_ref()
             .map(|secret| secret.as_bytes().to_vec()),
-        jwks_url: config.jwt_jwks_url.clone(),
-        jwks_file: config.jwt_jwks_file.clone(),
-        issuer: config.jwt_issuer.clone(),
-        audience: config.jwt_audience.clone(),
-        operator_claim: config.jwt_operator_claim.clone(),
-        role_claim: config.jwt_role_claim.clone(),
+        jwks_url: config.auth.jwt_jwks_url.clone(),
+        jwks_file: config.auth.jwt_jwks_file.clone(),
+        issuer: config.auth.jwt_issuer.clone(),
+        audience: config.auth.jwt_audience.clone(),
+        operator_claim: config.auth.jwt_operator_claim.clone(),
+        role_claim: config.auth.jwt_role_claim.clone(),
     })
 }
 
 fn schema_limits(config: &Config) -> SchemaLimits {
     let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
     SchemaLimits {
-        max_depth: size(config.graphql_max_depth),
-        max_complexity: size(config.graphql_max_complexity),
-        max_root_fields: size(config.graphql_max_root_fields),
-        max_aliases: size(config.graphql_max_aliases),
-        introspection: config.graphql_introspection,
+        max_depth: size(config.graphql.graphql_max_depth),
+        max_complexity: size(config.graphql.graphql_max_complexity),
+        max_root_fields: size(config.graphql.graphql_max_root_fields),
+        max_aliases: size(config.graphql.graphql_max_aliases),
+        introspection: config.graphql.graphql_introspection,
         traces: false,
     }
 }
@@ -407,6 +420,7 @@ fn schema_limits(config: &Config) -> SchemaLimits {
 /// Persisted operations (the manifest read and checked), batches and the body limit.
 fn client_support(config: &Config) -> Result<ClientSupport, StartupError> {
     let manifest = config
+        .graphql
         .trusted_documents_file
         .as_ref()
         .map(|path| {
@@ -416,19 +430,20 @@ fn client_support(config: &Config) -> Result<ClientSupport, StartupError> {
             })
         })
         .transpose()?;
-    let mode = config.trusted_documents.map(|mode| match mode {
+    let mode = config.graphql.trusted_documents.map(|mode| match mode {
         TrustedDocuments::Off => TrustedMode::Off,
         TrustedDocuments::Allow => TrustedMode::Allow,
         TrustedDocuments::Require => TrustedMode::Require,
     });
-    let persisted = PersistedOperations::new(manifest.as_deref(), mode, config.apq_max_entries)?;
+    let persisted =
+        PersistedOperations::new(manifest.as_deref(), mode, config.graphql.apq_max_entries)?;
     if persisted.mode() != TrustedMode::Off {
         info!(mode = ?persisted.mode(), "trusted documents manifest loaded and checked");
     }
     Ok(ClientSupport {
         persisted,
-        max_batch: usize::try_from(config.graphql_max_batch).unwrap_or(usize::MAX),
-        max_request_bytes: config.max_request_bytes(),
+        max_batch: usize::try_from(config.graphql.graphql_max_batch).unwrap_or(usize::MAX),
+        max_request_bytes: config.http.max_request_bytes(),
     })
 }
 
@@ -458,7 +473,7 @@ impl Probes for PlanService {
     }
 }
 
-/// Connects to `config.database_url` and brings the schema up to date (idempotent).
+/// Connects to `config.database.database_url` and brings the schema up to date (idempotent).
 pub async fn connect_and_migrate(config: &Config) -> Result<DatabaseConnection, StartupError> {
     let db = connect(config).await?;
     Migrator::up(&db, None)
@@ -468,7 +483,7 @@ pub async fn connect_and_migrate(config: &Config) -> Result<DatabaseConnection, 
 }
 
 async fn connect(config: &Config) -> Result<DatabaseConnection, StartupError> {
-    let url = &config.database_url;
+    let url = &config.database.database_url;
     let mut options = ConnectOptions::new(url.clone());
     // An in-memory SQLite database exists once per connection: more than one would split it.
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -476,15 +491,15 @@ async fn connect(config: &Config) -> Result<DatabaseConnection, StartupError> {
         .max_connections(if in_memory {
             1
         } else {
-            config.database_max_connections
+            config.database.database_max_connections
         })
         .min_connections(1)
-        .connect_timeout(config.database_timeout())
-        .acquire_timeout(config.database_timeout())
+        .connect_timeout(config.database.database_timeout())
+        .acquire_timeout(config.database.database_timeout())
         .sqlx_logging(false)
         // A locked SQLite file fails a request after the same wait as a busy pool.
         .map_sqlx_sqlite_opts({
-            let timeout = config.database_timeout();
+            let timeout = config.database.database_timeout();
             move |options| options.busy_timeout(timeout)
         })
         // Named, so an operator can tell the server's connections apart in pg_stat_activity.

@@ -169,7 +169,7 @@ where
     }
 
     /// Whether values are kept at all (false when the TTL is zero).
-    pub fn is_enabled(&self) -> bool {
+    pub(crate) fn is_enabled(&self) -> bool {
         self.store.is_some()
     }
 
@@ -232,7 +232,7 @@ where
 
     /// Calls `load` without looking at or filling the cache (counted as a miss and a load), for
     /// when the cache is off or its owner knows it cannot be trusted; the value expires at once.
-    pub async fn load_uncached<F, Fut, E>(&self, load: F) -> Result<Fetched<V>, Arc<E>>
+    pub(crate) async fn load_uncached<F, Fut, E>(&self, load: F) -> Result<Fetched<V>, Arc<E>>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<V, E>>,
@@ -258,7 +258,7 @@ where
     }
 
     /// The clock reading to pass to [`Cache::insert`]; take it *before* reading the data.
-    pub fn stamp(&self) -> Stamp {
+    pub(crate) fn stamp(&self) -> Stamp {
         Stamp(self.fence.now())
     }
 
@@ -312,7 +312,7 @@ where
     }
 
     /// Number of cached keys, after applying pending evictions (moka counts lazily).
-    pub async fn entry_count(&self) -> u64 {
+    pub(crate) async fn entry_count(&self) -> u64 {
         let Some(store) = &self.store else {
             return 0;
         };

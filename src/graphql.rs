@@ -13,6 +13,7 @@ mod mutation;
 mod operation;
 mod query;
 mod reads;
+mod request_data;
 mod schema;
 mod subscription;
 mod types;

@@ -1,3 +1,6 @@
+//! The `plans-api` binary: the CLI only (`serve`, `print-schema`, `seed-demo`, `token`); everything
+//! else is the library's.
+
 use std::process::ExitCode;
 
 use std::time::Duration;
@@ -112,7 +115,7 @@ fn token(config: &Config, operator: Option<i32>, role: TokenRole, ttl: u64) -> E
 }
 
 async fn seed_demo(config: &Config, users: u32, plans_per_user: u32, force: bool) -> ExitCode {
-    let _telemetry = telemetry::init(&config.log_filter, None);
+    let _telemetry = telemetry::init(&config.telemetry.log_filter, None);
     match app::seed_demo(config, users, plans_per_user, force).await {
         Ok(SeedOutcome::Seeded(plans)) => {
             tracing::info!(plans, "seeded the demo data set");
@@ -133,7 +136,10 @@ async fn seed_demo(config: &Config, users: u32, plans_per_user: u32, force: bool
 }
 
 async fn serve(config: Config) -> ExitCode {
-    let telemetry = telemetry::init(&config.log_filter, app::trace_settings(&config).as_ref());
+    let telemetry = telemetry::init(
+        &config.telemetry.log_filter,
+        app::trace_settings(&config).as_ref(),
+    );
     let application = match Application::build(config).await {
         Ok(application) => application,
         Err(err) => {

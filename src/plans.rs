@@ -5,6 +5,8 @@
 pub mod change_feed;
 pub mod consistency;
 mod demo;
+mod error;
+mod invalidation;
 mod key;
 mod live;
 mod model;
@@ -20,6 +22,7 @@ pub use consistency::{
     TokenError,
 };
 pub use demo::{demo_plan, demo_plans};
+pub use error::PlanError;
 pub use key::PlanKey;
 pub use live::{LiveEvent, LiveList, LiveMetrics, LiveSettings, Renderings};
 pub use model::{
@@ -27,5 +30,5 @@ pub use model::{
 };
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use reads::{PlanRead, Served};
-pub use service::{PlanError, PlanService, WarmUpReport};
+pub use service::{PlanService, WarmUpReport};
 pub use validation::{InvalidInput, MAX_DURATION_MINUTES, MAX_NAME_CHARS, parse_plan_id};

@@ -68,13 +68,11 @@ impl Fixture {
         database_url: String,
         users: u32,
     ) -> Self {
-        let config = Config {
-            database_url,
-            bind_addr: "127.0.0.1:0".parse().expect("address"),
-            admin_token: Some(TOKEN.to_owned()),
-            log_filter: "warn".to_owned(),
-            ..Config::default()
-        };
+        let mut config = Config::default();
+        config.database.database_url = database_url;
+        config.http.bind_addr = "127.0.0.1:0".parse().expect("address");
+        config.auth.admin_token = Some(TOKEN.to_owned());
+        config.telemetry.log_filter = "warn".to_owned();
         rt.block_on(async {
             let service = Self::service_on(&config, 300, 100_000).await;
             service

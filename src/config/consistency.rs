@@ -42,7 +42,7 @@ impl Default for ConsistencyConfig {
 }
 
 impl ConsistencyConfig {
-    pub fn max_wait(&self) -> Duration {
+    pub(crate) fn max_wait(&self) -> Duration {
         Duration::from_millis(self.consistency_wait_ms)
     }
 

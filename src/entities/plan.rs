@@ -1,3 +1,7 @@
+//! The `plans` table's sea-orm entity and its `connection_type` column. Only `plans/` uses it
+//! (the repository, and `From<Model>` for [`crate::plans::Plan`]); the rest sees `Plan`
+//! and the re-exported `ConnectionType`.
+
 use sea_orm::entity::prelude::*;
 
 /// How a plan is delivered to the subscriber. Stored as lower-case text, which the migration

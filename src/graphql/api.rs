@@ -60,19 +60,22 @@ impl GraphqlApi {
     }
 
     /// Reads a consistency token a client sent.
-    pub fn parse_consistency_token(&self, text: &str) -> Result<ConsistencyToken, TokenError> {
+    pub(crate) fn parse_consistency_token(
+        &self,
+        text: &str,
+    ) -> Result<ConsistencyToken, TokenError> {
         self.consistency.parse(text)
     }
 
     /// Waits (bounded) until this replica can answer a request carrying `token` without a stale
     /// read; the outcome's [`crate::plans::Freshness`] goes into the request's data.
-    pub async fn catch_up(&self, token: ConsistencyToken) -> Outcome {
+    pub(crate) async fn catch_up(&self, token: ConsistencyToken) -> Outcome {
         self.consistency.catch_up(token).await
     }
 
     /// The token for a response in which a mutation succeeded ([`ReadSet::wrote`]); none, with a
     /// warning, when the database cannot say where it is.
-    pub async fn issue_consistency_token(&self) -> Option<ConsistencyToken> {
+    pub(crate) async fn issue_consistency_token(&self) -> Option<ConsistencyToken> {
         match self.consistency.issue().await {
             Ok(token) => Some(token),
             Err(err) => {
@@ -115,12 +118,6 @@ impl GraphqlApi {
         live_events::subscribe(self.schema.clone(), request, session)
     }
 
-    /// Completes every live subscription: each stream ends (the transports then send
-    /// `complete`), and new ones are refused.
-    pub fn complete_subscriptions(&self) {
-        self.plans.shut_down_live_lists();
-    }
-
     /// Whether every plan list in `reads` is still what the plan cache would serve now. Two
     /// atomic loads per list; no lock.
     pub fn is_current(&self, reads: &ReadSet) -> bool {
@@ -129,7 +126,7 @@ impl GraphqlApi {
 
     /// Whether plan lists are cached at all (`PLAN_CACHE_TTL` > 0). When not, every read must
     /// reach the database, so nothing built from one may be kept either.
-    pub fn caches_plan_lists(&self) -> bool {
+    pub(crate) fn caches_plan_lists(&self) -> bool {
         self.plans.is_caching()
     }
 }

@@ -10,7 +10,7 @@
 //! depend on who asks, so subscribers with different credentials share too.)
 
 use std::any::TypeId;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_graphql::{Data, Request, Response, ServerError, Variables};
 use bytes::Bytes;
@@ -18,40 +18,10 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::operation;
+use super::request_data::{Handoff, Live, RenderList};
 use super::schema::AppSchema;
-use super::subscription::ConnectionSlot;
 use crate::auth::Caller;
-use crate::plans::{LiveList, PlanList};
-
-/// In a request's data: where the `plans` resolver leaves the live list it started.
-#[derive(Clone, Default)]
-pub(super) struct Handoff(Arc<Mutex<Option<Live>>>);
-
-/// A live list and the place on its connection it holds while it runs.
-struct Live {
-    list: LiveList,
-    _slot: Option<ConnectionSlot>,
-}
-
-impl Handoff {
-    pub(super) fn put(&self, list: LiveList, slot: Option<ConnectionSlot>) {
-        *self.lock() = Some(Live { list, _slot: slot });
-    }
-
-    fn take(&self) -> Option<Live> {
-        self.lock().take()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Live>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-/// In a request's data: render this list (a later event of a live subscription) and watch
-/// nothing.
-pub(super) struct RenderList(pub PlanList);
+use crate::plans::PlanList;
 
 /// What renders a subscription's later events: the request again, without its data. It lives
 /// as long as the subscription, so it holds the request once, as the text that also keys the

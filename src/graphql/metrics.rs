@@ -23,7 +23,7 @@ use futures::stream::BoxStream;
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 use super::errors::ErrorCode;
-use super::live_events::RenderList;
+use super::request_data::RenderList;
 
 /// The counters of every (type, code) pair, resolved once. Cheap to clone.
 #[derive(Clone)]

@@ -1,3 +1,6 @@
+//! `Mutation`: thin resolvers for `createPlan`, `updatePlan` and `deletePlan`; who is acting,
+//! ownership and validation are [`crate::plans::PlanService`]'s.
+
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object, Result};

@@ -12,7 +12,7 @@ use async_graphql::{Request, ServerResult, Variables};
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 
-use super::live_events::RenderList;
+use super::request_data::RenderList;
 
 /// True when the document parses and the operation it selects (by `operationName`, or the only
 /// one) is a mutation. The parsed document stays in the request, so execution does not parse it

@@ -1,3 +1,6 @@
+//! `Query`: thin resolvers for `plans`, `plansPage` and `plan`, each reading through
+//! [`crate::plans::PlanService`] and recording the reads its response was built from.
+
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object, Result};

@@ -96,7 +96,7 @@ pub struct ReadSet {
 impl ReadSet {
     /// Whether the same request, while these reads stay current, gets the same response whoever
     /// sends it: only queries ran, and nothing consulted the caller.
-    pub fn is_reusable(&self) -> bool {
+    pub(crate) fn is_reusable(&self) -> bool {
         self.reusable
     }
 
@@ -106,7 +106,7 @@ impl ReadSet {
     }
 
     /// The moment the first of these lists expires (or `latest`, if that is earlier).
-    pub fn expires_at(&self, latest: Instant) -> Instant {
+    pub(crate) fn expires_at(&self, latest: Instant) -> Instant {
         self.reads
             .iter()
             .map(PlanRead::expires_at)

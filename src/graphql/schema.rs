@@ -1,3 +1,6 @@
+//! The one schema builder: roots, limits and extensions, shared by the server, `print-schema`
+//! and the `schema.graphql` test.
+
 use async_graphql::{Schema, SchemaBuilder};
 
 use super::errors::ErrorCodes;

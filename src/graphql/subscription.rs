@@ -11,8 +11,8 @@ use futures::StreamExt;
 use futures::stream::{self, BoxStream};
 
 use super::errors::{ApiError, IntoGraphql};
-use super::live_events::{Handoff, RenderList};
 use super::reads::freshness;
+use super::request_data::{ConnectionSlot, Handoff, RenderList};
 use super::types::{ConnectionType, PlanItems};
 use crate::plans::{PlanFilter, PlanService};
 
@@ -48,15 +48,6 @@ impl ConnectionSubscriptions {
             })
             .map_err(|_| ApiError::ConnectionSubscriptionLimit { max: self.max }.extend())?;
         Ok(ConnectionSlot(self.open.clone()))
-    }
-}
-
-/// A subscription's place on its connection; given back when its stream is dropped.
-pub(super) struct ConnectionSlot(Arc<AtomicUsize>);
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

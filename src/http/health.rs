@@ -1,3 +1,6 @@
+//! `GET /health/live` and `GET /health/ready`: liveness, and readiness (started, database up,
+//! not shutting down).
+
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;

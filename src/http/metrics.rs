@@ -1,3 +1,5 @@
+//! `GET /metrics`: the Prometheus registry in text format, gauges refreshed first.
+
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

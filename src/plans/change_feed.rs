@@ -107,7 +107,7 @@ impl ChangeFeed {
     }
 
     /// Waits until the listener is connected, at most `timeout`; `false` if it is not.
-    pub async fn wait_connected(&self, timeout: Duration) -> bool {
+    pub(crate) async fn wait_connected(&self, timeout: Duration) -> bool {
         let mut connected = self.connected.clone();
         tokio::time::timeout(timeout, connected.wait_for(|up| *up))
             .await
@@ -116,7 +116,7 @@ impl ChangeFeed {
 }
 
 /// The schema whose `plans` table `db` sees: the change feed's channels are named after it.
-pub async fn current_schema(db: &DatabaseConnection) -> Result<String, DbErr> {
+pub(crate) async fn current_schema(db: &DatabaseConnection) -> Result<String, DbErr> {
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),

@@ -1,3 +1,6 @@
+//! [`PlanKey`]: the `plans*` cache keyspace, one key per filter shape, and which keys a plan
+//! belongs to (what a write of it must invalidate).
+
 use std::fmt;
 
 use super::{ConnectionType, PlanFilter};

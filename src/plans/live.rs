@@ -1,9 +1,9 @@
 //! Live lists: one `tokio::sync::watch` channel per [`PlanKey`] that has subscribers, woken by
 //! exactly the invalidations of that key.
 //!
-//! * **Wake-ups.** Every place that invalidates keys in the plan cache (local writes, the change
-//!   feed, the drop-all after the feed reconnects) calls [`LiveLists::wake`] or
-//!   [`LiveLists::wake_all`] right after the cache invalidation. Keys nobody watches cost one map
+//! * **Wake-ups.** Every invalidation of the plan cache (local writes, the change feed, the
+//!   drop-all after the feed reconnects) goes through [`super::invalidation`], which calls
+//!   [`LiveLists::wake`] or [`LiveLists::wake_all`] right after the cache invalidation. Keys nobody watches cost one map
 //!   lookup. A channel's reloader also wakes itself once per `PLAN_CACHE_TTL`, as the cache's
 //!   expiry would.
 //! * **One reload per changed key.** A woken key is reloaded by its channel's one reloader task,
@@ -21,8 +21,7 @@
 //! * **Bounded memory.** A channel exists only while it has subscribers: its reloader ends, and
 //!   the entry is removed, when the last one goes.
 //! * **Traced causes.** When spans are exported, a wake-up notes the span it happened in (the
-//!   write's `plans.invalidate`, `plans.create`/`update`/`delete` on a failed write, the change
-//!   feed's `plans.invalidate`), if sampled; the reload (`plans.live.reload`) and each event it
+//!   `plans.invalidate` of a write, of a failed write or of the change feed), if sampled; the reload (`plans.live.reload`) and each event it
 //!   leads to (`plans.live.event`) carry an OpenTelemetry link to each noted span. Coalesced
 //!   wake-ups give one event linked to all of them, up to [`MAX_LINKS`] (the first ones).
 
@@ -32,18 +31,24 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use opentelemetry::trace::{SpanContext, TraceContextExt as _};
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
-use tokio::sync::{Notify, OnceCell, watch};
+use tokio::sync::{Notify, watch};
 use tracing::{Instrument as _, info_span, warn};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+mod metrics;
+mod renderings;
+mod subscription;
+
+pub use metrics::{LiveMetrics, LiveSettings};
+pub use renderings::{LiveEvent, Renderings};
+pub use subscription::LiveList;
+
 use super::consistency::Freshness;
-use super::service::{PlanError, PlanService};
+use super::error::PlanError;
+use super::reads::Served;
 use super::{PlanKey, PlanList};
 use crate::cache::Stamp;
-use crate::telemetry::{register_counter, register_gauge};
 
 /// How long a reloader waits before retrying after a failed load.
 const RETRY_AFTER: Duration = Duration::from_millis(500);
@@ -52,98 +57,15 @@ const RETRY_AFTER: Duration = Duration::from_millis(500);
 /// writes that coalesced, bounded so that a write storm does not grow every event's span.
 const MAX_LINKS: usize = 8;
 
-/// Prometheus metrics of the live lists.
-#[derive(Clone)]
-pub struct LiveMetrics {
-    pub active: IntGauge,
-    pub events: IntCounter,
-    pub delay: Histogram,
-}
-
-impl LiveMetrics {
-    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
-        let delay = Histogram::with_opts(
-            HistogramOpts::new(
-                "plan_subscription_event_delay_seconds",
-                "Delay from the invalidation of a live list's key to the event a subscriber got.",
-            )
-            .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-            ]),
-        )?;
-        registry.register(Box::new(delay.clone()))?;
-        Ok(Self {
-            active: register_gauge(
-                registry,
-                "plan_subscriptions_active",
-                "Live plan-list subscriptions open now.",
-            )?,
-            events: register_counter(
-                registry,
-                "plan_subscription_events_total",
-                "Lists sent to live subscriptions (first events included).",
-            )?,
-            delay,
-        })
-    }
-
-    /// Metrics registered nowhere (for services built outside a server).
-    pub fn unregistered() -> Self {
-        Self::register(&Registry::new()).expect("a fresh registry accepts every metric")
-    }
-}
-
-/// Sizing of the live lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LiveSettings {
-    /// Live subscriptions per process; beyond it a new one is refused.
-    pub max_subscriptions: usize,
-    /// How often a watched key is re-read even without an invalidation (the plan cache's TTL;
-    /// zero: never).
-    pub refresh_every: Duration,
-}
-
-impl Default for LiveSettings {
-    fn default() -> Self {
-        Self {
-            max_subscriptions: 10_000,
-            refresh_every: Duration::ZERO,
-        }
-    }
-}
-
-/// Bytes derived from one published list, each kind computed once: the first subscriber that
-/// asks for a kind renders it, the others (of any transport) wait for and share the same bytes.
-#[derive(Default)]
-pub struct Renderings(Mutex<HashMap<String, Arc<OnceCell<Bytes>>>>);
-
-impl Renderings {
-    /// The bytes of kind `key` (e.g. a GraphQL document and its variables), rendered by `render`
-    /// if nobody rendered them yet.
-    pub async fn get_or_render<F, Fut>(&self, key: &str, render: F) -> Bytes
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Bytes>,
-    {
-        let cell = {
-            let mut cells = self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match cells.get(key) {
-                Some(cell) => cell.clone(),
-                None => cells.entry(key.to_owned()).or_default().clone(),
-            }
-        };
-        cell.get_or_init(render).await.clone()
-    }
-}
-
-/// One event of a live subscription: the list, and the renderings shared by every subscriber
-/// that gets this same published list.
-pub struct LiveEvent {
-    pub list: PlanList,
-    pub renderings: Arc<Renderings>,
+/// What live lists read from: the one call of the plan service they need (it implements this),
+/// so that this module does not depend on the service.
+pub(super) trait ListSource: Send + Sync + 'static {
+    /// The list of `key`, read as `freshness` says (through the plan cache).
+    fn read(
+        &self,
+        key: PlanKey,
+        freshness: Freshness,
+    ) -> impl Future<Output = Result<Served<PlanList>, PlanError>> + Send;
 }
 
 /// The newest list of a key, with the stamp of the load it came from.
@@ -262,7 +184,7 @@ impl LiveLists {
     }
 
     /// Wakes every reloader (after everything was invalidated).
-    pub fn wake_all(&self) {
+    pub(crate) fn wake_all(&self) {
         let now = Instant::now();
         let channels = self.channels();
         let cause = (!channels.is_empty()).then(sampled_current_span).flatten();
@@ -274,18 +196,13 @@ impl LiveLists {
 
     /// Ends every live subscription (each stream completes) and every reloader; new ones are
     /// refused from now on.
-    pub fn shut_down(&self) {
+    pub(crate) fn shut_down(&self) {
         self.shutdown.send_replace(true);
     }
 
     /// Live subscriptions open now.
-    pub fn active(&self) -> usize {
+    pub(crate) fn active(&self) -> usize {
         self.active.load(Ordering::SeqCst)
-    }
-
-    /// Keys with a channel now (watched keys).
-    pub fn watched_keys(&self) -> usize {
-        self.channels().len()
     }
 
     fn acquire(self: &Arc<Self>) -> Result<Permit, PlanError> {
@@ -300,10 +217,10 @@ impl LiveLists {
     }
 
     /// The channel of `key` (created with its reloader if it has none) and a receiver of it.
-    fn join(
+    fn join<S: ListSource>(
         self: &Arc<Self>,
         key: PlanKey,
-        service: &Arc<PlanService>,
+        service: &Arc<S>,
     ) -> (Arc<Channel>, watch::Receiver<Option<Snapshot>>) {
         let mut channels = self.channels();
         if let Some(channel) = channels.get(&key) {
@@ -376,8 +293,8 @@ impl Drop for Permit {
 /// The reloader of one watched key: waits for a wake-up (or the refresh period), reloads the key
 /// through the cache and publishes the list. Ends when the key has no subscribers left, or at
 /// shutdown.
-async fn reload(
-    service: Weak<PlanService>,
+async fn reload<S: ListSource>(
+    service: Weak<S>,
     lists: Weak<LiveLists>,
     key: PlanKey,
     channel: Arc<Channel>,
@@ -422,7 +339,7 @@ async fn reload(
         for cause in &answering.causes {
             span.add_link(cause.clone());
         }
-        match plans.list(key.filter()).instrument(span).await {
+        match plans.read(key, Freshness::Cached).instrument(span).await {
             Ok(served) => {
                 channel.offer(served.read.stamp, served.value, answering);
             }
@@ -442,122 +359,6 @@ async fn reload(
                 tokio::time::sleep(RETRY_AFTER).await;
                 channel.wake.notify_one();
             }
-        }
-    }
-}
-
-/// One live subscription to the list of a key: [`LiveList::next`] gives the current list first,
-/// then the newest list each time it changed, and `None` once the server shuts down.
-///
-/// Traced (when the subscription's span, current at [`LiveList::start`], is exported), each
-/// event after the first gets a `plans.live.event` span: a child of the subscription's span, so
-/// that a subscription's trace lists what it was sent (sampled with it, as a whole), with a link
-/// to each invalidation the event answers (see the module's doc), which are in other traces (the
-/// writes'). It lasts from the list being taken until the subscriber asks for the next one: while
-/// the event is resolved, serialized and written.
-pub struct LiveList {
-    first: Option<PlanList>,
-    last: Option<(Stamp, PlanList)>,
-    receiver: watch::Receiver<Option<Snapshot>>,
-    shutdown: watch::Receiver<bool>,
-    metrics: LiveMetrics,
-    traced: bool,
-    /// The span of the event last given, until the next call.
-    event: Option<tracing::Span>,
-    _channel: Arc<Channel>,
-    _permit: Permit,
-}
-
-impl LiveList {
-    /// Subscribes to the list of `key`: the current list (one cache read, or a database read if
-    /// `freshness` says so; reflecting every write that returned before this call) is the first
-    /// event.
-    pub(super) async fn start(
-        lists: &Arc<LiveLists>,
-        service: &Arc<PlanService>,
-        key: PlanKey,
-        freshness: Freshness,
-    ) -> Result<Self, PlanError> {
-        let shutdown = lists.shutdown.subscribe();
-        if *shutdown.borrow() {
-            return Err(PlanError::ShuttingDown);
-        }
-        let permit = lists.acquire()?;
-        let (channel, mut receiver) = lists.join(key, service);
-        let served = service.list_with(key.filter(), freshness).await?;
-        // Offered to the channel (it helps the other subscribers if newer), then the channel's
-        // list is this subscription's first: never older than what this read returned.
-        channel.offer(served.read.stamp, served.value.clone(), Pending::default());
-        let current = receiver
-            .borrow_and_update()
-            .clone()
-            .filter(|held| held.stamp >= served.read.stamp)
-            .map_or((served.read.stamp, served.value), |held| {
-                (held.stamp, held.list)
-            });
-        Ok(Self {
-            first: Some(current.1.clone()),
-            last: Some(current),
-            receiver,
-            shutdown,
-            metrics: lists.metrics.clone(),
-            traced: sampled_current_span().is_some(),
-            event: None,
-            _channel: channel,
-            _permit: permit,
-        })
-    }
-
-    /// The next list to send: the first list, then each newer, different list. `None` when the
-    /// server shuts down. The first list's renderings are its own (it may come from this
-    /// subscription's own read); later lists' are shared with every subscriber of the key.
-    pub async fn next(&mut self) -> Option<LiveEvent> {
-        self.event = None;
-        if let Some(first) = self.first.take() {
-            self.metrics.events.inc();
-            return Some(LiveEvent {
-                list: first,
-                renderings: Arc::default(),
-            });
-        }
-        loop {
-            tokio::select! {
-                biased;
-                _ = self.shutdown.wait_for(|stopping| *stopping) => return None,
-                changed = self.receiver.changed() => {
-                    if changed.is_err() {
-                        return None;
-                    }
-                }
-            }
-            let Some(snapshot) = self.receiver.borrow_and_update().clone() else {
-                continue;
-            };
-            if let Some((stamp, list)) = &mut self.last {
-                if snapshot.stamp <= *stamp {
-                    continue;
-                }
-                if same_list(list, &snapshot.list) {
-                    *stamp = snapshot.stamp;
-                    continue;
-                }
-            }
-            self.last = Some((snapshot.stamp, snapshot.list.clone()));
-            self.metrics.events.inc();
-            if let Some(since) = snapshot.invalidated_at {
-                self.metrics.delay.observe(since.elapsed().as_secs_f64());
-            }
-            if self.traced {
-                let span = info_span!("plans.live.event", plans.count = snapshot.list.len() as i64);
-                for cause in snapshot.causes {
-                    span.add_link(cause);
-                }
-                self.event = Some(span);
-            }
-            return Some(LiveEvent {
-                list: snapshot.list,
-                renderings: snapshot.renderings,
-            });
         }
     }
 }

@@ -1,3 +1,6 @@
+//! The plans domain's own types: [`Plan`] (not the entity: its columns are not public API), the
+//! inputs of writes ([`NewPlan`], [`PlanDraft`], [`PlanChanges`]), filters, owners and actors.
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -101,7 +104,7 @@ pub struct PlanDraft {
 
 impl PlanDraft {
     /// The draft as a new plan of `user_id`.
-    pub fn owned_by(self, user_id: i32) -> NewPlan {
+    pub(crate) fn owned_by(self, user_id: i32) -> NewPlan {
         NewPlan {
             user_id,
             name: self.name,
@@ -130,16 +133,8 @@ impl PlanChanges {
     }
 
     /// Whether these changes can move the plan to other keys (another owner or type).
-    pub fn can_move(&self) -> bool {
+    pub(crate) fn can_move(&self) -> bool {
         self.user_id.is_some() || self.connection_type.is_some()
-    }
-
-    /// Where a plan owned by `from` is after these changes.
-    pub fn owner_after(&self, from: PlanOwner) -> PlanOwner {
-        PlanOwner {
-            user_id: self.user_id.unwrap_or(from.user_id),
-            connection_type: self.connection_type.unwrap_or(from.connection_type),
-        }
     }
 
     /// `plan` with these changes made (its id and creation time unchanged).

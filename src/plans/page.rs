@@ -56,7 +56,7 @@ impl PageRequest {
 
     /// How many plans a page asks for at most (for complexity limits; an invalid request is
     /// refused before it is cut, so any bound will do for it).
-    pub fn requested_size(first: Option<i32>, last: Option<i32>) -> usize {
+    pub(crate) fn requested_size(first: Option<i32>, last: Option<i32>) -> usize {
         let size = match (first, last) {
             (None, None) => DEFAULT_PAGE_SIZE,
             (first, last) => first.unwrap_or(0).max(last.unwrap_or(0)),

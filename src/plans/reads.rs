@@ -20,7 +20,7 @@ pub struct PlanRead {
 impl PlanRead {
     /// The list must not be served after this moment (the plan cache's TTL); a value derived
     /// from it neither.
-    pub fn expires_at(&self) -> Instant {
+    pub(crate) fn expires_at(&self) -> Instant {
         self.expires_at
     }
 }

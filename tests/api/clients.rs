@@ -254,7 +254,7 @@ async fn batches_run_in_order_each_as_if_alone(backend: Backend) {
 async fn batches_can_be_turned_off() {
     let app = spawn_app_with(
         Backend::Sqlite,
-        AppOptions::tweaked(|config| config.graphql_max_batch = 0),
+        AppOptions::tweaked(|config| config.graphql.graphql_max_batch = 0),
     )
     .await;
     let response = post(&app, json!([{ "query": PLANS }]), &[]).await;
@@ -266,7 +266,7 @@ async fn batches_can_be_turned_off() {
 async fn cors_allows_apollo_client_awareness_headers() {
     let options = AppOptions {
         tweak: |config| {
-            config.cors_allowed_headers =
+            config.http.cors_allowed_headers =
                 plans_api::config::HeaderNames(vec!["x-tenant".to_owned()]);
         },
         ..AppOptions::cors_list(&["https://portal.example.com"])
@@ -400,8 +400,8 @@ async fn trusted_documents_under_require_run_only_the_manifest(backend: Backend)
     let app = spawn_app_with(
         backend,
         AppOptions::tweaked(|config| {
-            config.trusted_documents_file = Some(manifest_path());
-            config.trusted_documents = Some(plans_api::config::TrustedDocuments::Require);
+            config.graphql.trusted_documents_file = Some(manifest_path());
+            config.graphql.trusted_documents = Some(plans_api::config::TrustedDocuments::Require);
         }),
     )
     .await;
@@ -483,7 +483,7 @@ async fn trusted_documents_under_allow_are_named_by_document_id(backend: Backend
     manifest_path();
     let app = spawn_app_with(
         backend,
-        AppOptions::tweaked(|config| config.trusted_documents_file = Some(manifest_path())),
+        AppOptions::tweaked(|config| config.graphql.trusted_documents_file = Some(manifest_path())),
     )
     .await;
     let body = json_of(post(&app, json!({ "documentId": document_id(PLANS) }), &[]).await).await;
@@ -519,13 +519,11 @@ fn a_bad_manifest_stops_the_server_at_start() {
         (Some(dir.path().join("missing.json")), None),
         (None, Some(plans_api::config::TrustedDocuments::Require)),
     ] {
-        let config = plans_api::Config {
-            database_url: "sqlite::memory:".to_owned(),
-            bind_addr: "127.0.0.1:0".parse().unwrap(),
-            trusted_documents_file: file.clone(),
-            trusted_documents: mode,
-            ..plans_api::Config::default()
-        };
+        let mut config = plans_api::Config::default();
+        config.database.database_url = "sqlite::memory:".to_owned();
+        config.http.bind_addr = "127.0.0.1:0".parse().unwrap();
+        config.graphql.trusted_documents_file = file.clone();
+        config.graphql.trusted_documents = mode;
         let started = runtime.block_on(plans_api::Application::build(config));
         let err = started.err().map(|err| err.to_string());
         assert!(err.is_some(), "{file:?} {mode:?} started");

@@ -47,8 +47,8 @@ async fn slow_heads_and_idle_connections_are_closed_while_clients_are_served() {
     let app = spawn_app_with(
         Backend::Sqlite,
         AppOptions::tweaked(|config| {
-            config.http_header_read_timeout = 1;
-            config.http_idle_timeout = 2;
+            config.http.http_header_read_timeout = 1;
+            config.http.http_idle_timeout = 2;
         }),
     )
     .await;
@@ -127,9 +127,9 @@ async fn subscriptions_outlive_the_idle_timeout() {
     let app = spawn_app_with(
         Backend::Sqlite,
         AppOptions::tweaked(|config| {
-            config.http_header_read_timeout = 1;
-            config.http_idle_timeout = 2;
-            config.subscription_keepalive = 1;
+            config.http.http_header_read_timeout = 1;
+            config.http.http_idle_timeout = 2;
+            config.subscriptions.subscription_keepalive = 1;
         }),
     )
     .await;
@@ -187,7 +187,7 @@ async fn subscriptions_outlive_the_idle_timeout() {
 async fn at_the_connection_limit_connected_clients_and_liveness_are_served_and_it_recovers() {
     let app = spawn_app_with(
         Backend::Sqlite,
-        AppOptions::tweaked(|config| config.http_max_connections = 20),
+        AppOptions::tweaked(|config| config.http.http_max_connections = 20),
     )
     .await;
     // Twenty clients connected, each answered once and kept alive.

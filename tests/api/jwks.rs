@@ -78,11 +78,11 @@ async fn spawn_with_jwks_url(backend: Backend, url: String, secret: bool) -> Tes
         backend,
         AppOptions {
             configure: Some(Box::new(move |config| {
-                config.jwt_jwks_url = Some(url);
+                config.auth.jwt_jwks_url = Some(url);
                 if secret {
-                    config.jwt_secret = Some(JWT_SECRET.to_owned());
+                    config.auth.jwt_secret = Some(JWT_SECRET.to_owned());
                 }
-                config.read_access = ReadAccess::Public;
+                config.auth.read_access = ReadAccess::Public;
             })),
             ..AppOptions::default()
         },
@@ -241,7 +241,7 @@ async fn a_jwks_file_works_too() {
         Backend::Sqlite,
         AppOptions {
             configure: Some(Box::new(move |config| {
-                config.jwt_jwks_file = Some(path);
+                config.auth.jwt_jwks_file = Some(path);
             })),
             ..AppOptions::default()
         },

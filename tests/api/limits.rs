@@ -22,8 +22,8 @@ backend_tests!(
 
 async fn query_shape_limits_are_enforced_before_execution(backend: Backend) {
     let options = AppOptions::tweaked(|config| {
-        config.graphql_max_depth = 3;
-        config.graphql_max_complexity = 5;
+        config.graphql.graphql_max_depth = 3;
+        config.graphql.graphql_max_complexity = 5;
     });
     let app = spawn_app_with(backend, options).await;
     assert_no_errors(&app.query("{ plans { id name } }").await);
@@ -66,8 +66,8 @@ async fn introspection_and_graphiql_can_be_turned_off(backend: Backend) {
     assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
 
     let options = AppOptions::tweaked(|config| {
-        config.graphql_introspection = false;
-        config.graphiql = false;
+        config.graphql.graphql_introspection = false;
+        config.graphql.graphiql = false;
     });
     let app = spawn_app_with(backend, options).await;
     let body = app.query("{ __schema { queryType { name } } }").await;
@@ -113,8 +113,8 @@ async fn oversized_bodies_get_413(backend: Backend) {
 /// (commit *and* invalidation), so when it lands the cache shows it.
 async fn a_slow_request_gets_408_and_its_write_still_invalidates(backend: Backend) {
     let options = AppOptions::tweaked(|config| {
-        config.request_timeout = 1;
-        config.database_timeout = 5;
+        config.http.request_timeout = 1;
+        config.database.database_timeout = 5;
     });
     let app = spawn_app_with(backend, options).await;
     assert!(app.plan_ids(Some(9), None).await.is_empty()); // cached: empty
@@ -146,8 +146,8 @@ async fn a_busy_pool_fails_fast_and_cleanly(backend: Backend) {
     let options = AppOptions {
         listen: false,
         tweak: |config| {
-            config.database_max_connections = 1;
-            config.database_timeout = 1;
+            config.database.database_max_connections = 1;
+            config.database.database_timeout = 1;
         },
         ..AppOptions::uncached()
     };

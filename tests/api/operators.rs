@@ -36,10 +36,10 @@ pub async fn spawn_with_jwt(backend: Backend, read_access: ReadAccess) -> TestAp
         backend,
         AppOptions {
             configure: Some(Box::new(move |config| {
-                config.jwt_secret = Some(JWT_SECRET.to_owned());
-                config.jwt_issuer = Some(ISSUER.to_owned());
-                config.jwt_audience = Some(AUDIENCE.to_owned());
-                config.read_access = read_access;
+                config.auth.jwt_secret = Some(JWT_SECRET.to_owned());
+                config.auth.jwt_issuer = Some(ISSUER.to_owned());
+                config.auth.jwt_audience = Some(AUDIENCE.to_owned());
+                config.auth.read_access = read_access;
             })),
             ..AppOptions::default()
         },
@@ -392,9 +392,9 @@ async fn claim_names_are_configurable() {
         Backend::Sqlite,
         AppOptions {
             configure: Some(Box::new(|config| {
-                config.jwt_secret = Some(JWT_SECRET.to_owned());
-                config.jwt_operator_claim = "https://plans.test/operator".to_owned();
-                config.jwt_role_claim = "https://plans.test/role".to_owned();
+                config.auth.jwt_secret = Some(JWT_SECRET.to_owned());
+                config.auth.jwt_operator_claim = "https://plans.test/operator".to_owned();
+                config.auth.jwt_role_claim = "https://plans.test/role".to_owned();
             })),
             ..AppOptions::default()
         },

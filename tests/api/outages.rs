@@ -117,7 +117,7 @@ async fn cut_off_and_restored() {
     let mut via_proxy = reqwest::Url::parse(&database.url).unwrap();
     via_proxy.set_host(Some("127.0.0.1")).unwrap();
     via_proxy.set_port(Some(proxy.addr.port())).unwrap();
-    let options = AppOptions::tweaked(|config| config.database_timeout = 1);
+    let options = AppOptions::tweaked(|config| config.database.database_timeout = 1);
     let app = spawn_app_at(via_proxy.to_string(), database.clone(), options).await;
     let kept = app.create_ok(1, "HOTSPOT", "kept").await;
     assert_eq!(
@@ -173,7 +173,7 @@ async fn cut_off_and_restored() {
 /// another process holding the write lock (a backup, a long migration, a stuck job). Writes fail
 /// cleanly after `DATABASE_TIMEOUT`; reads still work (WAL), so the server stays ready.
 async fn locked_and_released() {
-    let options = AppOptions::tweaked(|config| config.database_timeout = 1);
+    let options = AppOptions::tweaked(|config| config.database.database_timeout = 1);
     let app = spawn_app_with(Backend::Sqlite, options).await;
     let kept = app.create_ok(1, "HOTSPOT", "kept").await;
     let (db, lock) = app.database.lock_plans().await;

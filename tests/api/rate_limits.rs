@@ -25,8 +25,8 @@ backend_tests!(
 /// 1 request a second, 3 at once.
 fn one_per_second_burst_three() -> AppOptions {
     AppOptions::tweaked(|config| {
-        config.rate_limit_per_second = 1;
-        config.rate_limit_burst = Some(3);
+        config.rate_limit.rate_limit_per_second = 1;
+        config.rate_limit.rate_limit_burst = Some(3);
     })
 }
 
@@ -98,8 +98,8 @@ async fn each_valid_credential_has_its_own_bucket(backend: Backend) {
 
 async fn a_rate_limited_mutation_writes_nothing(backend: Backend) {
     let options = AppOptions::tweaked(|config| {
-        config.rate_limit_per_second = 1;
-        config.rate_limit_burst = Some(1);
+        config.rate_limit.rate_limit_per_second = 1;
+        config.rate_limit.rate_limit_burst = Some(1);
     });
     let app = spawn_app_with(backend, options).await;
     app.create_ok(1, "HOTSPOT", "first").await;
@@ -121,8 +121,8 @@ async fn a_rate_limited_mutation_writes_nothing(backend: Backend) {
 async fn forwarded_addresses_count_only_from_trusted_proxies(backend: Backend) {
     // Not trusted: X-Forwarded-For is the client's word and is ignored; one bucket for all.
     let options = AppOptions::tweaked(|config| {
-        config.rate_limit_per_second = 1;
-        config.rate_limit_burst = Some(1);
+        config.rate_limit.rate_limit_per_second = 1;
+        config.rate_limit.rate_limit_burst = Some(1);
     });
     let app = spawn_app_with(backend, options).await;
     assert_eq!(limited(&app, "203.0.113.1").await, (200, 429));
@@ -131,9 +131,9 @@ async fn forwarded_addresses_count_only_from_trusted_proxies(backend: Backend) {
     // The peer (loopback) is a trusted proxy: each forwarded client has its own bucket, named by
     // the right-most address that is not a trusted proxy.
     let options = AppOptions::tweaked(|config| {
-        config.rate_limit_per_second = 1;
-        config.rate_limit_burst = Some(1);
-        config.rate_limit_trusted_proxies = "127.0.0.0/8,10.0.0.0/8".parse().unwrap();
+        config.rate_limit.rate_limit_per_second = 1;
+        config.rate_limit.rate_limit_burst = Some(1);
+        config.rate_limit.rate_limit_trusted_proxies = "127.0.0.0/8,10.0.0.0/8".parse().unwrap();
     });
     let app = spawn_app_with(backend, options).await;
     assert_eq!(limited(&app, "203.0.113.1").await, (200, 429));
@@ -154,11 +154,11 @@ async fn limited(app: &TestApp, forwarded_for: &str) -> (u16, u16) {
 
 async fn each_operator_has_its_own_bucket_from_its_first_request(backend: Backend) {
     let options = AppOptions::tweaked(|config| {
-        config.rate_limit_per_second = 1;
-        config.rate_limit_burst = Some(2);
-        config.jwt_secret = Some(JWT_SECRET.to_owned());
-        config.jwt_issuer = Some(ISSUER.to_owned());
-        config.jwt_audience = Some(AUDIENCE.to_owned());
+        config.rate_limit.rate_limit_per_second = 1;
+        config.rate_limit.rate_limit_burst = Some(2);
+        config.auth.jwt_secret = Some(JWT_SECRET.to_owned());
+        config.auth.jwt_issuer = Some(ISSUER.to_owned());
+        config.auth.jwt_audience = Some(AUDIENCE.to_owned());
     });
     let app = spawn_app_with(backend, options).await;
     // The address's bucket emptied by anonymous reads ...

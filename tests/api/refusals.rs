@@ -200,7 +200,7 @@ async fn each_refusal_keeps_the_connection_for_every_client(backend: Backend) {
 
     let app = spawn_app_with(
         backend,
-        AppOptions::tweaked(|config| config.read_access = ReadAccess::Authenticated),
+        AppOptions::tweaked(|config| config.auth.read_access = ReadAccess::Authenticated),
     )
     .await;
     assert_keeps_connection(
@@ -216,8 +216,8 @@ async fn each_refusal_keeps_the_connection_for_every_client(backend: Backend) {
     let app = spawn_app_with(
         backend,
         AppOptions::tweaked(|config| {
-            config.rate_limit_per_second = 1;
-            config.rate_limit_burst = Some(1);
+            config.rate_limit.rate_limit_per_second = 1;
+            config.rate_limit.rate_limit_burst = Some(1);
         }),
     )
     .await;

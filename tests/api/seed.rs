@@ -15,10 +15,9 @@ backend_tests!(
 );
 
 fn config(database: &TestDatabase) -> Config {
-    Config {
-        database_url: database.url.clone(),
-        ..Config::default()
-    }
+    let mut config = Config::default();
+    config.database.database_url = database.url.clone();
+    config
 }
 
 async fn seeding_loads_the_demo_set_once(backend: Backend) {

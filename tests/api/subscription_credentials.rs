@@ -291,8 +291,8 @@ async fn a_key_removed_from_the_jwks_ends_the_subscriptions_it_signed(backend: B
         backend,
         AppOptions {
             configure: Some(Box::new(move |config| {
-                config.jwt_jwks_url = Some(url);
-                config.read_access = ReadAccess::Authenticated;
+                config.auth.jwt_jwks_url = Some(url);
+                config.auth.read_access = ReadAccess::Authenticated;
             })),
             ..AppOptions::default()
         },

@@ -454,8 +454,8 @@ async fn subscriptions_beyond_the_limits_are_refused(backend: Backend) {
     let app = spawn_app_with(
         backend,
         AppOptions::tweaked(|config| {
-            config.subscriptions_max = 3;
-            config.subscriptions_per_connection = 2;
+            config.subscriptions.subscriptions_max = 3;
+            config.subscriptions.subscriptions_per_connection = 2;
         }),
     )
     .await;
@@ -574,7 +574,7 @@ async fn a_killed_listener_loses_no_change_and_never_goes_back() {
 async fn read_access_authenticated_needs_a_credential_on_both_transports(backend: Backend) {
     let app = spawn_app_with(
         backend,
-        AppOptions::tweaked(|config| config.read_access = ReadAccess::Authenticated),
+        AppOptions::tweaked(|config| config.auth.read_access = ReadAccess::Authenticated),
     )
     .await;
     // WebSocket: no credential, or an invalid one, in connection_init: closed, never acknowledged.

@@ -128,18 +128,16 @@ pub async fn spawn_app_at(
     options: AppOptions,
 ) -> TestApp {
     init_logging();
-    let mut config = Config {
-        database_url: url,
-        bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        plan_cache_ttl: options.ttl_seconds,
-        plan_cache_max_entries: options.max_entries,
-        http_cache_max_age: options.http_cache_max_age,
-        cors_allowed_origins: options.cors_allowed_origins,
-        response_cache_max_entries: options.response_cache_entries,
-        admin_token: Some(TOKEN.to_owned()),
-        plan_cache_listen: options.listen,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.database.database_url = url;
+    config.http.bind_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.database.plan_cache_ttl = options.ttl_seconds;
+    config.database.plan_cache_max_entries = options.max_entries;
+    config.http.http_cache_max_age = options.http_cache_max_age;
+    config.http.cors_allowed_origins = options.cors_allowed_origins;
+    config.database.response_cache_max_entries = options.response_cache_entries;
+    config.auth.admin_token = Some(TOKEN.to_owned());
+    config.database.plan_cache_listen = options.listen;
     (options.tweak)(&mut config);
     if let Some(configure) = options.configure {
         configure(&mut config);
