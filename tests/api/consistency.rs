@@ -581,29 +581,15 @@ async fn a_subscriptions_first_event_on_the_other_replica_includes_the_write() {
     b.stop().await;
 }
 
-/// Terminates the change-feed connection(s) of this test's schema.
-async fn cut_feeds(database: &TestDatabase) -> u64 {
-    let schema = database
-        .url
-        .rsplit("search_path%3D")
-        .next()
-        .unwrap()
-        .to_owned();
-    database
-        .execute(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE application_name = 'plans-api change feed' \
-             AND query LIKE '%plans_changed:{schema}%'"
-        ))
-        .await
-}
-
 async fn with_the_other_replicas_feed_cut_it_reads_the_database() {
     let (database, a, b) = two_replicas(AppOptions::default).await;
     let mut checked = 0;
     for round in 0..20 {
         list_with(&b, Some(30), None, &[]).await;
-        assert!(cut_feeds(&database).await >= 1, "a listener was cut");
+        assert!(
+            database.kill_change_feeds().await >= 1,
+            "a listener was cut"
+        );
         // Right after the cut, before B's listener is back: writes on A, reads on B.
         for i in 0..5 {
             let (id, token) = create(&a, 30, "STATIC", &format!("cut{round}-{i}")).await;

@@ -139,23 +139,6 @@ async fn plain_sql_changes_are_seen_by_both_replicas() {
     }
 }
 
-/// Terminates the change-feed connections of this test's schema.
-async fn kill_listeners(database: &TestDatabase) -> u64 {
-    let schema = database
-        .url
-        .rsplit("search_path%3D")
-        .next()
-        .unwrap()
-        .to_owned();
-    database
-        .execute(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE application_name = 'plans-api change feed' \
-             AND query LIKE '%plans_changed:{schema}%'"
-        ))
-        .await
-}
-
 async fn a_killed_listener_reconnects_and_serves_nothing_stale() {
     let (database, a, b) = two_replicas().await;
     let completed: Arc<RwLock<Vec<String>>> = Arc::default();
@@ -173,7 +156,7 @@ async fn a_killed_listener_reconnects_and_serves_nothing_stale() {
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
-        kill_listeners(&database).await >= 2,
+        database.kill_change_feeds().await >= 2,
         "both replicas' listeners were killed"
     );
 

@@ -549,19 +549,7 @@ async fn a_killed_listener_loses_no_change_and_never_goes_back() {
         }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let schema = database
-        .url
-        .rsplit("search_path%3D")
-        .next()
-        .unwrap()
-        .to_owned();
-    let killed = database
-        .execute(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE application_name = 'plans-api change feed' \
-             AND query LIKE '%plans_changed:{schema}%'"
-        ))
-        .await;
+    let killed = database.kill_change_feeds().await;
     assert!(killed >= 1, "the listeners were killed");
     writer.await.unwrap();
     let lists = on_b.lists_until(|ids| ids.len() == 100).await;

@@ -112,6 +112,23 @@ impl TestDatabase {
             .collect()
     }
 
+    /// Terminates the change-feed (LISTEN) connections of this test's schema, of every replica
+    /// on it (PostgreSQL); returns how many.
+    pub async fn kill_change_feeds(&self) -> u64 {
+        let schema = self
+            .url
+            .rsplit("search_path%3D")
+            .next()
+            .expect("a schema in the URL")
+            .to_owned();
+        self.execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'plans-api change feed' \
+             AND query LIKE '%plans_changed:{schema}%'"
+        ))
+        .await
+    }
+
     /// Holds a lock that blocks writes to `plans` (not reads) until the returned transaction is
     /// committed or dropped.
     pub async fn lock_plans(&self) -> (DatabaseConnection, DatabaseTransaction) {
