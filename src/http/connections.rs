@@ -41,8 +41,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::{Service, ServiceExt as _};
 
-use super::respond::too_many_requests;
-use super::{HttpService, WithPeer};
+use super::HttpService;
+use super::middleware::peer::WithPeer;
+use super::protocol::respond::too_many_requests;
 
 /// The connection bounds, from [`crate::Config`].
 #[derive(Debug, Clone, Copy)]

@@ -7,15 +7,19 @@
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
 use bytes::BytesMut;
 use futures::StreamExt;
 
-/// Most bytes discarded after the limit before giving up on the client.
-pub(super) const DRAIN_MAX_BYTES: usize = 16 * 1024 * 1024;
-/// Longest time spent discarding them.
-pub(super) const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
+use crate::http::protocol::respond::refuse;
 
-pub(super) enum BodyError {
+/// Most bytes discarded after the limit before giving up on the client.
+pub(crate) const DRAIN_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// Longest time spent discarding them.
+pub(crate) const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
+
+enum BodyError {
     /// Over the limit (the rest drained, within the bounds).
     TooLarge,
     /// The body could not be read (the client went away, a malformed chunk...).
@@ -23,7 +27,7 @@ pub(super) enum BodyError {
 }
 
 /// The whole body, if it is at most `limit` bytes. One chunk (the usual case) is not copied.
-pub(super) async fn read(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+async fn read(body: Body, limit: usize) -> Result<Bytes, BodyError> {
     let mut stream = body.into_data_stream();
     let mut first: Option<Bytes> = None;
     let mut joined: Option<BytesMut> = None;
@@ -50,6 +54,35 @@ pub(super) async fn read(body: Body, limit: usize) -> Result<Bytes, BodyError> {
         Some(joined) => joined.freeze(),
         None => first.unwrap_or_default(),
     })
+}
+
+/// The whole body of a GraphQL request (POST, or an SSE subscription by POST), if it is at most
+/// `limit` (`MAX_REQUEST_BYTES`) bytes; else the refusal: 413 (the rest drained first, then the
+/// connection closed), or 400 for a body that could not be read. The one place a body is read.
+pub(crate) async fn read_or_refuse(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Bytes, Box<Response>> {
+    match read(body, limit).await {
+        Ok(body) => Ok(body),
+        Err(BodyError::TooLarge) => {
+            let mut response = refuse(
+                headers,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than MAX_REQUEST_BYTES ({limit} bytes)"),
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Err(Box::new(response))
+        }
+        Err(BodyError::Unreadable(message)) => Err(Box::new(refuse(
+            headers,
+            StatusCode::BAD_REQUEST,
+            format!("malformed GraphQL request: {message}"),
+        ))),
+    }
 }
 
 /// Reads and discards what is left, up to [`DRAIN_MAX_BYTES`] and [`DRAIN_MAX_TIME`].

@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use super::caching::{self, QueryCaching};
 use super::negotiate::{self, MediaType};
-use super::request_metrics::{mark_refused, mark_refused_mutation};
-use super::response_cache::StoredResponse;
 use crate::graphql;
+use crate::http::middleware::request_metrics::{mark_refused, mark_refused_mutation};
+use crate::http::response_cache::StoredResponse;
 
 /// A GraphQL response as JSON. A request error (nothing was executed) has no `data` entry, as
 /// the GraphQL specification asks; an execution that failed has `"data": null`.
@@ -28,7 +28,7 @@ struct JsonBody<'a> {
 }
 
 /// A serialized GraphQL response.
-pub(super) struct Encoded {
+pub(crate) struct Encoded {
     pub status: StatusCode,
     pub body: Bytes,
     /// No errors: the answer is complete, and a GET may be reused by browsers and CDNs.
@@ -36,7 +36,7 @@ pub(super) struct Encoded {
 }
 
 /// The status and body of a GraphQL response: the bytes a stored response must equal.
-pub(super) fn encode(media: MediaType, response: &async_graphql::Response) -> Encoded {
+pub(crate) fn encode(media: MediaType, response: &async_graphql::Response) -> Encoded {
     let request_error = graphql::is_request_error(response);
     let status = if request_error && media == MediaType::GraphqlResponseJson {
         StatusCode::BAD_REQUEST
@@ -69,7 +69,7 @@ pub(super) fn encode(media: MediaType, response: &async_graphql::Response) -> En
 
 /// How the request came, which decides the caching headers.
 #[derive(Clone, Copy)]
-pub(super) enum Delivery<'a> {
+pub(crate) enum Delivery<'a> {
     /// A POST, or a refused request: nobody may keep the answer.
     NoStore,
     /// A GET query: a complete answer gets `Cache-Control` from the configuration and an `ETag`
@@ -82,7 +82,7 @@ pub(super) enum Delivery<'a> {
 
 /// Sends `encoded` as `media`. When it is the body of `stored`, that entry's `ETag` is reused
 /// rather than computed again.
-pub(super) fn send(
+pub(crate) fn send(
     media: MediaType,
     encoded: Encoded,
     delivery: Delivery<'_>,
@@ -152,7 +152,7 @@ fn build<const N: usize>(
 
 /// Serializes and sends the answer to a request refused before GraphQL ran (every caller is
 /// one), marked so that the edge counts it as a refused operation.
-pub(super) fn respond(
+pub(crate) fn respond(
     media: MediaType,
     response: &async_graphql::Response,
     delivery: Delivery<'_>,
@@ -164,7 +164,7 @@ pub(super) fn respond(
 
 /// A request that is not a GraphQL request (or not allowed as sent): a GraphQL error with code
 /// `BAD_REQUEST`, in the media type the client accepts (JSON if none), with `status`.
-pub(super) fn refuse(headers: &HeaderMap, status: StatusCode, message: String) -> Response {
+pub(crate) fn refuse(headers: &HeaderMap, status: StatusCode, message: String) -> Response {
     let media = negotiate::response_media_type(headers).unwrap_or(MediaType::Json);
     let mut response = respond(media, &graphql::bad_request(message), Delivery::NoStore);
     *response.status_mut() = status;
@@ -173,7 +173,7 @@ pub(super) fn refuse(headers: &HeaderMap, status: StatusCode, message: String) -
 
 /// Over a rate limit: 429 with one `RATE_LIMITED` error, in the media type the client accepts
 /// (JSON if none). The caller adds `Retry-After`.
-pub(super) fn too_many_requests(headers: &HeaderMap, retry_after_seconds: u64) -> Response {
+pub(crate) fn too_many_requests(headers: &HeaderMap, retry_after_seconds: u64) -> Response {
     let media = negotiate::response_media_type(headers).unwrap_or(MediaType::Json);
     let mut response = respond(
         media,
@@ -185,7 +185,7 @@ pub(super) fn too_many_requests(headers: &HeaderMap, retry_after_seconds: u64) -
 }
 
 /// 405 with `Allow: allow`: a method `/graphql` does not take, or a mutation sent by GET.
-pub(super) fn method_not_allowed(
+pub(crate) fn method_not_allowed(
     headers: &HeaderMap,
     message: &str,
     allow: &'static str,
@@ -198,13 +198,13 @@ pub(super) fn method_not_allowed(
 }
 
 /// A mutation sent by GET (GET must stay safe: caches and prefetchers replay it).
-pub(super) fn mutation_by_get(headers: &HeaderMap) -> Response {
+pub(crate) fn mutation_by_get(headers: &HeaderMap) -> Response {
     let mut response = method_not_allowed(headers, "mutations must be sent with POST", "POST");
     mark_refused_mutation(&mut response);
     response
 }
 
-pub(super) fn not_acceptable() -> Response {
+pub(crate) fn not_acceptable() -> Response {
     let mut response = respond(
         MediaType::Json,
         &graphql::bad_request(

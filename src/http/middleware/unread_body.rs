@@ -25,17 +25,17 @@ use tower::{Layer, Service};
 /// Longest time a response waits for the rest of a body it did not read. Clients that write
 /// the head and then the body send the body within milliseconds; a slower one gets
 /// `Connection: close`, so a slow body never holds a response (or the server) for long.
-pub(super) const DRAIN_MAX_TIME: Duration = Duration::from_secs(2);
+pub(crate) const DRAIN_MAX_TIME: Duration = Duration::from_secs(2);
 
 /// Puts [`UnreadBody`] around a service.
 #[derive(Clone)]
-pub(super) struct UnreadBodyLayer {
+pub(crate) struct UnreadBodyLayer {
     /// `MAX_REQUEST_BYTES`: a larger body is never read, whoever refuses it.
     max_bytes: usize,
 }
 
 impl UnreadBodyLayer {
-    pub(super) fn new(max_bytes: usize) -> Self {
+    pub(crate) fn new(max_bytes: usize) -> Self {
         Self { max_bytes }
     }
 }
