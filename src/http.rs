@@ -47,7 +47,6 @@ use middleware::cors::cors;
 use middleware::edge::{Edge, EdgeLayer};
 use middleware::rate_limit::{RateLimit, RateLimitLayer};
 use middleware::timeout::{LazyTimeout, LazyTimeoutLayer};
-use middleware::unread_body::{UnreadBody, UnreadBodyLayer};
 
 /// What a request passes below the edge, CORS and the rate limits: compression, the timeout and
 /// the routes.
@@ -59,13 +58,12 @@ type Limited = Either<RateLimit<Handlers>, Handlers>;
 /// The server: the routes and, around them, the middleware. Layered around the `Router` rather
 /// than with `Router::layer`, which would box the stack around every route (two more boxed
 /// service clones and a boxed future per request).
-pub type HttpService = Edge<UnreadBody<Either<Cors<Limited>, Limited>>>;
+pub type HttpService = Edge<Either<Cors<Limited>, Limited>>;
 
 pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
     // The access log (one line per request, in a span carrying the request id) is an INFO
     // event: when the log filter drops it, it is left out rather than run for nothing.
     let access_log = crate::telemetry::access_log_on();
-    let max_request_bytes = state.clients.max_request_bytes;
     let routes = routes::router(state);
     ServiceBuilder::new()
         // Outermost, so every response carries the request id: CORS preflights, timeouts, 404s.
@@ -75,9 +73,6 @@ pub fn service(state: AppState, settings: &HttpSettings) -> HttpService {
             settings.server_errors.clone(),
             settings.requests.clone(),
         ))
-        // Outside everything that may refuse a request before reading its body (CORS, the rate
-        // limits, the timeout, the handlers): the rest is discarded, or the connection closed.
-        .layer(UnreadBodyLayer::new(max_request_bytes))
         .option_layer(cors(&settings.cors_origins, &settings.cors_allowed_headers))
         // Inside CORS, so a browser can read a 429; before anything else runs.
         .option_layer(RateLimitLayer::new(settings.rate_limits.clone()))

@@ -65,6 +65,7 @@ pub(super) fn connection_settings(config: &Config) -> ConnectionSettings {
         header_read_timeout: std::time::Duration::from_secs(config.http.http_header_read_timeout),
         idle_timeout: std::time::Duration::from_secs(config.http.http_idle_timeout),
         max_connections: usize::try_from(config.http.http_max_connections).unwrap_or(usize::MAX),
+        max_request_bytes: config.http.max_request_bytes(),
     }
 }
 

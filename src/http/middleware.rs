@@ -10,4 +10,3 @@ pub(crate) mod peer;
 pub(crate) mod rate_limit;
 pub(crate) mod request_metrics;
 pub(crate) mod timeout;
-pub(crate) mod unread_body;
