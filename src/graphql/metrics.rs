@@ -23,6 +23,7 @@ use futures::stream::BoxStream;
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 use super::errors::ErrorCode;
+use super::operation::type_name;
 use super::request_data::RenderList;
 
 /// The counters of every (type, code) pair, resolved once. Cheap to clone.
@@ -32,10 +33,11 @@ pub struct OperationMetrics {
     counters: Arc<[[IntCounter; ErrorCode::ALL.len() + 1]; 3]>,
 }
 
-const TYPES: [(OperationType, &str); 3] = [
-    (OperationType::Query, "query"),
-    (OperationType::Mutation, "mutation"),
-    (OperationType::Subscription, "subscription"),
+/// In the order of [`OperationMetrics::count`]'s index.
+const TYPES: [OperationType; 3] = [
+    OperationType::Query,
+    OperationType::Mutation,
+    OperationType::Subscription,
 ];
 
 impl OperationMetrics {
@@ -48,7 +50,8 @@ impl OperationMetrics {
             &["type", "outcome", "code"],
         )?;
         registry.register(Box::new(family.clone()))?;
-        let counters = TYPES.map(|(_, kind)| {
+        let counters = TYPES.map(|kind| {
+            let kind = type_name(kind);
             std::array::from_fn(|index| match index {
                 0 => family.with_label_values(&[kind, "ok", "none"]),
                 _ => family.with_label_values(&[kind, "error", ErrorCode::ALL[index - 1].as_str()]),

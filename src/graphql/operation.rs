@@ -156,11 +156,7 @@ impl Extension for TraceOperationOfRequest {
             _ => None,
         };
         if let Some((name, operation)) = selected {
-            let kind = match operation.node.ty {
-                OperationType::Query => "query",
-                OperationType::Mutation => "mutation",
-                OperationType::Subscription => "subscription",
-            };
+            let kind = type_name(operation.node.ty);
             if let Some(slot) = ctx.data_opt::<Arc<LabelSlot>>() {
                 let _ = slot.0.set(OperationLabel {
                     kind,
@@ -178,6 +174,15 @@ impl Extension for TraceOperationOfRequest {
             }
         }
         Ok(document)
+    }
+}
+
+/// An operation type as GraphQL writes it (and as spans and metrics label it).
+pub(crate) fn type_name(kind: OperationType) -> &'static str {
+    match kind {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
     }
 }
 

@@ -206,23 +206,31 @@ impl Connection {
         } else {
             settings
         };
-        tokio::spawn(async move {
+        let serving = tokio::spawn(async move {
             let _permit = permit;
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.keep_alive(!overflow);
             let connection = builder.serve_connection(io, service).with_upgrades();
             let mut connection = std::pin::pin!(connection);
             let mut signal = std::pin::pin!(signal.closed().fuse());
-            let mut watch = std::pin::pin!(activity::watch(&activity, settings));
             loop {
                 tokio::select! {
+                    biased;
                     _ = connection.as_mut() => break,
                     () = &mut signal => connection.as_mut().graceful_shutdown(),
-                    // Dropping the connection closes it.
-                    () = &mut watch => break,
                 }
             }
             drop(close);
+        });
+        // The timeouts are watched beside the connection rather than in its task, so that
+        // serving a request polls no timer. At a timeout, the connection's task is aborted,
+        // which drops the connection and so closes it.
+        let abort = serving.abort_handle();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = activity::watch(&activity, settings) => abort.abort(),
+                _ = serving => {}
+            }
         });
     }
 }

@@ -11,7 +11,7 @@ use axum::routing::get;
 
 use super::endpoint;
 use super::middleware::request_metrics::{GRAPHQL, HEALTH_LIVE, HEALTH_READY, METRICS};
-use super::protocol::negotiate;
+use super::protocol::negotiate::{self, Transport};
 use super::state::{AppState, SharedState};
 use super::subscriptions::{sse, websocket};
 use super::{graphiql, health, metrics};
@@ -37,16 +37,16 @@ async fn graphql_get(state: State<SharedState>, request: Request) -> Response {
     if websocket::is_websocket_upgrade(request.headers()) {
         return websocket::websocket(state, request).await;
     }
-    if negotiate::prefers_event_stream(request.headers()) {
-        return sse::get(state, request).await;
+    match negotiate::transport(request.headers()) {
+        Transport::EventStream => sse::get(state, request).await,
+        Transport::Http(media) => endpoint::get(state, request, media).await,
     }
-    endpoint::get(state, request).await
 }
 
 /// `POST /graphql`: an SSE subscription, or plain GraphQL over HTTP.
 async fn graphql_post(state: State<SharedState>, request: Request) -> Response {
-    if negotiate::prefers_event_stream(request.headers()) {
-        return sse::post(state, request).await;
+    match negotiate::transport(request.headers()) {
+        Transport::EventStream => sse::post(state, request).await,
+        Transport::Http(media) => endpoint::post(state, request, media).await,
     }
-    endpoint::post(state, request).await
 }

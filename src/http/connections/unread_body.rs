@@ -14,6 +14,7 @@
 //! answers them one at a time).
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub(crate) const DRAIN_MAX_TIME: Duration = Duration::from_secs(2);
 #[derive(Default)]
 pub(crate) struct Leftover {
     body: Mutex<Option<Body>>,
+    /// Whether `body` holds one: looked at after every request, locked only when set.
+    filled: AtomicBool,
 }
 
 impl Leftover {
@@ -75,6 +78,9 @@ impl Leftover {
     }
 
     fn take(&self) -> Option<Body> {
+        if !self.filled.swap(false, Ordering::Acquire) {
+            return None;
+        }
         self.body.lock().ok().and_then(|mut body| body.take())
     }
 }
@@ -96,12 +102,13 @@ where
     B::Error: Into<BoxError>,
 {
     type Data = Bytes;
-    type Error = axum::Error;
+    // The body's own error: `Body::new` maps it once, as it would the unwatched body's.
+    type Error = B::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let Some(inner) = self.inner.as_mut() else {
             return Poll::Ready(None);
         };
@@ -109,7 +116,7 @@ where
         if frame.is_none() {
             self.inner = None;
         }
-        Poll::Ready(frame.map(|frame| frame.map_err(axum::Error::new)))
+        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -134,6 +141,7 @@ where
             && let Ok(mut left) = self.left.body.lock()
         {
             *left = Some(Body::new(inner));
+            self.left.filled.store(true, Ordering::Release);
         }
     }
 }

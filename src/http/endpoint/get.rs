@@ -10,7 +10,7 @@ use super::params::GetParams;
 use crate::http::admission::{self, Refusal};
 use crate::http::graphiql;
 use crate::http::protocol::consistency;
-use crate::http::protocol::negotiate;
+use crate::http::protocol::negotiate::{self, MediaType};
 use crate::http::protocol::respond::{
     Delivery, encode, mutation_by_get, not_acceptable, refuse, send,
 };
@@ -18,7 +18,12 @@ use crate::http::response_cache::RawRequest;
 use crate::http::state::SharedState;
 
 /// `GET /graphql`: runs a query from the query string, or shows GraphiQL to a browser.
-pub(crate) async fn get(State(state): State<SharedState>, request: Request) -> Response {
+/// `media`: the response's media type, as the routes read it from `Accept` (`None`: 406).
+pub(crate) async fn get(
+    State(state): State<SharedState>,
+    request: Request,
+    media: Option<MediaType>,
+) -> Response {
     // Taken apart rather than extracted: the `HeaderMap` extractor would copy the headers.
     let (parts, _) = request.into_parts();
     let headers = parts.headers;
@@ -45,7 +50,7 @@ pub(crate) async fn get(State(state): State<SharedState>, request: Request) -> R
         && let Some(stored) = cache.get_raw(RawRequest::Query(raw_query))
     {
         trace_hit(&state, &stored);
-        let Some(media) = negotiate::response_media_type(&headers) else {
+        let Some(media) = media else {
             return not_acceptable();
         };
         return send_stored(media, &stored, delivery);
@@ -69,7 +74,7 @@ pub(crate) async fn get(State(state): State<SharedState>, request: Request) -> R
     let Some(caller) = caller else {
         return refuse_credential(&headers, Refusal::Missing);
     };
-    let Some(media) = negotiate::response_media_type(&headers) else {
+    let Some(media) = media else {
         return not_acceptable();
     };
     let params = match params.into_params() {

@@ -137,11 +137,12 @@ impl Operation {
 /// POST bodies must be JSON in UTF-8 (the only encoding JSON may use between systems).
 pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
     let expected = "POST /graphql needs `Content-Type: application/json`";
-    // What almost every client sends, settled before any parsing.
-    if headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"application/json"))
-    {
+    // What almost every client sends, settled before any parsing (and in lower case, by one
+    // comparison).
+    if headers.get(header::CONTENT_TYPE).is_some_and(|value| {
+        let value = value.as_bytes();
+        value == b"application/json" || value.eq_ignore_ascii_case(b"application/json")
+    }) {
         return Ok(());
     }
     let value = headers

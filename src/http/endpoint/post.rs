@@ -13,17 +13,22 @@ use super::params::{Params, check_content_type};
 use crate::http::admission;
 use crate::http::middleware::rate_limit::Charge;
 use crate::http::protocol::consistency;
-use crate::http::protocol::negotiate;
+use crate::http::protocol::negotiate::MediaType;
 use crate::http::protocol::respond::{Delivery, encode, not_acceptable, refuse, send};
 use crate::http::response_cache::RawRequest;
 use crate::http::state::SharedState;
 
 /// `POST /graphql`: runs any operation from an `application/json` body, or a batch of them.
-pub(crate) async fn post(State(state): State<SharedState>, request: Request) -> Response {
+/// `media`: the response's media type, as the routes read it from `Accept` (`None`: 406).
+pub(crate) async fn post(
+    State(state): State<SharedState>,
+    request: Request,
+    media: Option<MediaType>,
+) -> Response {
     // Taken apart rather than extracted: the `HeaderMap` extractor would copy the headers.
     let (mut parts, body) = request.into_parts();
     let headers = std::mem::take(&mut parts.headers);
-    let Some(media) = negotiate::response_media_type(&headers) else {
+    let Some(media) = media else {
         return not_acceptable();
     };
     if let Err(message) = check_content_type(&headers) {
