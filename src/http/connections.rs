@@ -26,9 +26,10 @@ use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -251,14 +252,21 @@ where
 {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = UnreadBodyFuture<Oneshot<S, Request<Body>>, Infallible>;
+    type Future =
+        UnreadBodyFuture<Either<S::Future, Pin<Box<Oneshot<S, Request<Body>>>>>, Infallible>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         self.activity.requests.fetch_add(1, Ordering::Relaxed);
-        let inner = self.inner.clone();
+        let mut inner = self.inner.clone();
+        // Every layer of the stack is ready at once, so the request is passed straight on
+        // rather than through `Oneshot` (a state machine the request would be moved through,
+        // on every request). A layer that were not ready would get a proper wait, boxed so that
+        // the future of every request stays as small as the stack's own.
+        let ready = inner.poll_ready(&mut Context::from_waker(Waker::noop()));
         self.leftover
-            .watch(request, self.max_request_bytes, |request| {
-                inner.oneshot(request)
+            .watch(request, self.max_request_bytes, |request| match ready {
+                Poll::Ready(Ok(())) => Either::Left(inner.call(request)),
+                _ => Either::Right(Box::pin(inner.oneshot(request))),
             })
     }
 }

@@ -4,13 +4,14 @@
 //! connection reset by the unread bytes and never see the 413. nginx's lingering close does the
 //! same.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::BytesMut;
-use futures::StreamExt;
+use http_body::{Body as _, Frame};
 
 use crate::http::protocol::respond::refuse;
 
@@ -26,17 +27,24 @@ enum BodyError {
     Unreadable(String),
 }
 
-/// The whole body, if it is at most `limit` bytes. One chunk (the usual case) is not copied.
-async fn read(body: Body, limit: usize) -> Result<Bytes, BodyError> {
-    let mut stream = body.into_data_stream();
+/// The whole body, if it is at most `limit` bytes. One chunk (the usual case) is not copied,
+/// and a body whose length is known is not polled again once it is all here.
+async fn read(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
     let mut first: Option<Bytes> = None;
     let mut joined: Option<BytesMut> = None;
     let mut length = 0usize;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|err| BodyError::Unreadable(err.to_string()))?;
+    while !body.is_end_stream() {
+        let Some(frame) = next_frame(&mut body).await else {
+            break;
+        };
+        let frame = frame.map_err(|err| BodyError::Unreadable(err.to_string()))?;
+        // Trailers carry nothing of a GraphQL request.
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
         length += chunk.len();
         if length > limit {
-            drain(stream).await;
+            drain(body).await;
             return Err(BodyError::TooLarge);
         }
         match (&mut joined, first.take()) {
@@ -54,6 +62,10 @@ async fn read(body: Body, limit: usize) -> Result<Bytes, BodyError> {
         Some(joined) => joined.freeze(),
         None => first.unwrap_or_default(),
     })
+}
+
+async fn next_frame(body: &mut Body) -> Option<Result<Frame<Bytes>, axum::Error>> {
+    std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
 }
 
 /// The whole body of a GraphQL request (POST, or an SSE subscription by POST), if it is at most
@@ -86,11 +98,11 @@ pub(crate) async fn read_or_refuse(
 }
 
 /// Reads and discards what is left, up to [`DRAIN_MAX_BYTES`] and [`DRAIN_MAX_TIME`].
-async fn drain(mut stream: axum::body::BodyDataStream) {
+async fn drain(mut body: Body) {
     let discard = async {
         let mut drained = 0usize;
-        while let Some(Ok(chunk)) = stream.next().await {
-            drained += chunk.len();
+        while let Some(Ok(frame)) = next_frame(&mut body).await {
+            drained += frame.data_ref().map_or(0, Bytes::len);
             if drained > DRAIN_MAX_BYTES {
                 break;
             }

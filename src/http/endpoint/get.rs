@@ -41,7 +41,7 @@ pub(crate) async fn get(
     };
     let freshness = match consistency::catch_up(&state, &headers).await {
         Ok(freshness) => freshness,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     // Only queries that ran without errors are stored, so a hit is never GraphiQL's page, a
     // mutation or a malformed request.

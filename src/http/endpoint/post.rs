@@ -44,7 +44,7 @@ pub(crate) async fn post(
     };
     let freshness = match consistency::catch_up(&state, &headers).await {
         Ok(freshness) => freshness,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     // A repeated query whose plan lists are all still current: the stored bytes, unparsed. (An
     // APQ hash-only request too: its bytes identify it as well as a query's.)

@@ -82,7 +82,7 @@ pub(crate) async fn get(State(state): State<SharedState>, request: Request) -> R
             with_freshness(request, freshness),
             state.auth.lapse(&admission),
         ),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -115,7 +115,7 @@ pub(crate) async fn post(State(state): State<SharedState>, request: Request) -> 
             with_freshness(request, freshness),
             state.auth.lapse(&admission),
         ),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
