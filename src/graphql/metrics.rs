@@ -41,7 +41,7 @@ const TYPES: [OperationType; 3] = [
 ];
 
 impl OperationMetrics {
-    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+    pub(crate) fn register(registry: &Registry) -> prometheus::Result<Self> {
         let family = IntCounterVec::new(
             Opts::new(
                 "graphql_operations_total",
@@ -63,7 +63,7 @@ impl OperationMetrics {
     }
 
     /// Counts one operation of type `kind`: `ok` when `code` is `None`, else `error` with it.
-    pub fn count(&self, kind: OperationType, code: Option<ErrorCode>) {
+    pub(crate) fn count(&self, kind: OperationType, code: Option<ErrorCode>) {
         let by_type = &self.counters[match kind {
             OperationType::Query => 0,
             OperationType::Mutation => 1,
@@ -74,7 +74,7 @@ impl OperationMetrics {
     }
 
     /// Counts `response`, an answer to an operation of type `kind`.
-    pub fn count_response(&self, kind: OperationType, response: &Response) {
+    pub(crate) fn count_response(&self, kind: OperationType, response: &Response) {
         self.count(kind, first_code(response));
     }
 }
@@ -82,7 +82,7 @@ impl OperationMetrics {
 /// The code of `response`'s first error, if it has errors. Every error the server sends carries
 /// one of [`ErrorCode`]'s (see [`super::errors`]); one that did not would be a bug, counted as
 /// `INTERNAL_SERVER_ERROR` rather than growing the label set.
-pub fn first_code(response: &Response) -> Option<ErrorCode> {
+pub(crate) fn first_code(response: &Response) -> Option<ErrorCode> {
     let error = response.errors.first()?;
     let code = error
         .extensions

@@ -18,7 +18,7 @@ use super::request_data::RenderList;
 /// one) is a mutation. The parsed document stays in the request, so execution does not parse it
 /// again. Anything unclear (a parse error, an unknown operation name) is false: execution then
 /// reports it as the usual coded error.
-pub fn selects_mutation(request: &mut Request) -> bool {
+pub(crate) fn selects_mutation(request: &mut Request) -> bool {
     let operation_name = request.operation_name.clone();
     let Ok(document) = request.parsed_query() else {
         return false;
@@ -57,7 +57,7 @@ pub struct OperationLabel {
 
 impl OperationLabel {
     /// The span name the GraphQL semantic conventions ask for: `query ListPlans`, or `query`.
-    pub fn span_name(&self) -> String {
+    pub(crate) fn span_name(&self) -> String {
         match &self.name {
             Some(name) => format!("{} {name}", self.kind),
             None => self.kind.to_owned(),
