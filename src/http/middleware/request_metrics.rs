@@ -16,8 +16,9 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use prometheus::{Histogram, HistogramOpts, HistogramVec, Registry};
 
-use crate::graphql::{ErrorCode, OperationMetrics, OperationType, first_code};
+use crate::graphql::OperationMetrics;
 use crate::http::graphiql::ASSETS_PATH;
+use crate::http::protocol::respond::RefusedOperation;
 
 /// The paths the router serves; [`super::service`] routes them by these constants.
 pub(crate) const GRAPHQL: &str = "/graphql";
@@ -102,7 +103,7 @@ impl RequestMetrics {
         }
     }
 
-    /// Counts the operation `response` refused, if it is such a refusal ([`mark_refused`]).
+    /// Counts the operation `response` refused, if it is such a refusal ([`crate::http::protocol::respond::mark_refused`]).
     pub(crate) fn count_refusal(&self, response: &Response) {
         if let Some(refused) = response.extensions().get::<RefusedOperation>() {
             self.operations.count(refused.kind, Some(refused.code));
@@ -140,32 +141,6 @@ pub(crate) fn route_of(path: &str) -> u8 {
                 _ => 5,
             }
         }
-    }
-}
-
-/// On a response that refused a GraphQL request before it ran: what to count it as.
-#[derive(Debug, Clone, Copy)]
-struct RefusedOperation {
-    kind: OperationType,
-    code: ErrorCode,
-}
-
-/// Marks `response`, which answers a request refused before GraphQL ran with `refusal`, as one
-/// refused operation: the edge counts it (once, whichever layer refused it). Its type is a query
-/// (GraphQL's default: the document was not read, or not parsed) unless the caller knows better
-/// ([`mark_refused_mutation`]).
-pub(crate) fn mark_refused(response: &mut Response, refusal: &async_graphql::Response) {
-    let code = first_code(refusal).unwrap_or(ErrorCode::BadRequest);
-    response.extensions_mut().insert(RefusedOperation {
-        kind: OperationType::Query,
-        code,
-    });
-}
-
-/// A refused request whose document was parsed and is a mutation (sent by GET).
-pub(crate) fn mark_refused_mutation(response: &mut Response) {
-    if let Some(refused) = response.extensions_mut().get_mut::<RefusedOperation>() {
-        refused.kind = OperationType::Mutation;
     }
 }
 

@@ -11,8 +11,7 @@ use serde::Serialize;
 
 use super::caching::{self, QueryCaching};
 use super::negotiate::{self, MediaType};
-use crate::graphql;
-use crate::http::middleware::request_metrics::{mark_refused, mark_refused_mutation};
+use crate::graphql::{self, ErrorCode, OperationType, first_code};
 use crate::http::response_cache::StoredResponse;
 
 /// A GraphQL response as JSON. A request error (nothing was executed) has no `data` entry, as
@@ -214,4 +213,30 @@ pub(crate) fn not_acceptable() -> Response {
     );
     *response.status_mut() = StatusCode::NOT_ACCEPTABLE;
     response
+}
+
+/// On a response that refused a GraphQL request before it ran: what to count it as.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RefusedOperation {
+    pub(crate) kind: OperationType,
+    pub(crate) code: ErrorCode,
+}
+
+/// Marks `response`, which answers a request refused before GraphQL ran with `refusal`, as one
+/// refused operation: the edge's request metrics count it (once, whichever layer refused it). Its type is a query
+/// (GraphQL's default: the document was not read, or not parsed) unless the caller knows better
+/// ([`mark_refused_mutation`]).
+pub(crate) fn mark_refused(response: &mut Response, refusal: &async_graphql::Response) {
+    let code = first_code(refusal).unwrap_or(ErrorCode::BadRequest);
+    response.extensions_mut().insert(RefusedOperation {
+        kind: OperationType::Query,
+        code,
+    });
+}
+
+/// A refused request whose document was parsed and is a mutation (sent by GET).
+pub(crate) fn mark_refused_mutation(response: &mut Response) {
+    if let Some(refused) = response.extensions_mut().get_mut::<RefusedOperation>() {
+        refused.kind = OperationType::Mutation;
+    }
 }
