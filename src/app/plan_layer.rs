@@ -34,9 +34,9 @@ pub(super) async fn start(
     let backend = db.get_database_backend();
     let plans = Arc::new(PlanService::with_live_lists(
         db.clone(),
-        cache_settings(&config),
+        cache_settings(config),
         cache_metrics,
-        live_settings(&config),
+        live_settings(config),
         LiveMetrics::register(metrics)?,
     ));
     let listens = backend == DbBackend::Postgres && config.database.plan_cache_listen;
