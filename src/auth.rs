@@ -124,7 +124,7 @@ struct Inner {
 impl Authenticator {
     /// Loads the JWKS (a file must load; a URL that does not answer yet is retried when a token
     /// needs it).
-    pub async fn new(settings: AuthSettings) -> Result<Self, JwksError> {
+    pub(crate) async fn new(settings: AuthSettings) -> Result<Self, JwksError> {
         let jwt = match settings.jwt {
             Some(jwt) => {
                 let jwks = Jwks::load(jwt.jwks_url.clone(), jwt.jwks_file.clone()).await?;
@@ -144,13 +144,13 @@ impl Authenticator {
 
     /// Who `token` (a bearer token, if one was sent) belongs to. A token that was sent but is not
     /// valid is refused, never taken for no token.
-    pub async fn authenticate(&self, token: Option<&str>) -> Result<Caller, Refused> {
+    pub(crate) async fn authenticate(&self, token: Option<&str>) -> Result<Caller, Refused> {
         self.admit(token).await.map(|admission| admission.caller)
     }
 
     /// As [`Self::authenticate`], with until when the credential holds: for what outlives the
     /// moment of admission (a live subscription).
-    pub async fn admit(&self, token: Option<&str>) -> Result<Admission, Refused> {
+    pub(crate) async fn admit(&self, token: Option<&str>) -> Result<Admission, Refused> {
         let Some(token) = token else {
             return Ok(Admission::default());
         };
@@ -190,7 +190,7 @@ impl Authenticator {
     /// Resolves when the credential of `admission` stops holding: at `expires`, or once its key
     /// is gone from the JWKS (seen when the JWKS is read again). `None` when nothing ends it.
     /// Known when admitted, so what it guards pays nothing per event.
-    pub fn lapse(&self, admission: &Admission) -> Option<Lapse> {
+    pub(crate) fn lapse(&self, admission: &Admission) -> Option<Lapse> {
         let expiry = admission
             .expires
             .map(|at| tokio::time::sleep_until(tokio::time::Instant::from_std(at)));
@@ -228,7 +228,7 @@ impl Authenticator {
     /// Who `token` belongs to when that is known without checking a signature now: the admin
     /// token, or a JWT verified before and not yet expired. (The rate limits key a request by it
     /// before anything runs; for a token not known yet they call [`Self::authenticate`].)
-    pub fn known_caller(&self, token: &str) -> Option<Caller> {
+    pub(crate) fn known_caller(&self, token: &str) -> Option<Caller> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if self.inner.admin_token.matches_digest(&digest) {
             return Some(Caller::Admin);
@@ -239,7 +239,7 @@ impl Authenticator {
     }
 
     /// Whether `caller` may read (`READ_ACCESS`).
-    pub fn may_read(&self, caller: Caller) -> bool {
+    pub(crate) fn may_read(&self, caller: Caller) -> bool {
         !self.inner.reads_need_credential || caller != Caller::Anonymous
     }
 }

@@ -21,12 +21,14 @@ mod types;
 pub use api::{Executed, GraphqlApi};
 /// An operation's type, as the metrics label it.
 pub use async_graphql::parser::types::OperationType;
-pub use errors::{
-    ApiError, ErrorCode, bad_request, credential_lapsed, is_request_error, rate_limited,
-    request_error, unauthenticated,
+pub use errors::{ApiError, ErrorCode};
+pub(crate) use errors::{
+    bad_request, credential_lapsed, is_request_error, rate_limited, request_error, unauthenticated,
 };
-pub use metrics::{OperationMetrics, first_code};
-pub use operation::{OperationLabel, selects_mutation};
+pub use metrics::OperationMetrics;
+pub(crate) use metrics::first_code;
+pub use operation::OperationLabel;
+pub(crate) use operation::selects_mutation;
 pub use reads::ReadSet;
 pub use schema::{AppSchema, SchemaLimits, sdl};
 pub use subscription::ConnectionSubscriptions;

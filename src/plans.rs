@@ -21,7 +21,7 @@ pub use consistency::{
     Consistency, ConsistencyMetrics, ConsistencySettings, ConsistencyToken, Freshness, Outcome,
     TokenError,
 };
-pub use demo::{demo_plan, demo_plans};
+pub use demo::demo_plans;
 pub use error::PlanError;
 pub use key::PlanKey;
 pub use live::{LiveEvent, LiveList, LiveMetrics, LiveSettings, Renderings};
@@ -31,4 +31,5 @@ pub use model::{
 pub use page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 pub use reads::{PlanRead, Served};
 pub use service::{PlanService, WarmUpReport};
-pub use validation::{InvalidInput, MAX_DURATION_MINUTES, MAX_NAME_CHARS, parse_plan_id};
+pub(crate) use validation::parse_plan_id;
+pub use validation::{InvalidInput, MAX_DURATION_MINUTES, MAX_NAME_CHARS};

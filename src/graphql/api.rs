@@ -35,7 +35,7 @@ pub struct Executed {
 impl GraphqlApi {
     /// `operations`: where every operation the schema runs is counted (the HTTP layer counts
     /// the ones answered without it there too).
-    pub fn new(
+    pub(crate) fn new(
         plans: Arc<PlanService>,
         consistency: Arc<Consistency>,
         limits: SchemaLimits,
@@ -55,7 +55,7 @@ impl GraphqlApi {
     }
 
     /// `graphql_operations_total`.
-    pub fn operations(&self) -> &OperationMetrics {
+    pub(crate) fn operations(&self) -> &OperationMetrics {
         &self.operations
     }
 
@@ -86,7 +86,7 @@ impl GraphqlApi {
     }
 
     /// Runs `request` (which carries the [`crate::auth::Caller`] in its data; none: anonymous).
-    pub async fn execute(&self, request: Request) -> Executed {
+    pub(crate) async fn execute(&self, request: Request) -> Executed {
         let log = Arc::new(ReadLog::default());
         // Boxed: execution's state machine is kilobytes, and without the box every caller's
         // future would be that large, and so every request's, hit or miss (each middleware layer
@@ -110,7 +110,7 @@ impl GraphqlApi {
     /// a query or mutation, one per event for a subscription, later events rendered once per
     /// changed list and shared by its subscribers (see [`super::live_events`]). `session`: the
     /// connection's data (a WebSocket's), if any.
-    pub fn subscribe(
+    pub(crate) fn subscribe(
         &self,
         request: Request,
         session: Option<Arc<Data>>,
@@ -120,7 +120,7 @@ impl GraphqlApi {
 
     /// Whether every plan list in `reads` is still what the plan cache would serve now. Two
     /// atomic loads per list; no lock.
-    pub fn is_current(&self, reads: &ReadSet) -> bool {
+    pub(crate) fn is_current(&self, reads: &ReadSet) -> bool {
         self.plans.is_current(reads.reads())
     }
 

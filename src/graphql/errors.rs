@@ -56,16 +56,16 @@ impl ErrorCode {
     ];
 
     /// The position of `self` in [`Self::ALL`].
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 
     /// The code whose [`Self::as_str`] is `code`.
-    pub fn parse(code: &str) -> Option<Self> {
+    pub(crate) fn parse(code: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|known| known.as_str() == code)
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::Unauthenticated => "UNAUTHENTICATED",
@@ -113,7 +113,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn code(&self) -> ErrorCode {
+    pub(crate) fn code(&self) -> ErrorCode {
         match self {
             Self::BadUserInput(_) => ErrorCode::BadUserInput,
             Self::Unauthenticated | Self::InvalidCredential | Self::CredentialLapsed => {
@@ -186,7 +186,7 @@ pub(super) fn plan_service<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a P
 
 /// A request refused before GraphQL ran (not JSON, wrong method or media type, no query, ...):
 /// a response with one `BAD_REQUEST` error and no data.
-pub fn bad_request(message: impl Into<String>) -> Response {
+pub(crate) fn bad_request(message: impl Into<String>) -> Response {
     Response::from_errors(vec![with_code(
         ServerError::new(message, None),
         ErrorCode::BadRequest,
@@ -194,7 +194,7 @@ pub fn bad_request(message: impl Into<String>) -> Response {
 }
 
 /// A request refused by the rate limit before anything ran: one `RATE_LIMITED` error, no data.
-pub fn rate_limited(retry_after_seconds: u64) -> Response {
+pub(crate) fn rate_limited(retry_after_seconds: u64) -> Response {
     Response::from_errors(vec![with_code(
         ServerError::new(
             format!("rate limit exceeded; retry in {retry_after_seconds} s"),
@@ -207,7 +207,7 @@ pub fn rate_limited(retry_after_seconds: u64) -> Response {
 /// A request refused before GraphQL ran because of its credential: `invalid` when one was sent
 /// and is not valid, else none was sent and this server wants one (`READ_ACCESS=authenticated`).
 /// `"data": null` and one `UNAUTHENTICATED` error, as a resolver refusing it would answer.
-pub fn unauthenticated(invalid: bool) -> Response {
+pub(crate) fn unauthenticated(invalid: bool) -> Response {
     let error = if invalid {
         ApiError::InvalidCredential
     } else {
@@ -221,7 +221,7 @@ pub fn unauthenticated(invalid: bool) -> Response {
 
 /// The last result of a live subscription whose credential stopped holding: one
 /// `UNAUTHENTICATED` error, no data.
-pub fn credential_lapsed() -> Response {
+pub(crate) fn credential_lapsed() -> Response {
     let error = ApiError::CredentialLapsed;
     Response::from_errors(vec![with_code(
         ServerError::new(error.to_string(), None),
@@ -232,14 +232,14 @@ pub fn credential_lapsed() -> Response {
 /// A request refused before GraphQL ran, with a code other than `BAD_REQUEST`: an APQ hash the
 /// server does not know (message `PersistedQueryNotFound`, which Apollo's and urql's persisted
 /// links look for), a document outside the trusted manifest. A request error: no data.
-pub fn request_error(code: ErrorCode, message: impl Into<String>) -> Response {
+pub(crate) fn request_error(code: ErrorCode, message: impl Into<String>) -> Response {
     Response::from_errors(vec![with_code(ServerError::new(message, None), code)])
 }
 
 /// Whether the request failed before execution began (GraphQL's "request error": the response
 /// has no `data`). [`ErrorCodes`] gives these codes only before execution (parse, validation,
 /// operation selection); an error raised while executing always carries another code.
-pub fn is_request_error(response: &Response) -> bool {
+pub(crate) fn is_request_error(response: &Response) -> bool {
     const BEFORE_EXECUTION: [ErrorCode; 7] = [
         ErrorCode::GraphqlParseFailed,
         ErrorCode::GraphqlValidationFailed,

@@ -23,6 +23,7 @@ use futures::stream::BoxStream;
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 use super::errors::ErrorCode;
+use super::operation::type_name;
 use super::request_data::RenderList;
 
 /// The counters of every (type, code) pair, resolved once. Cheap to clone.
@@ -32,14 +33,15 @@ pub struct OperationMetrics {
     counters: Arc<[[IntCounter; ErrorCode::ALL.len() + 1]; 3]>,
 }
 
-const TYPES: [(OperationType, &str); 3] = [
-    (OperationType::Query, "query"),
-    (OperationType::Mutation, "mutation"),
-    (OperationType::Subscription, "subscription"),
+/// In the order of [`OperationMetrics::count`]'s index.
+const TYPES: [OperationType; 3] = [
+    OperationType::Query,
+    OperationType::Mutation,
+    OperationType::Subscription,
 ];
 
 impl OperationMetrics {
-    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+    pub(crate) fn register(registry: &Registry) -> prometheus::Result<Self> {
         let family = IntCounterVec::new(
             Opts::new(
                 "graphql_operations_total",
@@ -48,7 +50,8 @@ impl OperationMetrics {
             &["type", "outcome", "code"],
         )?;
         registry.register(Box::new(family.clone()))?;
-        let counters = TYPES.map(|(_, kind)| {
+        let counters = TYPES.map(|kind| {
+            let kind = type_name(kind);
             std::array::from_fn(|index| match index {
                 0 => family.with_label_values(&[kind, "ok", "none"]),
                 _ => family.with_label_values(&[kind, "error", ErrorCode::ALL[index - 1].as_str()]),
@@ -60,7 +63,7 @@ impl OperationMetrics {
     }
 
     /// Counts one operation of type `kind`: `ok` when `code` is `None`, else `error` with it.
-    pub fn count(&self, kind: OperationType, code: Option<ErrorCode>) {
+    pub(crate) fn count(&self, kind: OperationType, code: Option<ErrorCode>) {
         let by_type = &self.counters[match kind {
             OperationType::Query => 0,
             OperationType::Mutation => 1,
@@ -71,7 +74,7 @@ impl OperationMetrics {
     }
 
     /// Counts `response`, an answer to an operation of type `kind`.
-    pub fn count_response(&self, kind: OperationType, response: &Response) {
+    pub(crate) fn count_response(&self, kind: OperationType, response: &Response) {
         self.count(kind, first_code(response));
     }
 }
@@ -79,7 +82,7 @@ impl OperationMetrics {
 /// The code of `response`'s first error, if it has errors. Every error the server sends carries
 /// one of [`ErrorCode`]'s (see [`super::errors`]); one that did not would be a bug, counted as
 /// `INTERNAL_SERVER_ERROR` rather than growing the label set.
-pub fn first_code(response: &Response) -> Option<ErrorCode> {
+pub(crate) fn first_code(response: &Response) -> Option<ErrorCode> {
     let error = response.errors.first()?;
     let code = error
         .extensions

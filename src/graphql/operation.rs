@@ -18,7 +18,7 @@ use super::request_data::RenderList;
 /// one) is a mutation. The parsed document stays in the request, so execution does not parse it
 /// again. Anything unclear (a parse error, an unknown operation name) is false: execution then
 /// reports it as the usual coded error.
-pub fn selects_mutation(request: &mut Request) -> bool {
+pub(crate) fn selects_mutation(request: &mut Request) -> bool {
     let operation_name = request.operation_name.clone();
     let Ok(document) = request.parsed_query() else {
         return false;
@@ -57,7 +57,7 @@ pub struct OperationLabel {
 
 impl OperationLabel {
     /// The span name the GraphQL semantic conventions ask for: `query ListPlans`, or `query`.
-    pub fn span_name(&self) -> String {
+    pub(crate) fn span_name(&self) -> String {
         match &self.name {
             Some(name) => format!("{} {name}", self.kind),
             None => self.kind.to_owned(),
@@ -156,11 +156,7 @@ impl Extension for TraceOperationOfRequest {
             _ => None,
         };
         if let Some((name, operation)) = selected {
-            let kind = match operation.node.ty {
-                OperationType::Query => "query",
-                OperationType::Mutation => "mutation",
-                OperationType::Subscription => "subscription",
-            };
+            let kind = type_name(operation.node.ty);
             if let Some(slot) = ctx.data_opt::<Arc<LabelSlot>>() {
                 let _ = slot.0.set(OperationLabel {
                     kind,
@@ -178,6 +174,15 @@ impl Extension for TraceOperationOfRequest {
             }
         }
         Ok(document)
+    }
+}
+
+/// An operation type as GraphQL writes it (and as spans and metrics label it).
+pub(crate) fn type_name(kind: OperationType) -> &'static str {
+    match kind {
+        OperationType::Query => "query",
+        OperationType::Mutation => "mutation",
+        OperationType::Subscription => "subscription",
     }
 }
 

@@ -101,7 +101,7 @@ impl ReadSet {
     }
 
     /// Whether a mutation changed a plan: the response then carries a consistency token.
-    pub fn wrote(&self) -> bool {
+    pub(crate) fn wrote(&self) -> bool {
         self.wrote
     }
 

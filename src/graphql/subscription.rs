@@ -29,7 +29,7 @@ pub struct ConnectionSubscriptions {
 }
 
 impl ConnectionSubscriptions {
-    pub fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         Self {
             open: Arc::new(AtomicUsize::new(0)),
             max,
@@ -37,7 +37,7 @@ impl ConnectionSubscriptions {
     }
 
     /// Subscriptions open on this connection now.
-    pub fn open(&self) -> usize {
+    pub(crate) fn open(&self) -> usize {
         self.open.load(Ordering::SeqCst)
     }
 

@@ -14,8 +14,13 @@
 //!
 //! hyper's own `header_read_timeout` is not used: it is armed whenever the connection waits for
 //! a head, idle keep-alive time included, so it cannot tell a slow head from an idle client.
-//! Both are watched here instead, from counters the connection's socket and service bump
-//! (relaxed atomic additions: nothing else on the request path).
+//! Both are watched here instead ([`activity`]).
+//!
+//! The connection also keeps itself usable after a refusal: what a handler left unread of a
+//! request's body is discarded before the response goes out ([`unread_body`]).
+
+mod activity;
+mod unread_body;
 
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
@@ -23,8 +28,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -33,16 +38,16 @@ use futures::FutureExt as _;
 use futures::future::Either;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
-use pin_project_lite::pin_project;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-use tokio::time::Instant;
+use tower::util::Oneshot;
 use tower::{Service, ServiceExt as _};
 
-use super::respond::too_many_requests;
-use super::{HttpService, WithPeer};
+use super::HttpService;
+use super::middleware::peer::WithPeer;
+use super::protocol::respond::too_many_requests;
+use activity::{Activity, Watched};
+use unread_body::{Leftover, UnreadBodyFuture};
 
 /// The connection bounds, from [`crate::Config`].
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +58,8 @@ pub struct ConnectionSettings {
     pub idle_timeout: Duration,
     /// `HTTP_MAX_CONNECTIONS`: connections served at once (besides the overflow).
     pub max_connections: usize,
+    /// `MAX_REQUEST_BYTES`: most of an unread body discarded after a refusal.
+    pub max_request_bytes: usize,
 }
 
 /// Connections accepted past the limit, each answering one request: enough for probes and for
@@ -180,13 +187,12 @@ impl Connection {
             inner: stream,
             activity: activity.clone(),
         });
-        let counted = Counted {
+        let service = Served {
             inner: service,
             activity: activity.clone(),
+            leftover: Arc::new(Leftover::default()),
+            max_request_bytes: self.settings.max_request_bytes,
         };
-        let service = TowerToHyperService::new(
-            counted.map_request(|request: Request<Incoming>| request.map(Body::new)),
-        );
         let Self {
             settings,
             signal,
@@ -201,156 +207,67 @@ impl Connection {
         } else {
             settings
         };
-        tokio::spawn(async move {
+        let serving = tokio::spawn(async move {
             let _permit = permit;
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.keep_alive(!overflow);
             let connection = builder.serve_connection(io, service).with_upgrades();
             let mut connection = std::pin::pin!(connection);
             let mut signal = std::pin::pin!(signal.closed().fuse());
-            let mut watch = std::pin::pin!(watch(&activity, settings));
             loop {
                 tokio::select! {
+                    biased;
                     _ = connection.as_mut() => break,
                     () = &mut signal => connection.as_mut().graceful_shutdown(),
-                    // Dropping the connection closes it.
-                    () = &mut watch => break,
                 }
             }
             drop(close);
         });
+        // The timeouts are watched beside the connection rather than in its task, so that
+        // serving a request polls no timer. At a timeout, the connection's task is aborted,
+        // which drops the connection and so closes it.
+        let abort = serving.abort_handle();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = activity::watch(&activity, settings) => abort.abort(),
+                _ = serving => {}
+            }
+        });
     }
 }
 
-/// What a connection did, counted by its socket ([`Watched`]) and its service ([`Counted`]).
-#[derive(Default)]
-struct Activity {
-    reads: AtomicU64,
-    writes: AtomicU64,
-    requests: AtomicU64,
-}
-
-/// Completes when the connection should be closed: a head begun and not finished within the
-/// header read timeout, or nothing read or written for the idle timeout. Looks at the counters
-/// four times per the shorter timeout, so either is enforced within a quarter of it.
-async fn watch(activity: &Activity, settings: ConnectionSettings) {
-    let tick =
-        (settings.header_read_timeout.min(settings.idle_timeout) / 4).max(Duration::from_millis(5));
-    let counts = || {
-        (
-            activity.reads.load(Ordering::Relaxed),
-            activity.writes.load(Ordering::Relaxed),
-            activity.requests.load(Ordering::Relaxed),
-        )
-    };
-    let (mut reads, mut writes, mut requests) = (0, 0, 0);
-    let mut quiet_since = Instant::now();
-    // When bytes arrived that no request has come of yet: a head in progress.
-    let mut head_since: Option<Instant> = None;
-    loop {
-        tokio::time::sleep(tick).await;
-        let now = Instant::now();
-        let (now_reads, now_writes, now_requests) = counts();
-        if now_requests != requests {
-            head_since = None;
-        } else if now_reads != reads && head_since.is_none() {
-            head_since = Some(now - tick);
-        }
-        if (now_reads, now_writes) != (reads, writes) {
-            quiet_since = now;
-        }
-        (reads, writes, requests) = (now_reads, now_writes, now_requests);
-        let slow_head = head_since.is_some_and(|since| now - since >= settings.header_read_timeout);
-        if slow_head || now - quiet_since >= settings.idle_timeout {
-            return;
-        }
-    }
-}
-
-pin_project! {
-    /// The socket, counting the reads and writes that move bytes.
-    struct Watched {
-        #[pin]
-        inner: TcpStream,
-        activity: Arc<Activity>,
-    }
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.project();
-        let before = buf.filled().len();
-        let polled = this.inner.poll_read(cx, buf);
-        if buf.filled().len() > before {
-            this.activity.reads.fetch_add(1, Ordering::Relaxed);
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.project();
-        let polled = this.inner.poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
-            this.activity.writes.fetch_add(1, Ordering::Relaxed);
-        }
-        polled
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.project();
-        let polled = this.inner.poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
-            this.activity.writes.fetch_add(1, Ordering::Relaxed);
-        }
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_shutdown(cx)
-    }
-}
-
-/// A connection's service, counting its requests (a head is complete when its request starts).
-#[derive(Clone)]
-struct Counted<S> {
+/// A connection's service, as hyper calls it: counts each request (a head is complete when its
+/// request starts), watches its body for what a refusal leaves unread, and runs it through a
+/// clone of the stack.
+struct Served<S> {
     inner: S,
     activity: Arc<Activity>,
+    leftover: Arc<Leftover>,
+    max_request_bytes: usize,
 }
 
-impl<S: Service<Request<Body>>> Service<Request<Body>> for Counted<S> {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
+impl<S> hyper::service::Service<Request<Incoming>> for Served<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future =
+        UnreadBodyFuture<Either<S::Future, Pin<Box<Oneshot<S, Request<Body>>>>>, Infallible>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
         self.activity.requests.fetch_add(1, Ordering::Relaxed);
-        self.inner.call(request)
+        let mut inner = self.inner.clone();
+        // Every layer of the stack is ready at once, so the request is passed straight on
+        // rather than through `Oneshot` (a state machine the request would be moved through,
+        // on every request). A layer that were not ready would get a proper wait, boxed so that
+        // the future of every request stays as small as the stack's own.
+        let ready = inner.poll_ready(&mut Context::from_waker(Waker::noop()));
+        self.leftover
+            .watch(request, self.max_request_bytes, |request| match ready {
+                Poll::Ready(Ok(())) => Either::Left(inner.call(request)),
+                _ => Either::Right(Box::pin(inner.oneshot(request))),
+            })
     }
 }
 

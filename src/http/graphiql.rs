@@ -5,7 +5,7 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::caching;
+use super::protocol::caching;
 
 /// Where [`asset`] is routed; the page refers to its files by these paths.
 pub const ASSETS_PATH: &str = "/graphql/assets/{name}";
@@ -72,7 +72,7 @@ const ASSETS: &[Asset] = &[
 ];
 
 /// `GET /graphql` from a browser: the playground page.
-pub(super) fn page() -> Response {
+pub(crate) fn page() -> Response {
     (
         [
             (
@@ -97,7 +97,7 @@ pub(super) fn page() -> Response {
 }
 
 /// `GET /graphql/assets/{name}`: a file the page loads.
-pub(super) async fn asset(Path(name): Path<String>) -> Response {
+pub(crate) async fn asset(Path(name): Path<String>) -> Response {
     let Some(asset) = ASSETS.iter().find(|asset| asset.name == name) else {
         return (
             StatusCode::NOT_FOUND,

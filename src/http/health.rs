@@ -6,17 +6,17 @@ use std::sync::atomic::Ordering;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use super::{AppState, SharedState};
+use super::state::{AppState, SharedState};
 
 /// `GET /health/live`: the process is up.
-pub(super) async fn live() -> &'static str {
+pub(crate) async fn live() -> &'static str {
     "ok"
 }
 
 /// `GET /health/ready`: start-up finished (migrated, cache warmed), shutdown has not begun, and
 /// the database answers. (The listener is bound only after start-up, so before it nothing
 /// answers at all.)
-pub(super) async fn ready(State(state): State<SharedState>) -> (StatusCode, &'static str) {
+pub(crate) async fn ready(State(state): State<SharedState>) -> (StatusCode, &'static str) {
     readiness(&state).await
 }
 

@@ -5,10 +5,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prometheus::{Encoder, TextEncoder};
 
-use super::SharedState;
+use super::state::SharedState;
 
 /// `GET /metrics`: Prometheus text format.
-pub(super) async fn scrape(State(state): State<SharedState>) -> Response {
+pub(crate) async fn scrape(State(state): State<SharedState>) -> Response {
     state.probes.refresh_metrics().await;
     let encoder = TextEncoder::new();
     let mut body = Vec::new();

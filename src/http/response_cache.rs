@@ -27,8 +27,8 @@ use prometheus::{IntCounter, Registry};
 
 pub use key::ResponseKey;
 
-use super::caching;
-use super::negotiate::MediaType;
+use super::protocol::caching;
+use super::protocol::negotiate::MediaType;
 use crate::graphql::{Executed, GraphqlApi, OperationLabel, ReadSet};
 use crate::telemetry::register_counter;
 

@@ -11,10 +11,10 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::backend_tests;
 use crate::helpers::http::{get, header, json_of, post};
+use crate::helpers::live::connect_ws;
 use crate::helpers::{
     AppOptions, Backend, TOKEN, TestApp, TestDatabase, assert_no_errors, assert_no_violations,
     error_code, finish_race, plan_ids_of, spawn_app_on, spawn_app_with,
@@ -524,14 +524,7 @@ async fn first_sse_event(app: &TestApp, user: i32, headers: &[(&str, &str)]) -> 
 /// The first event of a graphql-transport-ws subscription whose `connection_init` carries
 /// `token`.
 async fn first_ws_event(app: &TestApp, user: i32, token: &str) -> Vec<String> {
-    let mut request = format!("ws://{}/graphql", app.addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (mut socket, _) = connect_ws(app.addr).await;
     let send = |value: Value| Message::text(value.to_string());
     socket
         .send(send(

@@ -1,12 +1,13 @@
 //! What the test modules share: the harness (each test as a trial on SQLite and on PostgreSQL),
 //! a database of a test's own, the real application on port 0 with a client for it, hand-written
-//! HTTP requests, and checks. Logs are shown only when `TEST_LOG` is set.
+//! HTTP requests, the subscription transports, and checks. Logs are shown only when `TEST_LOG` is set.
 
 mod app;
 mod checks;
 mod database;
 pub mod harness;
 pub mod http;
+pub mod live;
 pub mod raw;
 pub mod tokens;
 

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::backend_tests;
 use crate::helpers::http::{GRAPHQL_RESPONSE_JSON, PLANS};
+use crate::helpers::live::connect_ws;
 use crate::helpers::raw::{RawConnection, RawRequest};
 use crate::helpers::{AppOptions, Backend, TOKEN, TestApp, assert_no_errors, spawn_app_with};
 
@@ -150,16 +150,7 @@ async fn subscriptions_outlive_the_idle_timeout() {
     let response = sse.read_response_head().await.expect("an event stream");
     assert_eq!(response.status, 200);
     // WebSocket: upgraded, so no longer watched; its pings come from the server.
-    let mut request = format!("ws://{}/graphql", app.addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("WebSocket");
+    let (socket, _) = connect_ws(app.addr).await;
     let (mut sink, mut stream) = socket.split();
     sink.send(Message::text(
         json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {TOKEN}")}})

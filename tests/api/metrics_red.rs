@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::backend_tests;
 use crate::helpers::http::{get, get_path, post, post_body};
+use crate::helpers::live::connect_ws;
 use crate::helpers::{Backend, TOKEN, TestApp, assert_no_errors, error_code, spawn_app};
 
 backend_tests!(
@@ -263,14 +263,7 @@ async fn every_request_and_operation_is_counted_once_under_its_labels(backend: B
     );
     drop(sse);
 
-    let mut request = format!("ws://{}/graphql", app.addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (mut socket, response) = connect_ws(app.addr).await;
     sent.http("GET", "/graphql", response.status().as_u16());
     for message in [
         json!({ "type": "connection_init", "payload": {} }),

@@ -12,9 +12,9 @@ use plans_api::config::ReadAccess;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::backend_tests;
+use crate::helpers::live::{self, connect_ws};
 use crate::helpers::tokens::{EC_A, RSA_A, RSA_B, hs256, operator_claims, public_jwk, signed};
 use crate::helpers::{AppOptions, Backend, TOKEN, TestApp, spawn_app_with};
 use crate::jwks::{JwksServer, claims, jwks};
@@ -76,16 +76,7 @@ impl Live {
 /// A graphql-transport-ws subscription to `plans(userId: user)` on its own connection, whose
 /// `connection_init` carries `token`.
 async fn ws(app: &TestApp, token: Option<&str>, user: i32) -> Live {
-    let mut request = format!("ws://{}/graphql", app.addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("WebSocket");
+    let (socket, _) = connect_ws(app.addr).await;
     let (mut sink, mut stream) = socket.split();
     let payload = token.map_or(
         json!({}),
@@ -148,31 +139,20 @@ async fn sse(app: &TestApp, token: Option<&str>, user: i32) -> Live {
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    let mut response = request.send().await.expect("SSE request");
+    let response = request.send().await.expect("SSE request");
     assert_eq!(response.status().as_u16(), 200);
     let (sender, seen) = mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
-        let mut buffer = String::new();
-        while let Ok(Some(chunk)) = response.chunk().await {
-            buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
-            while let Some(end) = buffer.find("\n\n") {
-                let block: String = buffer.drain(..end + 2).collect();
-                let (mut event, mut data) = (None, String::new());
-                for line in block.lines() {
-                    if let Some(name) = line.strip_prefix("event:") {
-                        event = Some(name.trim().to_owned());
-                    } else if let Some(text) = line.strip_prefix("data:") {
-                        data.push_str(text.trim_start());
-                    }
-                }
-                let seen = match event.as_deref() {
-                    Some("next") => received_of(&serde_json::from_str(&data).expect("JSON")),
-                    Some("complete") => Received::Complete,
-                    _ => continue,
-                };
-                let _ = sender.send((SystemTime::now(), Seen::Event(seen)));
-            }
-        }
+        live::read_sse(response, |event| {
+            let seen = match event.event.as_deref() {
+                Some("next") => received_of(&serde_json::from_str(&event.data).expect("JSON")),
+                Some("complete") => Received::Complete,
+                _ => return true,
+            };
+            let _ = sender.send((SystemTime::now(), Seen::Event(seen)));
+            true
+        })
+        .await;
         let _ = sender.send((SystemTime::now(), Seen::Closed(None)));
     });
     Live { seen, task }

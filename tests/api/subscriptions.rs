@@ -10,11 +10,11 @@ use plans_api::plans::{PlanFilter, PlanService, demo_plans};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use plans_api::config::ReadAccess;
 
 use crate::backend_tests;
+use crate::helpers::live::{self, connect_ws};
 use crate::helpers::{
     AppOptions, Backend, TOKEN, TestApp, TestDatabase, error_code, eventually, spawn_app,
     spawn_app_on, spawn_app_with,
@@ -151,30 +151,16 @@ fn reading(response: reqwest::Response) -> Subscriber {
     Subscriber { events, task }
 }
 
-async fn read_sse(mut response: reqwest::Response, sender: mpsc::UnboundedSender<Received>) {
-    let mut buffer = String::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            let (mut event, mut data) = (None, String::new());
-            for line in block.lines() {
-                if let Some(name) = line.strip_prefix("event:") {
-                    event = Some(name.trim().to_owned());
-                } else if let Some(text) = line.strip_prefix("data:") {
-                    data.push_str(text.trim_start());
-                }
-            }
-            let received = match event.as_deref() {
-                Some("next") => received_of(&serde_json::from_str(&data).expect("JSON data")),
-                Some("complete") => Received::Complete,
-                _ => continue, // keep-alive comments
-            };
-            if sender.send(received).is_err() {
-                return;
-            }
-        }
-    }
+async fn read_sse(response: reqwest::Response, sender: mpsc::UnboundedSender<Received>) {
+    live::read_sse(response, |event| {
+        let received = match event.event.as_deref() {
+            Some("next") => received_of(&serde_json::from_str(&event.data).expect("JSON data")),
+            Some("complete") => Received::Complete,
+            _ => return true,
+        };
+        sender.send(received).is_ok()
+    })
+    .await;
 }
 
 /// A graphql-transport-ws connection (acknowledged), on which subscriptions are started.
@@ -200,20 +186,7 @@ async fn ws(app: &TestApp) -> WsConnection {
 /// A WebSocket whose `connection_init` carries `token`; `None` if the server closed it instead of
 /// acknowledging.
 async fn ws_as(app: &TestApp, token: Option<&str>) -> Option<WsConnection> {
-    let mut request = format!("ws://{}/graphql", app.addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (socket, response) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("WebSocket");
-    assert_eq!(
-        response.headers()["sec-websocket-protocol"],
-        "graphql-transport-ws"
-    );
+    let (socket, _) = connect_ws(app.addr).await;
     let (mut sink, mut stream) = socket.split();
     let payload = token.map_or(
         json!({}),

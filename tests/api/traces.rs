@@ -20,9 +20,9 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::backend_tests;
+use crate::helpers::live::{Socket, connect_ws};
 use crate::helpers::{Backend, TOKEN, TestDatabase};
 
 backend_tests!(
@@ -485,21 +485,9 @@ async fn a_traced_server_exports_graphql_spans_with_their_children_and_continues
     );
 }
 
-/// A graphql-transport-ws connection, acknowledged.
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
+/// A graphql-transport-ws connection, acknowledged, with `query` subscribed as id 1.
 async fn ws_subscribe(addr: SocketAddr, query: &str) -> Socket {
-    let mut request = format!("ws://{addr}/graphql")
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("WebSocket");
+    let (mut socket, _) = connect_ws(addr).await;
     socket
         .send(Message::text(r#"{"type":"connection_init"}"#))
         .await

@@ -11,9 +11,9 @@ import { createClient as createWsClient } from 'graphql-ws';
 import { createClient as createSseClient } from 'graphql-sse';
 import WebSocket from 'ws';
 
+import { SUBSCRIPTION, ids, subscribe } from './live.mjs';
 import { POSTGRES_URL, graphql, startServer } from './server.mjs';
 
-const SUBSCRIPTION = `subscription Live($userId: Int) { plans(userId: $userId) { id name } }`;
 const CREATE = `mutation($input: CreatePlanInput!) { createPlan(input: $input) { id } }`;
 const JWT_SECRET = 'e2e-jwt-secret-0123456789abcdefghij';
 /** The server accepts a token until `exp` plus this many seconds. */
@@ -32,47 +32,6 @@ function token(operator, validFor) {
   const signature = createHmac('sha256', JWT_SECRET).update(`${header}.${claims}`).digest('base64url');
   return { token: `${header}.${claims}.${signature}`, expires: (exp + LEEWAY_SECONDS) * 1000 };
 }
-
-/** Subscribes with `client`; what arrives is queued with the time it arrived. */
-function subscribe(client, variables) {
-  const queue = [];
-  const waiters = [];
-  const push = (item) => {
-    item.at = Date.now();
-    const waiter = waiters.shift();
-    if (waiter) waiter(item);
-    else queue.push(item);
-  };
-  const dispose = client.subscribe(
-    { query: SUBSCRIPTION, variables },
-    {
-      next: (value) => push({ value }),
-      error: (error) => push({ error }),
-      complete: () => push({ complete: true }),
-    },
-  );
-  const next = (within = 5_000) =>
-    queue.length > 0
-      ? Promise.resolve(queue.shift())
-      : new Promise((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`nothing within ${within} ms`)), within);
-          waiters.push((item) => {
-            clearTimeout(timer);
-            resolve(item);
-          });
-        });
-  const quiet = async (within) => {
-    await new Promise((wake) => setTimeout(wake, within));
-    assert.equal(queue.length, 0, `expected nothing, got ${JSON.stringify(queue[0])}`);
-  };
-  return { next, quiet, dispose };
-}
-
-const ids = (event) => {
-  assert.ok(!event.error, `an error: ${JSON.stringify(event.error)}`);
-  assert.deepEqual(event.value.errors, undefined);
-  return event.value.data.plans.map((plan) => plan.id);
-};
 
 /** `at` is at `expires` or less than a second after it. */
 function withinASecond(at, expires, what) {
@@ -137,7 +96,10 @@ for (const [database, postgres] of databases) {
       };
       try {
         const live = Object.fromEntries(
-          Object.entries(clients).map(([name, client]) => [name, subscribe(client, { userId: 7 })]),
+          Object.entries(clients).map(([name, client]) => [
+            name,
+            subscribe(client, SUBSCRIPTION, { userId: 7 }),
+          ]),
         );
         for (const subscription of Object.values(live)) {
           assert.deepEqual(ids(await subscription.next()), []);
@@ -183,7 +145,7 @@ for (const [database, postgres] of databases) {
         on: { connected: () => (connected += 1) },
       });
       try {
-        const live = subscribe(client, { userId: 8 });
+        const live = subscribe(client, SUBSCRIPTION, { userId: 8 });
         assert.deepEqual(ids(await live.next()), []);
         assert.equal(connected, 1);
         // Expiry closes the socket (4403); the client reconnects with the fresh token and

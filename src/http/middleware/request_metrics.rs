@@ -16,14 +16,15 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use prometheus::{Histogram, HistogramOpts, HistogramVec, Registry};
 
-use super::graphiql::ASSETS_PATH;
-use crate::graphql::{ErrorCode, OperationMetrics, OperationType, first_code};
+use crate::graphql::OperationMetrics;
+use crate::http::graphiql::ASSETS_PATH;
+use crate::http::protocol::respond::RefusedOperation;
 
 /// The paths the router serves; [`super::service`] routes them by these constants.
-pub(super) const GRAPHQL: &str = "/graphql";
-pub(super) const HEALTH_LIVE: &str = "/health/live";
-pub(super) const HEALTH_READY: &str = "/health/ready";
-pub(super) const METRICS: &str = "/metrics";
+pub(crate) const GRAPHQL: &str = "/graphql";
+pub(crate) const HEALTH_LIVE: &str = "/health/live";
+pub(crate) const HEALTH_READY: &str = "/health/ready";
+pub(crate) const METRICS: &str = "/metrics";
 
 /// The `route` label's values; the last is every path the router has no route for.
 const ROUTES: [&str; 6] = [
@@ -91,7 +92,7 @@ impl RequestMetrics {
 
     /// Records one response: `seconds` after its request arrived, with `status`. `method` and
     /// `route` are what [`method_of`] and [`route_of`] said of the request.
-    pub(super) fn observe(&self, method: u8, route: u8, status: StatusCode, seconds: f64) {
+    pub(crate) fn observe(&self, method: u8, route: u8, status: StatusCode, seconds: f64) {
         let (method, route) = (usize::from(method), usize::from(route));
         let labels = [METHODS[method], ROUTES[route], status.as_str()];
         match STATUSES.iter().position(|known| *known == status.as_u16()) {
@@ -102,8 +103,8 @@ impl RequestMetrics {
         }
     }
 
-    /// Counts the operation `response` refused, if it is such a refusal ([`mark_refused`]).
-    pub(super) fn count_refusal(&self, response: &Response) {
+    /// Counts the operation `response` refused, if it is such a refusal ([`crate::http::protocol::respond::mark_refused`]).
+    pub(crate) fn count_refusal(&self, response: &Response) {
         if let Some(refused) = response.extensions().get::<RefusedOperation>() {
             self.operations.count(refused.kind, Some(refused.code));
         }
@@ -111,7 +112,7 @@ impl RequestMetrics {
 }
 
 /// The `method` label of a request's method.
-pub(super) fn method_of(method: &Method) -> u8 {
+pub(crate) fn method_of(method: &Method) -> u8 {
     match method.as_str() {
         "GET" => 0,
         "HEAD" => 1,
@@ -127,7 +128,7 @@ pub(super) fn method_of(method: &Method) -> u8 {
 }
 
 /// The `route` label of a request's path: the route the router matches it to, or `unmatched`.
-pub(super) fn route_of(path: &str) -> u8 {
+pub(crate) fn route_of(path: &str) -> u8 {
     match path {
         GRAPHQL => 0,
         HEALTH_LIVE => 2,
@@ -140,32 +141,6 @@ pub(super) fn route_of(path: &str) -> u8 {
                 _ => 5,
             }
         }
-    }
-}
-
-/// On a response that refused a GraphQL request before it ran: what to count it as.
-#[derive(Debug, Clone, Copy)]
-struct RefusedOperation {
-    kind: OperationType,
-    code: ErrorCode,
-}
-
-/// Marks `response`, which answers a request refused before GraphQL ran with `refusal`, as one
-/// refused operation: the edge counts it (once, whichever layer refused it). Its type is a query
-/// (GraphQL's default: the document was not read, or not parsed) unless the caller knows better
-/// ([`mark_refused_mutation`]).
-pub(super) fn mark_refused(response: &mut Response, refusal: &async_graphql::Response) {
-    let code = first_code(refusal).unwrap_or(ErrorCode::BadRequest);
-    response.extensions_mut().insert(RefusedOperation {
-        kind: OperationType::Query,
-        code,
-    });
-}
-
-/// A refused request whose document was parsed and is a mutation (sent by GET).
-pub(super) fn mark_refused_mutation(response: &mut Response) {
-    if let Some(refused) = response.extensions_mut().get_mut::<RefusedOperation>() {
-        refused.kind = OperationType::Mutation;
     }
 }
 

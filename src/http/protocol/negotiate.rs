@@ -92,10 +92,16 @@ fn single_json_media_type(headers: &HeaderMap) -> Option<MediaType> {
     let (Some(value), None) = (values.next(), values.next()) else {
         return None;
     };
+    // Compared as sent first: clients write these in lower case.
     let value = value.as_bytes();
-    if value.eq_ignore_ascii_case(b"application/graphql-response+json") {
+    if value == b"application/graphql-response+json"
+        || value.eq_ignore_ascii_case(b"application/graphql-response+json")
+    {
         Some(MediaType::GraphqlResponseJson)
-    } else if value.eq_ignore_ascii_case(b"application/json") || value == b"*/*" {
+    } else if value == b"application/json"
+        || value == b"*/*"
+        || value.eq_ignore_ascii_case(b"application/json")
+    {
         Some(MediaType::Json)
     } else {
         None
@@ -122,6 +128,28 @@ pub fn response_media_type(headers: &HeaderMap) -> Option<MediaType> {
         Some(MediaType::GraphqlResponseJson)
     } else {
         Some(MediaType::Json)
+    }
+}
+
+/// How a request to `/graphql` asks to be answered, read from `Accept` once for both questions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// An SSE subscription ([`prefers_event_stream`]).
+    EventStream,
+    /// Plain GraphQL over HTTP, in this media type ([`response_media_type`]; `None`: 406).
+    Http(Option<MediaType>),
+}
+
+/// The transport and media type `headers` ask for. What GraphQL clients send is settled by one
+/// look at `Accept`.
+pub(crate) fn transport(headers: &HeaderMap) -> Transport {
+    if let Some(media) = single_json_media_type(headers) {
+        return Transport::Http(Some(media));
+    }
+    if prefers_event_stream(headers) {
+        Transport::EventStream
+    } else {
+        Transport::Http(response_media_type(headers))
     }
 }
 

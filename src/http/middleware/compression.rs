@@ -16,7 +16,7 @@ use tower::{Layer, Service};
 use tower_http::compression::{Compression, CompressionBody, CompressionLayer};
 
 #[derive(Clone, Default)]
-pub(super) struct CompressWhenAcceptedLayer;
+pub(crate) struct CompressWhenAcceptedLayer;
 
 impl<S: Clone> Layer<S> for CompressWhenAcceptedLayer {
     type Service = CompressWhenAccepted<S>;

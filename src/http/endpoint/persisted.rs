@@ -19,33 +19,10 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-/// `TRUSTED_DOCUMENTS`: what the manifest decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrustedMode {
-    /// No manifest: `documentId` is unknown, anything runs.
-    Off,
-    /// Manifest documents may be named by `documentId`; anything else runs too.
-    Allow,
-    /// Only manifest documents run.
-    Require,
-}
+mod manifest;
 
-/// A manifest that failed the start-up check.
-#[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
-    #[error("the trusted documents manifest is not a JSON object of strings: {0}")]
-    NotAnObject(serde_json::Error),
-    #[error(
-        "trusted documents manifest: {key:?} is not a sha256 in hex (64 hex digits, optionally after `sha256:`)"
-    )]
-    NotAHash { key: String },
-    #[error(
-        "trusted documents manifest: {key:?} is not the sha256 of its document (that is {actual})"
-    )]
-    WrongHash { key: String, actual: String },
-    #[error("TRUSTED_DOCUMENTS=require needs TRUSTED_DOCUMENTS_FILE")]
-    RequireWithoutManifest,
-}
+use manifest::parse_manifest;
+pub use manifest::{ManifestError, TrustedMode};
 
 /// A response-cache-friendly bound on the APQ store: a document over 4 KiB counts once per
 /// started 4 KiB, so memory stays under about `max_entries` x 4 KiB.
@@ -112,7 +89,7 @@ impl PersistedOperations {
     }
 
     /// Keeps an APQ registration (the caller runs the operation next).
-    pub(super) fn register(&self, registration: Registration) {
+    pub(crate) fn register(&self, registration: Registration) {
         if let Some(apq) = &self.apq {
             apq.insert(registration.hash, registration.document);
         }
@@ -123,32 +100,12 @@ impl PersistedOperations {
     }
 }
 
-fn parse_manifest(text: &str) -> Result<HashMap<String, Arc<str>>, ManifestError> {
-    let entries: HashMap<String, String> =
-        serde_json::from_str(text).map_err(ManifestError::NotAnObject)?;
-    entries
-        .into_iter()
-        .map(|(key, document)| {
-            // Bare hex, or `sha256:<hex>` as GraphQL Code Generator's client preset writes it.
-            let hash = key.strip_prefix("sha256:").unwrap_or(&key);
-            if !is_sha256_hex(hash) {
-                return Err(ManifestError::NotAHash { key });
-            }
-            let actual = sha256_hex(&document);
-            if !hash.eq_ignore_ascii_case(&actual) {
-                return Err(ManifestError::WrongHash { key, actual });
-            }
-            Ok((actual, Arc::from(document)))
-        })
-        .collect()
-}
-
-fn is_sha256_hex(text: &str) -> bool {
+pub(crate) fn is_sha256_hex(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|byte| byte.is_ascii_hexdigit())
 }
 
 /// The sha256 of `text` in lowercase hex.
-pub(super) fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(text.as_bytes());
     let mut hex = String::with_capacity(64);
@@ -161,14 +118,14 @@ pub(super) fn sha256_hex(text: &str) -> String {
 
 /// An APQ registration to keep once the request is known to run.
 #[derive(Debug)]
-pub(super) struct Registration {
+pub(crate) struct Registration {
     hash: String,
     document: Arc<str>,
 }
 
 /// Why a request's document could not be resolved.
 #[derive(Debug)]
-pub(super) enum Refusal {
+pub(crate) enum Refusal {
     /// Unknown hash or `documentId`: `PERSISTED_QUERY_NOT_FOUND`.
     NotFound,
     /// Outside the manifest under `require`: `PERSISTED_QUERY_NOT_IN_LIST`.
@@ -185,7 +142,7 @@ enum Named {
 
 /// The request's document, from its `query`, its APQ extension or its `documentId`.
 /// `extensions` loses its `persistedQuery` entry (resolved, it no longer changes the response).
-pub(super) fn resolve(
+pub(crate) fn resolve(
     persisted: &PersistedOperations,
     query: Option<String>,
     document_id: Option<String>,

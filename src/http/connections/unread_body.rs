@@ -4,120 +4,111 @@
 //! and close it after the response without saying so: a client that sends its next request on
 //! it (Python's `http.client`, SDKs with a pool) meets a broken pipe or a reset.
 //!
-//! One layer, outside everything that may refuse, handles every refusal the same way: the
+//! The connection, outside everything that may refuse, handles every refusal the same way: each
 //! request's body is watched, and when the response is ready and the body was left unread, the
 //! rest is read and discarded before the response goes out, up to `MAX_REQUEST_BYTES` and
 //! [`DRAIN_MAX_TIME`]. A body that is larger or slower gets `Connection: close` instead, so the
-//! client knows to open a new connection. A request without a body (every `GET`) costs nothing.
+//! client knows to open a new connection. A request without a body (every `GET`) costs nothing,
+//! and one whose body is read costs no allocation: the body is boxed once, as it would be
+//! anyway, and what it leaves goes to a slot the connection keeps for all its requests (HTTP/1.1
+//! answers them one at a time).
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use axum::BoxError;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::http::{HeaderValue, Request, Response, header};
 use futures::future::BoxFuture;
 use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
-use tower::{Layer, Service};
 
 /// Longest time a response waits for the rest of a body it did not read. Clients that write
 /// the head and then the body send the body within milliseconds; a slower one gets
 /// `Connection: close`, so a slow body never holds a response (or the server) for long.
-pub(super) const DRAIN_MAX_TIME: Duration = Duration::from_secs(2);
+pub(crate) const DRAIN_MAX_TIME: Duration = Duration::from_secs(2);
 
-/// Puts [`UnreadBody`] around a service.
-#[derive(Clone)]
-pub(super) struct UnreadBodyLayer {
-    /// `MAX_REQUEST_BYTES`: a larger body is never read, whoever refuses it.
-    max_bytes: usize,
+/// What a connection's handlers left of a request's body: filled when the body is dropped
+/// before its end, emptied when that request's response is ready.
+#[derive(Default)]
+pub(crate) struct Leftover {
+    body: Mutex<Option<Body>>,
+    /// Whether `body` holds one: looked at after every request, locked only when set.
+    filled: AtomicBool,
 }
 
-impl UnreadBodyLayer {
-    pub(super) fn new(max_bytes: usize) -> Self {
-        Self { max_bytes }
-    }
-}
-
-impl<S> Layer<S> for UnreadBodyLayer {
-    type Service = UnreadBody<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        UnreadBody {
-            inner,
-            max_bytes: self.max_bytes,
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct UnreadBody<S> {
-    inner: S,
-    max_bytes: usize,
-}
-
-impl<S> Service<Request<Body>> for UnreadBody<S>
-where
-    S: Service<Request<Body>, Response = Response<Body>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = S::Error;
-    type Future = UnreadBodyFuture<S::Future, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<Body>) -> Self::Future {
+impl Leftover {
+    /// Passes `request` to `call` with its body watched, and answers with `call`'s response once
+    /// what the handlers left of the body is discarded (or with `Connection: close`).
+    /// `max_bytes`: `MAX_REQUEST_BYTES`; a larger body is never read, whoever refused it.
+    pub(crate) fn watch<B, F, E>(
+        self: &Arc<Self>,
+        request: Request<B>,
+        max_bytes: usize,
+        call: impl FnOnce(Request<Body>) -> F,
+    ) -> UnreadBodyFuture<F, E>
+    where
+        B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+        F: Future<Output = Result<Response<Body>, E>>,
+    {
         if request.body().is_end_stream() {
             return UnreadBodyFuture {
                 state: State::Plain {
-                    inner: self.inner.call(request),
+                    inner: call(request.map(Body::new)),
                 },
             };
         }
-        let left = Arc::new(Left::default());
         let request = request.map(|body| {
             Body::new(Watched {
                 inner: Some(body),
-                left: left.clone(),
+                left: self.clone(),
             })
         });
         UnreadBodyFuture {
             state: State::Watched {
-                inner: self.inner.call(request),
-                left,
-                max_bytes: self.max_bytes,
+                inner: call(request),
+                left: self.clone(),
+                max_bytes,
             },
         }
     }
+
+    fn take(&self) -> Option<Body> {
+        if !self.filled.swap(false, Ordering::Acquire) {
+            return None;
+        }
+        self.body.lock().ok().and_then(|mut body| body.take())
+    }
 }
 
-/// What a handler left of a request's body: set when the body is dropped before its end.
-#[derive(Default)]
-struct Left {
-    body: Mutex<Option<Body>>,
-}
-
-/// A request body that, dropped before its end, hands what is left to [`UnreadBodyFuture`]
-/// rather than to hyper (which would stop reading the connection).
-struct Watched {
+/// A request body that, dropped before its end, hands what is left to the connection's
+/// [`Leftover`] rather than to hyper (which would stop reading the connection).
+struct Watched<B: HttpBody<Data = Bytes> + Send + 'static>
+where
+    B::Error: Into<BoxError>,
+{
     /// `None` once read to the end.
-    inner: Option<Body>,
-    left: Arc<Left>,
+    inner: Option<B>,
+    left: Arc<Leftover>,
 }
 
-impl HttpBody for Watched {
+impl<B> HttpBody for Watched<B>
+where
+    B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
-    type Error = axum::Error;
+    // The body's own error: `Body::new` maps it once, as it would the unwatched body's.
+    type Error = B::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let Some(inner) = self.inner.as_mut() else {
             return Poll::Ready(None);
         };
@@ -139,19 +130,24 @@ impl HttpBody for Watched {
     }
 }
 
-impl Drop for Watched {
+impl<B> Drop for Watched<B>
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     fn drop(&mut self) {
         if let Some(inner) = self.inner.take()
             && !inner.is_end_stream()
             && let Ok(mut left) = self.left.body.lock()
         {
-            *left = Some(inner);
+            *left = Some(Body::new(inner));
+            self.left.filled.store(true, Ordering::Release);
         }
     }
 }
 
 pin_project! {
-    pub struct UnreadBodyFuture<F, E> {
+    pub(crate) struct UnreadBodyFuture<F, E> {
         #[pin]
         state: State<F, E>,
     }
@@ -163,7 +159,7 @@ pin_project! {
         /// No body: the inner future, as it is.
         Plain { #[pin] inner: F },
         /// The inner future, then a look at what it left of the body.
-        Watched { #[pin] inner: F, left: Arc<Left>, max_bytes: usize },
+        Watched { #[pin] inner: F, left: Arc<Leftover>, max_bytes: usize },
         /// Discarding the rest of the body before the response goes out.
         Draining { drain: BoxFuture<'static, Result<Response<Body>, E>> },
     }
@@ -188,8 +184,7 @@ where
                     max_bytes,
                 } => {
                     let response = ready!(inner.poll(cx))?;
-                    let body = left.body.lock().ok().and_then(|mut left| left.take());
-                    let Some(body) = body else {
+                    let Some(body) = left.take() else {
                         return Poll::Ready(Ok(response));
                     };
                     let max_bytes = *max_bytes;
@@ -253,20 +248,17 @@ async fn discard(mut body: Body, max_bytes: usize) -> bool {
 mod tests {
     use super::*;
     use axum::http::StatusCode;
-    use tower::ServiceExt as _;
 
-    /// A service that refuses without reading the body.
-    fn refusing() -> impl Service<
-        Request<Body>,
-        Response = Response<Body>,
-        Error = std::convert::Infallible,
-        Future: Send + 'static,
-    > + Clone {
-        tower::service_fn(|_request: Request<Body>| async {
+    /// A handler that refuses without reading the body, behind a connection's watch.
+    async fn refused(body: Body, max_bytes: usize) -> Response<Body> {
+        let request = Request::post("/").body(body).unwrap();
+        let refuse = |_request: Request<Body>| async {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::UNAUTHORIZED;
             Ok::<_, std::convert::Infallible>(response)
-        })
+        };
+        let leftover = Arc::new(Leftover::default());
+        leftover.watch(request, max_bytes, refuse).await.unwrap()
     }
 
     fn streamed(chunks: Vec<&'static [u8]>, delay: Duration) -> Body {
@@ -281,38 +273,29 @@ mod tests {
 
     #[tokio::test]
     async fn an_unread_body_is_discarded_before_the_refusal() {
-        let service = UnreadBodyLayer::new(1024).layer(refusing());
-        let request = Request::post("/")
-            .body(streamed(
-                vec![b"{\"query\":", b"\"{ plans { id } }\"}"],
-                Duration::ZERO,
-            ))
-            .unwrap();
-        let response = service.oneshot(request).await.unwrap();
+        let body = streamed(
+            vec![b"{\"query\":", b"\"{ plans { id } }\"}"],
+            Duration::ZERO,
+        );
+        let response = refused(body, 1024).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert!(response.headers().get(header::CONNECTION).is_none());
     }
 
     #[tokio::test]
     async fn a_larger_body_closes_the_connection() {
-        let service = UnreadBodyLayer::new(8).layer(refusing());
-        let request = Request::post("/")
-            .body(streamed(vec![b"0123456789", b"0123456789"], Duration::ZERO))
-            .unwrap();
-        let response = service.oneshot(request).await.unwrap();
+        let body = streamed(vec![b"0123456789", b"0123456789"], Duration::ZERO);
+        let response = refused(body, 8).await;
         assert_eq!(response.headers()[header::CONNECTION], "close");
     }
 
     #[tokio::test]
     async fn a_slower_body_closes_the_connection() {
-        let service = UnreadBodyLayer::new(1024).layer(refusing());
-        let request = Request::post("/")
-            .body(streamed(
-                vec![b"{", b"}"],
-                DRAIN_MAX_TIME / 2 + Duration::from_millis(100),
-            ))
-            .unwrap();
-        let response = service.oneshot(request).await.unwrap();
+        let body = streamed(
+            vec![b"{", b"}"],
+            DRAIN_MAX_TIME / 2 + Duration::from_millis(100),
+        );
+        let response = refused(body, 1024).await;
         assert_eq!(response.headers()[header::CONNECTION], "close");
     }
 }

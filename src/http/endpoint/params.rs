@@ -7,13 +7,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::persisted::{self, PersistedOperations, Refusal, Registration};
-use super::response_cache::ResponseKey;
 use crate::auth::Caller;
+use crate::http::response_cache::ResponseKey;
 
 /// The request parameters of the specification, as a POST body carries them.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct Params {
+pub(crate) struct Params {
     /// Absent when the document is named instead (APQ hash, `documentId`).
     #[serde(default)]
     query: Option<String>,
@@ -33,7 +33,7 @@ pub(super) struct Params {
 /// The same parameters in a GET query string, where `variables` and `extensions` are JSON text.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct GetParams {
+pub(crate) struct GetParams {
     query: Option<String>,
     document_id: Option<String>,
     operation_name: Option<String>,
@@ -42,7 +42,7 @@ pub(super) struct GetParams {
 }
 
 impl GetParams {
-    pub(super) fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.query.is_none()
             && self.document_id.is_none()
             && self.operation_name.is_none()
@@ -50,7 +50,7 @@ impl GetParams {
             && self.extensions.is_none()
     }
 
-    pub(super) fn into_params(self) -> Result<Params, String> {
+    pub(crate) fn into_params(self) -> Result<Params, String> {
         let map = |name: &str, text: Option<String>| -> Result<_, String> {
             text.filter(|text| !text.is_empty())
                 .map(|text| serde_json::from_str::<Option<Map<String, Value>>>(&text))
@@ -70,7 +70,7 @@ impl GetParams {
 
 impl Params {
     /// A POST body: a JSON object with the fields above.
-    pub(super) fn from_json_body(body: &[u8]) -> Result<Self, String> {
+    pub(crate) fn from_json_body(body: &[u8]) -> Result<Self, String> {
         // An object first: serde would also read a struct from a JSON array (a batch, which
         // `batch` takes apart first).
         serde_json::from_slice::<Map<String, Value>>(body)
@@ -79,13 +79,13 @@ impl Params {
     }
 
     /// One request of a batch.
-    pub(super) fn from_object(object: Map<String, Value>) -> Result<Self, serde_json::Error> {
+    pub(crate) fn from_object(object: Map<String, Value>) -> Result<Self, serde_json::Error> {
         Self::deserialize(Value::Object(object))
     }
 
     /// The operation to run: the document resolved from `query`, an APQ hash or `documentId`
     /// (see [`persisted`]), and an APQ registration to keep if it runs.
-    pub(super) fn resolve(
+    pub(crate) fn resolve(
         self,
         persisted: &PersistedOperations,
     ) -> Result<(Operation, Option<Registration>), Refusal> {
@@ -103,7 +103,7 @@ impl Params {
 }
 
 /// A request whose document is known: what the response cache and execution see.
-pub(super) struct Operation {
+pub(crate) struct Operation {
     query: String,
     operation_name: Option<String>,
     variables: Option<Map<String, Value>>,
@@ -112,7 +112,7 @@ pub(super) struct Operation {
 
 impl Operation {
     /// What identifies this request to the response cache.
-    pub(super) fn response_key(&self) -> ResponseKey {
+    pub(crate) fn response_key(&self) -> ResponseKey {
         ResponseKey::new(
             &self.query,
             self.operation_name.as_deref(),
@@ -122,7 +122,7 @@ impl Operation {
     }
 
     /// The request async-graphql runs, with who sent it.
-    pub(super) fn into_request(self, caller: Caller) -> async_graphql::Request {
+    pub(crate) fn into_request(self, caller: Caller) -> async_graphql::Request {
         let mut request = async_graphql::Request::new(self.query);
         if let Some(name) = self.operation_name {
             request = request.operation_name(name);
@@ -134,23 +134,15 @@ impl Operation {
     }
 }
 
-/// The bearer token of `Authorization: Bearer <token>` (scheme case-insensitive, per RFC 7235),
-/// if the request has one. Another scheme is no bearer token.
-pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
 /// POST bodies must be JSON in UTF-8 (the only encoding JSON may use between systems).
-pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
+pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
     let expected = "POST /graphql needs `Content-Type: application/json`";
-    // What almost every client sends, settled before any parsing.
-    if headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"application/json"))
-    {
+    // What almost every client sends, settled before any parsing (and in lower case, by one
+    // comparison).
+    if headers.get(header::CONTENT_TYPE).is_some_and(|value| {
+        let value = value.as_bytes();
+        value == b"application/json" || value.eq_ignore_ascii_case(b"application/json")
+    }) {
         return Ok(());
     }
     let value = headers
@@ -180,23 +172,6 @@ pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
-
-    #[test]
-    fn parses_the_bearer_scheme() {
-        let token = |value: Option<&str>| {
-            let mut headers = HeaderMap::new();
-            if let Some(value) = value {
-                headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
-            }
-            bearer_token(&headers).map(str::to_owned)
-        };
-        assert_eq!(token(Some("Bearer abc")).as_deref(), Some("abc"));
-        assert_eq!(token(Some("bearer  abc ")).as_deref(), Some("abc"));
-        assert_eq!(token(Some("Basic abc")), None);
-        assert_eq!(token(Some("Bearer")), None);
-        assert_eq!(token(Some("Bearer ")), None);
-        assert_eq!(token(None), None);
-    }
 
     #[test]
     fn content_type_must_be_json_in_utf8() {

@@ -11,7 +11,7 @@ use futures::Stream;
 use crate::auth::Lapse;
 
 /// `events` until `lapse` resolves, then `last` and the end. With no lapse, `events` as they are.
-pub(super) fn until_lapse<S: Stream + Unpin>(
+pub(crate) fn until_lapse<S: Stream + Unpin>(
     events: S,
     lapse: Option<Lapse>,
     last: fn() -> S::Item,
@@ -23,7 +23,7 @@ pub(super) fn until_lapse<S: Stream + Unpin>(
     }
 }
 
-pub(super) struct UntilLapse<S: Stream> {
+pub(crate) struct UntilLapse<S: Stream> {
     /// `None` once the credential lapsed (the subscription is dropped then).
     events: Option<S>,
     lapse: Option<Lapse>,

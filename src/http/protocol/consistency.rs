@@ -4,37 +4,52 @@
 //! cookie, `extensions.plansConsistency`). Why an answer can then never be stale is argued in
 //! [`crate::plans::consistency`].
 //!
-//! A request without a token pays two header look-ups. A token is never part of a cache key; a
-//! current one costs an atomic load.
+//! A request without a token pays one pass over its header names. A token is never part of a
+//! cache key; a current one costs an atomic load.
+
+use std::future::{Ready, ready};
 
 use async_graphql::Value;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use futures::future::{BoxFuture, Either};
 
-use super::AppState;
 use super::respond::refuse;
+use crate::http::state::AppState;
 use crate::plans::{ConsistencyToken, Freshness, TokenError};
 
 /// The request and response header.
-pub(super) const HEADER: HeaderName = HeaderName::from_static("plans-consistency");
+pub(crate) const HEADER: HeaderName = HeaderName::from_static("plans-consistency");
 /// The cookie a response that wrote sets (`CONSISTENCY_COOKIE`).
 const COOKIE: &str = "plans_consistency";
 /// The key in a GraphQL response's `extensions`, and in a WebSocket's `connection_init` payload.
-pub(super) const EXTENSION: &str = "plansConsistency";
+pub(crate) const EXTENSION: &str = "plansConsistency";
 
 /// Waits (at most `CONSISTENCY_WAIT_MS`) until this replica can answer a request carrying a
 /// token without a stale read, and says where its reads may then come from. A malformed or
 /// foreign token in the header is refused (400); in the cookie it is ignored.
-pub(super) async fn catch_up(state: &AppState, headers: &HeaderMap) -> Result<Freshness, Response> {
+///
+/// Ready at once for a request without a token (nearly every one): no state machine to run.
+pub(crate) fn catch_up<'a>(state: &'a AppState, headers: &HeaderMap) -> CatchUp<'a> {
     match requested(state, headers) {
-        Ok(token) => Ok(catch_up_to(state, token).await),
-        Err(err) => Err(refusal(headers, err)),
+        Ok(None) => Either::Left(ready(Ok(Freshness::Cached))),
+        Ok(Some(token)) => Either::Right(Box::pin(async move {
+            Ok(state.api.catch_up(token).await.freshness())
+        })),
+        Err(err) => Either::Left(ready(Err(Box::new(refusal(headers, err))))),
     }
 }
 
+/// What [`catch_up`] gives: where the request's reads may come from, or its 400 (boxed, so
+/// that the future of every request stays small).
+pub(crate) type CatchUp<'a> = Either<
+    Ready<Result<Freshness, Box<Response>>>,
+    BoxFuture<'a, Result<Freshness, Box<Response>>>,
+>;
+
 /// Where the reads of a request carrying `token` (if any) may come from, once this replica
 /// has caught up with it as far as it can.
-pub(super) async fn catch_up_to(state: &AppState, token: Option<ConsistencyToken>) -> Freshness {
+pub(crate) async fn catch_up_to(state: &AppState, token: Option<ConsistencyToken>) -> Freshness {
     match token {
         None => Freshness::Cached,
         Some(token) => state.api.catch_up(token).await.freshness(),
@@ -42,30 +57,36 @@ pub(super) async fn catch_up_to(state: &AppState, token: Option<ConsistencyToken
 }
 
 /// The token a request carries: the header's (which must be valid), else the cookie's (if
-/// valid). One pass over the headers, comparing names, rather than two hashed look-ups: this
-/// runs on every request, and almost none carries either.
-pub(super) fn requested(
+/// valid). This runs on every request, and almost none carries either: one pass over the
+/// header names (no hashing, no values), and a look-up only for a name that is there.
+pub(crate) fn requested(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<ConsistencyToken>, TokenError> {
-    let mut in_cookie = None;
-    for (name, value) in headers {
+    let mut has_cookie = false;
+    for name in headers.keys() {
         if *name == HEADER {
-            return value
-                .to_str()
-                .map_err(|_| TokenError::Malformed)
-                .and_then(|text| state.api.parse_consistency_token(text.trim()))
-                .map(Some);
+            return headers
+                .get(HEADER)
+                .map(|value| value.to_str().map_err(|_| TokenError::Malformed))
+                .transpose()?
+                .map(|text| state.api.parse_consistency_token(text.trim()))
+                .transpose();
         }
-        if in_cookie.is_none() && *name == header::COOKIE {
-            in_cookie = cookie_in(value);
-        }
+        has_cookie |= *name == header::COOKIE;
     }
-    Ok(in_cookie.and_then(|text| state.api.parse_consistency_token(text).ok()))
+    if !has_cookie {
+        return Ok(None);
+    }
+    Ok(headers
+        .get_all(header::COOKIE)
+        .iter()
+        .find_map(cookie_in)
+        .and_then(|text| state.api.parse_consistency_token(text).ok()))
 }
 
 /// The 400 of a request whose `Plans-Consistency` header is not a token of this database.
-pub(super) fn refusal(headers: &HeaderMap, err: TokenError) -> Response {
+pub(crate) fn refusal(headers: &HeaderMap, err: TokenError) -> Response {
     refuse(
         headers,
         StatusCode::BAD_REQUEST,
@@ -78,7 +99,7 @@ pub(super) fn refusal(headers: &HeaderMap, err: TokenError) -> Response {
 /// The token of a WebSocket's `connection_init` payload (`plansConsistency`) if it has a valid
 /// one, else the upgrade request's. Anything unreadable in the payload is ignored, as a cookie
 /// is.
-pub(super) fn in_payload(
+pub(crate) fn in_payload(
     state: &AppState,
     payload: &serde_json::Value,
     upgrade: Option<ConsistencyToken>,
@@ -100,7 +121,7 @@ fn cookie_in(value: &HeaderValue) -> Option<&str> {
 
 /// Gives a response in which a mutation succeeded its token, in `extensions`; returns it for
 /// [`stamp`]. None (logged) when the database could not say where it is.
-pub(super) async fn issue(
+pub(crate) async fn issue(
     state: &AppState,
     response: &mut async_graphql::Response,
 ) -> Option<ConsistencyToken> {
@@ -110,14 +131,14 @@ pub(super) async fn issue(
 }
 
 /// Puts `token` in a GraphQL response's `extensions`.
-pub(super) fn add_to(response: &mut async_graphql::Response, token: ConsistencyToken) {
+pub(crate) fn add_to(response: &mut async_graphql::Response, token: ConsistencyToken) {
     response
         .extensions
         .insert(EXTENSION.to_owned(), Value::String(token.to_string()));
 }
 
 /// The header and (when on) the cookie of a response that wrote.
-pub(super) fn stamp(state: &AppState, headers: &mut HeaderMap, token: ConsistencyToken) {
+pub(crate) fn stamp(state: &AppState, headers: &mut HeaderMap, token: ConsistencyToken) {
     let text = token.to_string();
     // A token is printable ASCII: always a valid header value.
     if let Ok(value) = HeaderValue::from_str(&text) {

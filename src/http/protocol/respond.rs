@@ -11,9 +11,8 @@ use serde::Serialize;
 
 use super::caching::{self, QueryCaching};
 use super::negotiate::{self, MediaType};
-use super::request_metrics::{mark_refused, mark_refused_mutation};
-use super::response_cache::StoredResponse;
-use crate::graphql;
+use crate::graphql::{self, ErrorCode, OperationType, first_code};
+use crate::http::response_cache::StoredResponse;
 
 /// A GraphQL response as JSON. A request error (nothing was executed) has no `data` entry, as
 /// the GraphQL specification asks; an execution that failed has `"data": null`.
@@ -28,7 +27,7 @@ struct JsonBody<'a> {
 }
 
 /// A serialized GraphQL response.
-pub(super) struct Encoded {
+pub(crate) struct Encoded {
     pub status: StatusCode,
     pub body: Bytes,
     /// No errors: the answer is complete, and a GET may be reused by browsers and CDNs.
@@ -36,7 +35,7 @@ pub(super) struct Encoded {
 }
 
 /// The status and body of a GraphQL response: the bytes a stored response must equal.
-pub(super) fn encode(media: MediaType, response: &async_graphql::Response) -> Encoded {
+pub(crate) fn encode(media: MediaType, response: &async_graphql::Response) -> Encoded {
     let request_error = graphql::is_request_error(response);
     let status = if request_error && media == MediaType::GraphqlResponseJson {
         StatusCode::BAD_REQUEST
@@ -69,7 +68,7 @@ pub(super) fn encode(media: MediaType, response: &async_graphql::Response) -> En
 
 /// How the request came, which decides the caching headers.
 #[derive(Clone, Copy)]
-pub(super) enum Delivery<'a> {
+pub(crate) enum Delivery<'a> {
     /// A POST, or a refused request: nobody may keep the answer.
     NoStore,
     /// A GET query: a complete answer gets `Cache-Control` from the configuration and an `ETag`
@@ -82,7 +81,7 @@ pub(super) enum Delivery<'a> {
 
 /// Sends `encoded` as `media`. When it is the body of `stored`, that entry's `ETag` is reused
 /// rather than computed again.
-pub(super) fn send(
+pub(crate) fn send(
     media: MediaType,
     encoded: Encoded,
     delivery: Delivery<'_>,
@@ -152,7 +151,7 @@ fn build<const N: usize>(
 
 /// Serializes and sends the answer to a request refused before GraphQL ran (every caller is
 /// one), marked so that the edge counts it as a refused operation.
-pub(super) fn respond(
+pub(crate) fn respond(
     media: MediaType,
     response: &async_graphql::Response,
     delivery: Delivery<'_>,
@@ -164,7 +163,7 @@ pub(super) fn respond(
 
 /// A request that is not a GraphQL request (or not allowed as sent): a GraphQL error with code
 /// `BAD_REQUEST`, in the media type the client accepts (JSON if none), with `status`.
-pub(super) fn refuse(headers: &HeaderMap, status: StatusCode, message: String) -> Response {
+pub(crate) fn refuse(headers: &HeaderMap, status: StatusCode, message: String) -> Response {
     let media = negotiate::response_media_type(headers).unwrap_or(MediaType::Json);
     let mut response = respond(media, &graphql::bad_request(message), Delivery::NoStore);
     *response.status_mut() = status;
@@ -173,7 +172,7 @@ pub(super) fn refuse(headers: &HeaderMap, status: StatusCode, message: String) -
 
 /// Over a rate limit: 429 with one `RATE_LIMITED` error, in the media type the client accepts
 /// (JSON if none). The caller adds `Retry-After`.
-pub(super) fn too_many_requests(headers: &HeaderMap, retry_after_seconds: u64) -> Response {
+pub(crate) fn too_many_requests(headers: &HeaderMap, retry_after_seconds: u64) -> Response {
     let media = negotiate::response_media_type(headers).unwrap_or(MediaType::Json);
     let mut response = respond(
         media,
@@ -185,7 +184,7 @@ pub(super) fn too_many_requests(headers: &HeaderMap, retry_after_seconds: u64) -
 }
 
 /// 405 with `Allow: allow`: a method `/graphql` does not take, or a mutation sent by GET.
-pub(super) fn method_not_allowed(
+pub(crate) fn method_not_allowed(
     headers: &HeaderMap,
     message: &str,
     allow: &'static str,
@@ -198,13 +197,13 @@ pub(super) fn method_not_allowed(
 }
 
 /// A mutation sent by GET (GET must stay safe: caches and prefetchers replay it).
-pub(super) fn mutation_by_get(headers: &HeaderMap) -> Response {
+pub(crate) fn mutation_by_get(headers: &HeaderMap) -> Response {
     let mut response = method_not_allowed(headers, "mutations must be sent with POST", "POST");
     mark_refused_mutation(&mut response);
     response
 }
 
-pub(super) fn not_acceptable() -> Response {
+pub(crate) fn not_acceptable() -> Response {
     let mut response = respond(
         MediaType::Json,
         &graphql::bad_request(
@@ -214,4 +213,30 @@ pub(super) fn not_acceptable() -> Response {
     );
     *response.status_mut() = StatusCode::NOT_ACCEPTABLE;
     response
+}
+
+/// On a response that refused a GraphQL request before it ran: what to count it as.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RefusedOperation {
+    pub(crate) kind: OperationType,
+    pub(crate) code: ErrorCode,
+}
+
+/// Marks `response`, which answers a request refused before GraphQL ran with `refusal`, as one
+/// refused operation: the edge's request metrics count it (once, whichever layer refused it). Its type is a query
+/// (GraphQL's default: the document was not read, or not parsed) unless the caller knows better
+/// ([`mark_refused_mutation`]).
+pub(crate) fn mark_refused(response: &mut Response, refusal: &async_graphql::Response) {
+    let code = first_code(refusal).unwrap_or(ErrorCode::BadRequest);
+    response.extensions_mut().insert(RefusedOperation {
+        kind: OperationType::Query,
+        code,
+    });
+}
+
+/// A refused request whose document was parsed and is a mutation (sent by GET).
+pub(crate) fn mark_refused_mutation(response: &mut Response) {
+    if let Some(refused) = response.extensions_mut().get_mut::<RefusedOperation>() {
+        refused.kind = OperationType::Mutation;
+    }
 }

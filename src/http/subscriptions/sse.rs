@@ -1,15 +1,10 @@
-//! The subscription transports at `/graphql`, picked before the plain GraphQL-over-HTTP
-//! handlers see a request:
-//!
-//! - a WebSocket upgrade with the `graphql-transport-ws` subprotocol: [`super::websocket`];
-//! - GraphQL over Server-Sent Events, `graphql-sse`'s distinct-connections mode: a `POST` (JSON
-//!   body) or `GET` (query string) with `Accept: text/event-stream` gets a `next` event per
-//!   result (`data:` the JSON result) and a final `complete` event.
-//!
-//! Everything else goes on to [`super::endpoint`].
+//! GraphQL over Server-Sent Events, `graphql-sse`'s distinct-connections mode: a `POST` (JSON
+//! body) or `GET` (query string) with `Accept: text/event-stream` gets a `next` event per result
+//! (`data:` the JSON result) and a final `complete` event. The request is admitted, its document
+//! resolved and its body read as any request's; refusals are JSON, which an `EventSource`-style
+//! client can still read.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -17,61 +12,25 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, stream};
 
-use super::body::{self, BodyError};
-use super::consistency;
-use super::endpoint::{self, refused, with_freshness};
-use super::negotiate::{self, MediaType};
-use super::params::{GetParams, Params, bearer_token, check_content_type};
-use super::respond::{Delivery, mutation_by_get, refuse, respond, send};
-use super::websocket;
-use super::{SharedState, lapse};
+use super::lapse;
 use crate::auth::{Admission, Lapse};
 use crate::graphql;
+use crate::http::admission;
+use crate::http::endpoint::{
+    GetParams, Params, check_content_type, read_body, refused, with_freshness,
+};
+use crate::http::protocol::consistency;
+use crate::http::protocol::negotiate::{self, MediaType};
+use crate::http::protocol::respond::{Delivery, mutation_by_get, refuse, send};
+use crate::http::state::SharedState;
 
-/// Settings of the subscription transports.
-#[derive(Debug, Clone, Copy)]
-pub struct SubscriptionSettings {
-    /// Live subscriptions one WebSocket may have open at once.
-    pub per_connection: usize,
-    /// Keep-alive period: a `ping` message (WebSocket) or an SSE comment when idle.
-    pub keepalive: Duration,
-}
-
-/// `GET /graphql`: a WebSocket upgrade, an SSE subscription, or plain GraphQL over HTTP.
-pub(super) async fn get(state: State<SharedState>, request: Request) -> Response {
-    if websocket::is_websocket_upgrade(request.headers()) {
-        return websocket::websocket(state, request).await;
-    }
-    if negotiate::prefers_event_stream(request.headers()) {
-        return sse_get(state, request).await;
-    }
-    endpoint::get(state, request).await
-}
-
-/// `POST /graphql`: an SSE subscription, or plain GraphQL over HTTP.
-pub(super) async fn post(state: State<SharedState>, request: Request) -> Response {
-    if negotiate::prefers_event_stream(request.headers()) {
-        return sse_post(state, request).await;
-    }
-    endpoint::post(state, request).await
-}
-
-/// Who an SSE request comes from, by the same rules as any request (`READ_ACCESS`, an invalid
-/// credential refused), and until when its credential holds.
+/// Who an SSE request comes from, by the same rules as any request, and until when its
+/// credential holds. A refusal is JSON: the client asked for an event stream, and gets a
+/// GraphQL error it can read.
 async fn sse_caller(state: &SharedState, headers: &HeaderMap) -> Result<Admission, Box<Response>> {
-    // The answer is JSON: a client asking for an event stream gets a GraphQL error it can read.
-    let unauthenticated = |invalid: bool| {
-        Box::new(respond(
-            MediaType::Json,
-            &graphql::unauthenticated(invalid),
-            Delivery::NoStore,
-        ))
-    };
-    match state.auth.admit(bearer_token(headers)).await {
-        Ok(admission) if state.auth.may_read(admission.caller) => Ok(admission),
-        Ok(_) => Err(unauthenticated(false)),
-        Err(_) => Err(unauthenticated(true)),
-    }
+    admission::admit(state, admission::bearer_token(headers))
+        .await
+        .map_err(|refusal| Box::new(refusal.response(MediaType::Json)))
 }
 
 /// The operation of `params` (its document resolved as for any request: APQ, trusted documents),
@@ -97,7 +56,7 @@ fn sse_request(
 }
 
 /// `GET /graphql` with `Accept: text/event-stream`: the operation from the query string.
-async fn sse_get(State(state): State<SharedState>, request: Request) -> Response {
+pub(crate) async fn get(State(state): State<SharedState>, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let admission = match sse_caller(&state, &parts.headers).await {
         Ok(admission) => admission,
@@ -123,12 +82,12 @@ async fn sse_get(State(state): State<SharedState>, request: Request) -> Response
             with_freshness(request, freshness),
             state.auth.lapse(&admission),
         ),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
 /// `POST /graphql` with `Accept: text/event-stream`: the operation from the JSON body.
-async fn sse_post(State(state): State<SharedState>, request: Request) -> Response {
+pub(crate) async fn post(State(state): State<SharedState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
     if let Err(message) = check_content_type(&headers) {
@@ -138,22 +97,9 @@ async fn sse_post(State(state): State<SharedState>, request: Request) -> Respons
         Ok(admission) => admission,
         Err(response) => return *response,
     };
-    let body = match body::read(body, state.clients.max_request_bytes).await {
+    let body = match read_body(body, &headers, state.clients.max_request_bytes).await {
         Ok(body) => body,
-        Err(BodyError::TooLarge) => {
-            return refuse(
-                &headers,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is larger than MAX_REQUEST_BYTES".to_owned(),
-            );
-        }
-        Err(BodyError::Unreadable(message)) => {
-            return refuse(
-                &headers,
-                StatusCode::BAD_REQUEST,
-                format!("malformed GraphQL request: {message}"),
-            );
-        }
+        Err(response) => return *response,
     };
     let params = match Params::from_json_body(&body) {
         Ok(params) => params,
@@ -169,7 +115,7 @@ async fn sse_post(State(state): State<SharedState>, request: Request) -> Respons
             with_freshness(request, freshness),
             state.auth.lapse(&admission),
         ),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 

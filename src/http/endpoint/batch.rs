@@ -9,16 +9,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Map, Value};
 
-use super::AppState;
-use super::consistency;
-use super::endpoint::{Answer, Asked, answer, refused};
+use super::execute::{Answer, Asked, answer, refused};
 use super::params::Params;
 use super::persisted::Refusal;
-use super::rate_limit::Charge;
-use super::respond::{Delivery, Encoded, encode, refuse, send};
+use crate::http::middleware::rate_limit::Charge;
+use crate::http::protocol::consistency;
+use crate::http::protocol::respond::{Delivery, Encoded, encode, refuse, send};
+use crate::http::state::AppState;
 
 /// Whether a POST body is a batch: a JSON array (a single request is an object).
-pub(super) fn is_batch(body: &[u8]) -> bool {
+pub(crate) fn is_batch(body: &[u8]) -> bool {
     body.iter()
         .find(|byte| !byte.is_ascii_whitespace())
         .is_some_and(|byte| *byte == b'[')
@@ -29,7 +29,7 @@ pub(super) fn is_batch(body: &[u8]) -> bool {
 /// `charge`: the rate limits' hold on the request (when they are on): each item counts.
 /// When an item wrote, every item that wrote carries the same consistency token, issued after
 /// the last of them, and so does the response's header.
-pub(super) async fn post(
+pub(crate) async fn post(
     state: &AppState,
     asked: Asked,
     headers: &HeaderMap,

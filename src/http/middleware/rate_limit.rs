@@ -11,7 +11,6 @@
 //! before running any, and if they do not fit, refuses the whole batch (429) and gives the first
 //! token back.
 
-use std::convert::Infallible;
 use std::future::{Ready, ready};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -21,15 +20,13 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, HeaderValue, Request, Response, header};
-use axum::serve::IncomingStream;
 use futures::future::{BoxFuture, Either};
 use moka::ops::compute::Op;
-use tokio::net::TcpListener;
 use tower::{Layer, Service};
 
-use super::params::bearer_token;
-use super::respond::too_many_requests;
 use crate::auth::{Authenticator, Caller};
+use crate::http::admission::bearer_token;
+use crate::http::protocol::respond::too_many_requests;
 
 /// Most clients remembered at once; the least recently seen are forgotten first (and start again
 /// with a full bucket).
@@ -140,7 +137,7 @@ impl RateLimiter {
 /// What a request may still take from its client's bucket: in the request's extensions when
 /// rate limits are on (POST only: batches are POSTs).
 #[derive(Clone)]
-pub(super) struct Charge {
+pub(crate) struct Charge {
     shared: Arc<Shared>,
     key: ClientKey,
 }
@@ -149,7 +146,7 @@ impl Charge {
     /// Takes `extra` more tokens (a batch's items after the first); `None` when they fit. Else
     /// the whole request is refused: the token the layer took is given back, and the 429 to send
     /// is returned.
-    pub(super) fn refusal_of_extra(
+    pub(crate) fn refusal_of_extra(
         &self,
         extra: u32,
         headers: &HeaderMap,
@@ -165,7 +162,7 @@ impl Charge {
 
 /// Puts the rate limits around a service.
 #[derive(Clone)]
-pub(super) struct RateLimitLayer {
+pub(crate) struct RateLimitLayer {
     shared: Arc<Shared>,
 }
 
@@ -176,7 +173,7 @@ struct Shared {
 
 impl RateLimitLayer {
     /// `None` when rate limits are off.
-    pub(super) fn new(settings: Option<RateLimitSettings>) -> Option<Self> {
+    pub(crate) fn new(settings: Option<RateLimitSettings>) -> Option<Self> {
         let settings = settings.filter(|settings| settings.per_second > 0)?;
         Some(Self {
             shared: Arc::new(Shared {
@@ -341,59 +338,6 @@ impl Shared {
             }
         }
         client
-    }
-}
-
-/// Makes each connection's service with the peer's address in every request (as axum's
-/// `ConnectInfo`), for the rate limits' client key. Used only when rate limits are on.
-#[derive(Clone)]
-pub struct MakeWithPeer<S>(pub S);
-
-impl<'a, S: Clone> Service<IncomingStream<'a, TcpListener>> for MakeWithPeer<S> {
-    type Response = WithPeer<S>;
-    type Error = Infallible;
-    type Future = Ready<Result<WithPeer<S>, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, stream: IncomingStream<'a, TcpListener>) -> Self::Future {
-        ready(Ok(WithPeer {
-            inner: self.0.clone(),
-            peer: *stream.remote_addr(),
-        }))
-    }
-}
-
-/// One connection's service: the request, with its peer's address.
-#[derive(Clone)]
-pub struct WithPeer<S> {
-    inner: S,
-    peer: SocketAddr,
-}
-
-impl<S> WithPeer<S> {
-    pub fn new(inner: S, peer: SocketAddr) -> Self {
-        Self { inner, peer }
-    }
-}
-
-impl<S, B> Service<Request<B>> for WithPeer<S>
-where
-    S: Service<Request<B>>,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        request.extensions_mut().insert(ConnectInfo(self.peer));
-        self.inner.call(request)
     }
 }
 

@@ -25,10 +25,13 @@ use bytes::Bytes;
 use futures::stream::{AbortHandle, Abortable, SelectAll};
 use futures::{SinkExt, StreamExt, stream};
 
-use super::respond::refuse;
-use super::{SharedState, TrustedMode, consistency};
 use crate::auth::Lapse;
 use crate::graphql::ConnectionSubscriptions;
+use crate::http::admission;
+use crate::http::endpoint::persisted::TrustedMode;
+use crate::http::protocol::consistency;
+use crate::http::protocol::respond::refuse;
+use crate::http::state::SharedState;
 use crate::plans::{ConsistencyToken, Freshness};
 
 /// Socket buffers: messages in are small (`subscribe`, `ping`; tungstenite grows the buffer for
@@ -36,7 +39,7 @@ use crate::plans::{ConsistencyToken, Freshness};
 /// 4 KiB, would be most of an idle connection's memory (measured with massif: 4 KiB of 12.6).
 const READ_BUFFER: usize = 512;
 
-pub(super) fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+pub(crate) fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     headers
         .get(header::UPGRADE)
         .and_then(|value| value.to_str().ok())
@@ -59,7 +62,7 @@ fn credential(payload: &serde_json::Value, upgrade_header: Option<&str>) -> Opti
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
 }
 
-pub(super) async fn websocket(State(state): State<SharedState>, request: Request) -> Response {
+pub(crate) async fn websocket(State(state): State<SharedState>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
     let protocol = parts
         .headers
@@ -292,18 +295,10 @@ impl Connection {
         payload: serde_json::Value,
     ) -> Result<Option<Message>, Ending> {
         let token = credential(&payload, self.header.as_deref());
-        let auth = &self.state.auth;
-        let admission = auth
-            .admit(token.as_deref())
+        let admission = admission::admit(&self.state, token.as_deref())
             .await
-            .map_err(|_| self.refusal(1002, "Forbidden: invalid credential"))?;
+            .map_err(|refusal| self.refusal(1002, refusal.message()))?;
         let caller = admission.caller;
-        if !auth.may_read(caller) {
-            return Err(self.refusal(
-                1002,
-                "Forbidden: READ_ACCESS=authenticated needs a credential",
-            ));
-        }
         // Caught up once, before the ack: every subscription of the connection starts later,
         // from a state at least as new (a replica's state only moves forward).
         let token = consistency::in_payload(&self.state, &payload, self.consistency);
@@ -315,7 +310,7 @@ impl Connection {
             data.insert(freshness);
         }
         self.session = Some(Arc::new(data));
-        self.lapse = auth.lapse(&admission);
+        self.lapse = self.state.auth.lapse(&admission);
         Ok(Some(Message::Text(r#"{"type":"connection_ack"}"#.into())))
     }
 
