@@ -13,11 +13,13 @@
 //!   `execute` they share;
 //! - [`subscriptions`]: SSE and WebSocket;
 //! - [`response_cache`]: the exact bytes of answers, by request;
-//! - [`protocol`]: media types, responses, caching headers, the consistency token's header;
+//! - [`consistency`]: a request's consistency token, honoured before either cache answers;
+//! - [`protocol`]: media types, responses, caching headers;
 //! - [`state`]: what the handlers share; `health`, `metrics` and `graphiql`: the other routes.
 
 mod admission;
 mod connections;
+mod consistency;
 mod endpoint;
 mod graphiql;
 mod health;

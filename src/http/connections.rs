@@ -43,7 +43,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::util::Oneshot;
 use tower::{Service, ServiceExt as _};
 
-use super::HttpService;
 use super::middleware::peer::WithPeer;
 use super::protocol::respond::too_many_requests;
 use activity::{Activity, Watched};
@@ -72,13 +71,20 @@ const OVERFLOW_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
 /// Serves `service` on `listener` until `shutdown` completes, then lets the requests in
 /// progress finish (as `axum::serve(..).with_graceful_shutdown(..)` does). With `with_peer`,
 /// every request carries its peer's address (for the rate limits).
-pub async fn serve(
+pub async fn serve<S>(
     listener: TcpListener,
-    service: HttpService,
+    service: S,
     with_peer: bool,
     settings: ConnectionSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) {
+) where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let (signal_tx, signal_rx) = watch::channel(());
     tokio::spawn(async move {
         shutdown.await;

@@ -18,17 +18,15 @@
 
 mod key;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::HeaderValue;
 use bytes::Bytes;
 use prometheus::{IntCounter, Registry};
 
 pub use key::ResponseKey;
 
-use super::protocol::caching;
-use super::protocol::negotiate::MediaType;
+use super::protocol::caching::Etags;
 use crate::graphql::{Executed, GraphqlApi, OperationLabel, ReadSet};
 use crate::telemetry::register_counter;
 
@@ -63,7 +61,7 @@ pub struct StoredResponse {
     operation: Option<OperationLabel>,
     expires_at: Instant,
     /// `ETag`s of the body, one per media type, computed on the first GET that needs one.
-    etags: [OnceLock<HeaderValue>; 2],
+    etags: Etags,
 }
 
 impl StoredResponse {
@@ -75,14 +73,9 @@ impl StoredResponse {
         self.operation.as_ref()
     }
 
-    /// The body's `ETag` when sent as `media`.
-    pub fn etag(&self, media: MediaType) -> HeaderValue {
-        let slot = match media {
-            MediaType::GraphqlResponseJson => &self.etags[0],
-            MediaType::Json => &self.etags[1],
-        };
-        slot.get_or_init(|| caching::etag(media, &self.body))
-            .clone()
+    /// The body's `ETag`s, each computed once.
+    pub(crate) fn etags(&self) -> &Etags {
+        &self.etags
     }
 }
 
@@ -227,7 +220,7 @@ impl ResponseCache {
             reads: reads.clone(),
             operation: executed.operation.clone(),
             expires_at,
-            etags: Default::default(),
+            etags: Etags::default(),
         });
         self.by_key.insert(key, entry.clone());
         self.remember(raw, entry);

@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use super::execute::{Answer, Asked, answer, refused};
 use super::params::Params;
 use super::persisted::Refusal;
+use crate::http::consistency;
 use crate::http::middleware::rate_limit::Charge;
-use crate::http::protocol::consistency;
 use crate::http::protocol::respond::{Delivery, Encoded, encode, refuse, send};
 use crate::http::state::AppState;
 

@@ -238,7 +238,12 @@ pub(crate) fn send_stored(
     stored: &Arc<StoredResponse>,
     delivery: Delivery<'_>,
 ) -> Response {
-    send(media, stored_encoded(stored), delivery, Some(stored))
+    send(
+        media,
+        stored_encoded(stored),
+        delivery,
+        Some(stored.etags()),
+    )
 }
 
 fn stored_encoded(stored: &StoredResponse) -> Encoded {

@@ -8,13 +8,13 @@ use axum::response::{IntoResponse, Response};
 use super::execute::{self, Answer, Asked, Prepared, send_stored, trace_hit};
 use super::params::GetParams;
 use crate::http::admission::{self, Refusal};
+use crate::http::consistency;
 use crate::http::graphiql;
-use crate::http::protocol::consistency;
 use crate::http::protocol::negotiate::{self, MediaType};
 use crate::http::protocol::respond::{
     Delivery, encode, mutation_by_get, not_acceptable, refuse, send,
 };
-use crate::http::response_cache::RawRequest;
+use crate::http::response_cache::{RawRequest, StoredResponse};
 use crate::http::state::SharedState;
 
 /// `GET /graphql`: runs a query from the query string, or shows GraphiQL to a browser.
@@ -97,7 +97,12 @@ pub(crate) async fn get(
         }
     };
     match answer {
-        Answer::Ready(encoded, stored) => send(media, encoded, delivery, stored.as_deref()),
+        Answer::Ready(encoded, stored) => send(
+            media,
+            encoded,
+            delivery,
+            stored.as_deref().map(StoredResponse::etags),
+        ),
         // Mutations were refused above, so nothing wrote; were it otherwise, the answer would
         // still go out, unstored by anyone.
         Answer::Wrote(response) => send(media, encode(media, &response), Delivery::NoStore, None),

@@ -11,11 +11,11 @@ use super::execute::{self, Answer, Asked, send_stored, trace_hit};
 use super::get::refuse_credential;
 use super::params::{Params, check_content_type};
 use crate::http::admission;
+use crate::http::consistency;
 use crate::http::middleware::rate_limit::Charge;
-use crate::http::protocol::consistency;
 use crate::http::protocol::negotiate::MediaType;
 use crate::http::protocol::respond::{Delivery, encode, not_acceptable, refuse, send};
-use crate::http::response_cache::RawRequest;
+use crate::http::response_cache::{RawRequest, StoredResponse};
 use crate::http::state::SharedState;
 
 /// `POST /graphql`: runs any operation from an `application/json` body, or a batch of them.
@@ -68,9 +68,12 @@ pub(crate) async fn post(
         Err(message) => return refuse(&headers, StatusCode::BAD_REQUEST, message),
     };
     match execute::answer(&state, asked, Some(RawRequest::Body(&body)), params).await {
-        Answer::Ready(encoded, stored) => {
-            send(media, encoded, Delivery::NoStore, stored.as_deref())
-        }
+        Answer::Ready(encoded, stored) => send(
+            media,
+            encoded,
+            Delivery::NoStore,
+            stored.as_deref().map(StoredResponse::etags),
+        ),
         Answer::Wrote(mut response) => {
             let token = consistency::issue(&state, &mut response).await;
             let mut sent = send(media, encode(media, &response), Delivery::NoStore, None);

@@ -7,7 +7,7 @@ use axum::http::{HeaderName, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::edge::REQUEST_ID;
-use crate::http::protocol::consistency;
+use crate::http::consistency;
 use crate::http::state::CorsOrigins;
 
 /// Seconds a browser may reuse a CORS preflight answer.

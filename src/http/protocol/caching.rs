@@ -1,6 +1,8 @@
 //! HTTP caching of `GET /graphql` query responses: `Cache-Control` from the configuration, and an
 //! `ETag` so that revalidating costs a 304 instead of the list.
 
+use std::sync::OnceLock;
+
 use axum::http::{HeaderMap, HeaderValue, header};
 use sha2::{Digest, Sha256};
 
@@ -78,6 +80,21 @@ pub fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
         .flat_map(|value| value.split(','))
         .map(str::trim)
         .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
+}
+
+/// The `ETag`s of one body, computed once per media type it is sent as (a stored response's).
+#[derive(Default)]
+pub(crate) struct Etags([OnceLock<HeaderValue>; 2]);
+
+impl Etags {
+    /// The `ETag` of `body`, which must be the body these were first computed for, as `media`.
+    pub(crate) fn get(&self, media: MediaType, body: &[u8]) -> HeaderValue {
+        let slot = match media {
+            MediaType::GraphqlResponseJson => &self.0[0],
+            MediaType::Json => &self.0[1],
+        };
+        slot.get_or_init(|| etag(media, body)).clone()
+    }
 }
 
 #[cfg(test)]

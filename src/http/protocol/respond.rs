@@ -9,10 +9,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Serialize;
 
-use super::caching::{self, QueryCaching};
+use super::caching::{self, Etags, QueryCaching};
 use super::negotiate::{self, MediaType};
 use crate::graphql::{self, ErrorCode, OperationType, first_code};
-use crate::http::response_cache::StoredResponse;
 
 /// A GraphQL response as JSON. A request error (nothing was executed) has no `data` entry, as
 /// the GraphQL specification asks; an execution that failed has `"data": null`.
@@ -79,13 +78,13 @@ pub(crate) enum Delivery<'a> {
     },
 }
 
-/// Sends `encoded` as `media`. When it is the body of `stored`, that entry's `ETag` is reused
-/// rather than computed again.
+/// Sends `encoded` as `media`. When it is a stored response's body, `etags` are that entry's,
+/// reused rather than computed again.
 pub(crate) fn send(
     media: MediaType,
     encoded: Encoded,
     delivery: Delivery<'_>,
-    stored: Option<&StoredResponse>,
+    etags: Option<&Etags>,
 ) -> Response {
     let Encoded {
         status,
@@ -95,8 +94,8 @@ pub(crate) fn send(
     let (cache_control, etag) = match delivery {
         // Only a complete answer may be reused: an error may be gone on the next try.
         Delivery::Get { caching, request } if complete => {
-            let etag = caching.uses_etag().then(|| match stored {
-                Some(stored) => stored.etag(media),
+            let etag = caching.uses_etag().then(|| match etags {
+                Some(etags) => etags.get(media, &body),
                 None => caching::etag(media, &body),
             });
             if let Some(etag) = &etag

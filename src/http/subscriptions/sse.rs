@@ -16,10 +16,10 @@ use super::lapse;
 use crate::auth::{Admission, Lapse};
 use crate::graphql;
 use crate::http::admission;
+use crate::http::consistency;
 use crate::http::endpoint::{
     GetParams, Params, check_content_type, read_body, refused, with_freshness,
 };
-use crate::http::protocol::consistency;
 use crate::http::protocol::negotiate::{self, MediaType};
 use crate::http::protocol::respond::{Delivery, mutation_by_get, refuse, send};
 use crate::http::state::SharedState;

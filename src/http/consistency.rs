@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures::future::{BoxFuture, Either};
 
-use super::respond::refuse;
+use super::protocol::respond::refuse;
 use crate::http::state::AppState;
 use crate::plans::{ConsistencyToken, Freshness, TokenError};
 
