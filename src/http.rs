@@ -15,11 +15,13 @@
 //! - [`response_cache`]: the exact bytes of answers, by request;
 //! - [`consistency`]: a request's consistency token, honoured before either cache answers;
 //! - [`protocol`]: media types, responses, caching headers;
+//! - [`drain`]: discarding what is left of a body, within bounds;
 //! - [`state`]: what the handlers share; `health`, `metrics` and `graphiql`: the other routes.
 
 mod admission;
 mod connections;
 mod consistency;
+mod drain;
 mod endpoint;
 mod graphiql;
 mod health;

@@ -34,7 +34,7 @@ pub(crate) fn catch_up<'a>(state: &'a AppState, headers: &HeaderMap) -> CatchUp<
     match requested(state, headers) {
         Ok(None) => Either::Left(ready(Ok(Freshness::Cached))),
         Ok(Some(token)) => Either::Right(Box::pin(async move {
-            Ok(state.api.catch_up(token).await.freshness())
+            Ok(catch_up_to(state, Some(token)).await)
         })),
         Err(err) => Either::Left(ready(Err(Box::new(refusal(headers, err))))),
     }

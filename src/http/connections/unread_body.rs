@@ -26,6 +26,8 @@ use futures::future::BoxFuture;
 use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use crate::http::drain::discard;
+
 /// Longest time a response waits for the rest of a body it did not read. Clients that write
 /// the head and then the body send the body within milliseconds; a slower one gets
 /// `Connection: close`, so a slow body never holds a response (or the server) for long.
@@ -206,7 +208,7 @@ async fn finish(mut response: Response<Body>, body: Body, max_bytes: usize) -> R
         .size_hint()
         .upper()
         .is_some_and(|upper| upper > max_bytes as u64);
-    if too_large || !discard(body, max_bytes).await {
+    if too_large || !discard(body, max_bytes, DRAIN_MAX_TIME).await {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -220,28 +222,6 @@ fn closes(response: &Response<Body>) -> bool {
         .headers()
         .get(header::CONNECTION)
         .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"close"))
-}
-
-/// Reads `body` to its end within `max_bytes` and [`DRAIN_MAX_TIME`]; whether it got there.
-async fn discard(mut body: Body, max_bytes: usize) -> bool {
-    let read_all = async {
-        let mut read = 0usize;
-        loop {
-            match std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-                None => return true,
-                Some(Err(_)) => return false,
-                Some(Ok(frame)) => {
-                    read += frame.data_ref().map_or(0, Bytes::len);
-                    if read > max_bytes {
-                        return false;
-                    }
-                }
-            }
-        }
-    };
-    tokio::time::timeout(DRAIN_MAX_TIME, read_all)
-        .await
-        .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -4,15 +4,15 @@
 //! connection reset by the unread bytes and never see the 413. nginx's lingering close does the
 //! same.
 
-use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::BytesMut;
-use http_body::{Body as _, Frame};
+use http_body::Body as _;
 
+use crate::http::drain::{discard, next_frame};
 use crate::http::protocol::respond::refuse;
 
 /// Most bytes discarded after the limit before giving up on the client.
@@ -44,7 +44,9 @@ async fn read(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
         };
         length += chunk.len();
         if length > limit {
-            drain(body).await;
+            // Discarded so that a client that writes its whole body before reading sees the
+            // 413; whether it got to the end, the connection closes after it.
+            discard(body, DRAIN_MAX_BYTES, DRAIN_MAX_TIME).await;
             return Err(BodyError::TooLarge);
         }
         match (&mut joined, first.take()) {
@@ -62,10 +64,6 @@ async fn read(mut body: Body, limit: usize) -> Result<Bytes, BodyError> {
         Some(joined) => joined.freeze(),
         None => first.unwrap_or_default(),
     })
-}
-
-async fn next_frame(body: &mut Body) -> Option<Result<Frame<Bytes>, axum::Error>> {
-    std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
 }
 
 /// The whole body of a GraphQL request (POST, or an SSE subscription by POST), if it is at most
@@ -95,18 +93,4 @@ pub(crate) async fn read_or_refuse(
             format!("malformed GraphQL request: {message}"),
         ))),
     }
-}
-
-/// Reads and discards what is left, up to [`DRAIN_MAX_BYTES`] and [`DRAIN_MAX_TIME`].
-async fn drain(mut body: Body) {
-    let discard = async {
-        let mut drained = 0usize;
-        while let Some(Ok(frame)) = next_frame(&mut body).await {
-            drained += frame.data_ref().map_or(0, Bytes::len);
-            if drained > DRAIN_MAX_BYTES {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_MAX_TIME, discard).await;
 }
